@@ -1,0 +1,122 @@
+"""The generated dialplan: entry contexts, hand-over to the controller over
+FastAGI, the safe fallback, and the simulated-caller and demo-seat contexts.
+
+Pure: a DialplanSpec in, text out. Variable names come from pbx.chanvars.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pbx import chanvars as V
+
+from .model import Context, Dialplan, Extension, steps
+
+ENTRY = "from-pstn"
+IVR = "hotline-ivr"
+FALLBACK = "hotline-fallback"
+SIM_CALLER = "hotline-sim-caller"
+DEMO_SEAT = "hotline-demo-seat"
+FALLBACK_QUEUE = "hotline-fallback"
+
+
+@dataclass(frozen=True)
+class DialplanSpec:
+    agi_url: str                      # agi://127.0.0.1:PORT
+    prompts: dict[str, str]           # prompt name -> file path without extension
+    fallback_queue_timeout_s: int = 300
+    fallback_members: tuple[str, ...] = ()   # interfaces: PJSIP/seat1001, Local/1001@hotline-demo-seat/n
+    dids: tuple[str, ...] = ()        # DIDs with their own entry (all others use the catch-all)
+    extra: tuple[Context, ...] = field(default_factory=tuple)
+
+
+def _if_empty(var: str, default: str) -> str:
+    return f'${{IF($["${{{var}}}" = ""]?{default}:${{{var}}})}}'
+
+
+def build(spec: DialplanSpec) -> Dialplan:
+    entry = Context(ENTRY, (
+        Extension("_X.", steps(
+            ("Set", f"__{V.DID}=${{EXTEN}}"),
+            ("Goto", f"{IVR},s,1"),
+        )),
+        Extension("s", steps(
+            ("Set", f"__{V.DID}="),
+            ("Goto", f"{IVR},s,1"),
+        )),
+    ), comment="Every call from the network enters here, by the number dialled.")
+
+    ivr = Context(IVR, (
+        Extension("s", steps(
+            ("Answer", "", "start"),
+            ("Set", f"{V.NEXT}="),
+            ("AGI", f"{spec.agi_url}/ivr", "agi"),
+            ("GotoIf", f'$["${{{V.NEXT}}}" = ""]?{FALLBACK},s,1'),
+            ("GotoIf", f'$["${{{V.NEXT}}}" = "hangup"]?done'),
+            ("Goto", f"${{{V.NEXT}}}"),
+            ("Hangup", "", "done"),
+        )),
+    ), comment="Hand the call to the controller; anything but a clear answer goes to the fallback.")
+
+    fb_prompt = spec.prompts.get("fallback", "")
+    sorry_prompt = spec.prompts.get("sorry", "")
+    fallback = Context(FALLBACK, (
+        Extension("s", steps(
+            ("Set", f"{V.FALLBACK}=1"),
+            ("Set", f"{V.FALLBACK_REASON}={_if_empty(V.FALLBACK_REASON, 'agi_${AGISTATUS}')}"),
+            ("UserEvent", f"HotlineFallback,Reason: ${{{V.FALLBACK_REASON}}},Uniqueid: ${{UNIQUEID}}"),
+            ("Answer", ""),
+            ("Playback", fb_prompt, "prompt") if fb_prompt else ("NoOp", "no fallback prompt", "prompt"),
+            ("Queue", f"{FALLBACK_QUEUE},t,,,{spec.fallback_queue_timeout_s}", "queue"),
+            ("UserEvent", f"HotlineMissed,Reason: queue_${{QUEUESTATUS}},Uniqueid: ${{UNIQUEID}}"),
+            ("Playback", sorry_prompt) if sorry_prompt else ("NoOp", "no sorry prompt"),
+            ("Hangup", ""),
+        )),
+    ), comment="Safe fallback: a plain queue of all seats. Never dead air.")
+
+    sim = Context(SIM_CALLER, (
+        Extension("s", steps(
+            ("NoOp", f"simulated caller ${{{V.SIM_ID}}}"),
+            ("Set", "i=0"),
+            ("Wait", _if_empty(V.SIM_WAIT, "1")),
+            ("While", f"$[${{i}} < ${{LEN(${{{V.SIM_KEYS}}})}}]", "keys"),
+            ("Set", f"k=${{{V.SIM_KEYS}:${{i}}:1}}"),
+            ("ExecIf", '$["${k}" != "w"]?SendDTMF(${k})'),
+            ("Wait", _if_empty("SIM_KEY_GAP", "1")),
+            ("Set", "i=$[${i} + 1]"),
+            ("EndWhile", ""),
+            ("ExecIf", f'$["${{{V.SIM_WAV}}}" != ""]?Playback(${{{V.SIM_WAV}}})'),
+            ("Wait", _if_empty(V.SIM_HOLD, "20")),
+            ("Hangup", ""),
+        )),
+    ), comment="The caller side of a simulated call (tests, `hotline call`).")
+
+    demo = Context(DEMO_SEAT, (
+        Extension("_X.", steps(
+            ("Answer", ""),
+            ("Wait", _if_empty("DEMO_TALK_S", "2")),
+            ("Hangup", ""),
+        )),
+    ), comment="Demo seats: auto-answering Local channels.")
+
+    return Dialplan(contexts=(entry, ivr, fallback, sim, demo) + tuple(spec.extra))
+
+
+def render(spec: DialplanSpec) -> str:
+    return build(spec).render()
+
+
+def render_fallback_queue(spec: DialplanSpec) -> str:
+    lines = [
+        f"[{FALLBACK_QUEUE}]",
+        "strategy = rrmemory",
+        "joinempty = yes",
+        "leavewhenempty = no",
+        "timeout = 15",
+        "retry = 2",
+        "wrapuptime = 5",
+        "ringinuse = no",
+        "musicclass = default",
+        "announce-frequency = 0",
+    ]
+    lines += [f"member => {m}" for m in spec.fallback_members]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,46 @@
+"""The `hotline` command: one entry point, each command registered by its module."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules that add commands: each has register(subparsers).
+COMMANDS = (
+    "hotline.cli_up",
+    "hotline.cli_ivr",
+    "hotline.cli_call",
+    "hotline.cli_tickets",
+    "hotline.cli_stt",
+    "hotline.cli_bench",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotline", description="株洲12345 hotline: IVR and call routing")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""`hotline up`: everything on this machine until Ctrl-C or SIGTERM."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from hotline import logs
+from hotline.settings import SettingsError, load
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="start Redis, Asterisk, the controller and the web app; Ctrl-C stops all")
+    p.add_argument("--config", type=Path, help="site configuration file (its conf.d/ is read too)")
+    p.add_argument("--web-port", type=int, help="web port (default: a free port)")
+    p.add_argument("--fastagi-port", type=int, help="FastAGI port (default: a free port)")
+    p.add_argument("--demo-seats", type=int, default=0, help="log in N simulated auto-answering seats")
+    p.set_defaults(func=run)
+
+
+async def _serve(settings, demo_seats: int) -> int:
+    from hotline.app import compose
+    from hotline.runtime import new_run_dir
+
+    run_dir = new_run_dir(settings)
+    runtime = compose(settings, run_dir, demo_seats=demo_seats)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        starting = asyncio.ensure_future(runtime.start())
+        waiter = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({starting, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if starting in done:
+            starting.result()
+            print("READY " + json.dumps(runtime.ready_info(), ensure_ascii=False), flush=True)
+            await stop.wait()
+        else:
+            starting.cancel()
+        print("stopping…", file=sys.stderr, flush=True)
+        return 0
+    except Exception as exc:
+        print(f"hotline up failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        await runtime.stop()
+        print("stopped", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides: dict = {"network": {}}
+    if args.web_port is not None:
+        overrides["network"]["web_port"] = args.web_port
+    if args.fastagi_port is not None:
+        overrides["network"]["fastagi_port"] = args.fastagi_port
+    try:
+        settings = load(args.config, overrides=overrides)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    logs.setup(settings.log.level)
+    return asyncio.run(_serve(settings, args.demo_seats))

@@ -1,0 +1,157 @@
+"""Bring the whole hotline up on this machine and down again.
+
+Order up: Redis -> controller's FastAGI server (its port goes into the
+dialplan) -> Asterisk with the generated config -> AMI -> web. Down is the
+reverse, with the FastAGI server draining calls in progress.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from dialplan import hotline as dp
+from hotline.procs import RedisServer, free_port
+from hotline.settings import Settings
+from pbx.agi_server import FastAGIServer, Handler
+from pbx.ami import AMIClient
+from pbx.asterisk_server import AsteriskPorts, AsteriskServer
+from recordings.tts import PromptCache, TTSVoice
+from web.app import create_app
+
+log = logging.getLogger("hotline.runtime")
+
+
+def new_run_dir(settings: Settings, tag: str = "up") -> Path:
+    root = settings.path(settings.hotline.run_root)
+    root.mkdir(parents=True, exist_ok=True)
+    run = root / f"{tag}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    run.mkdir()
+    return run
+
+
+@dataclass
+class Runtime:
+    """The running pieces; built by `start`, torn down by `stop`."""
+
+    settings: Settings
+    run: Path
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    redis_server: RedisServer | None = None
+    redis: aioredis.Redis | None = None
+    agi: FastAGIServer | None = None
+    asterisk: AsteriskServer | None = None
+    ami: AMIClient | None = None
+    web_runner: web.AppRunner | None = None
+    web_port: int = 0
+    prompts: PromptCache | None = None
+    on_ami_reconnect: Callable[[], Awaitable[None]] | None = None
+    # Extra dialplan contexts (benchmarks, tests): f(agi_url, prompts) -> contexts.
+    extra_contexts_factory: Callable[[str, PromptCache], tuple] | None = None
+
+    def generated_config(self) -> dict[str, str]:
+        assert self.agi and self.prompts
+        s = self.settings
+        spec = dp.DialplanSpec(
+            agi_url=f"agi://{s.network.host}:{self.agi.port}",
+            prompts={"fallback": str(self.prompts.ensure(s.prompts.fallback)),
+                     "sorry": str(self.prompts.ensure(s.prompts.sorry))},
+            fallback_queue_timeout_s=s.fallback.queue_timeout_s,
+            extra=self.extra_contexts_factory(f"agi://{s.network.host}:{self.agi.port}", self.prompts)
+            if self.extra_contexts_factory else (),
+        )
+        return {
+            "extensions_hotline.conf": dp.render(spec),
+            "queues_hotline.conf": dp.render_fallback_queue(spec),
+            "pjsip_seats.conf": "",
+        }
+
+    async def start(self) -> None:
+        s = self.settings
+        if s.redis.url:
+            url = s.redis.url
+        else:
+            self.redis_server = RedisServer(self.run, port=s.network.redis_port or None)
+            await asyncio.to_thread(self.redis_server.start)
+            url = self.redis_server.url
+        self.redis = aioredis.from_url(url, decode_responses=True, health_check_interval=10,
+                                       socket_connect_timeout=2, socket_timeout=5)
+        await self.redis.ping()
+
+        self.prompts = PromptCache(self.run / "sounds", TTSVoice(voice=s.prompts.voice, speed=s.prompts.speed))
+        self.agi = FastAGIServer(self.handlers, host=s.network.host, port=s.network.fastagi_port,
+                                 header_timeout=s.fastagi.header_timeout_s,
+                                 drain_timeout=s.fastagi.drain_timeout_s)
+        await self.agi.start()
+
+        ports = AsteriskPorts.free()
+        if s.network.ami_port:
+            ports.ami = s.network.ami_port
+        if s.network.sip_port:
+            ports.sip = s.network.sip_port
+        self.asterisk = AsteriskServer(self.run, ports)
+        self.asterisk.render(await asyncio.to_thread(self.generated_config))
+        await asyncio.to_thread(self.asterisk.start)
+
+        self.ami = AMIClient("127.0.0.1", ports.ami, self.asterisk.ami_user, self.asterisk.ami_secret,
+                             on_reconnect=self.on_ami_reconnect)
+        await self.ami.connect()
+
+        app = create_app(self.status)
+        self.web_runner = web.AppRunner(app, access_log=None)
+        await self.web_runner.setup()
+        self.web_port = s.network.web_port or free_port()
+        await web.TCPSite(self.web_runner, s.network.host, self.web_port).start()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "asterisk": {"ok": bool(self.asterisk and self.asterisk.alive())},
+            "ami": {"ok": bool(self.ami and self.ami.connected)},
+            "fastagi": {"ok": self.agi is not None, "active_calls": self.agi.active_calls if self.agi else 0},
+        }
+
+    def ready_info(self) -> dict[str, Any]:
+        assert self.asterisk and self.agi
+        return {
+            "run": str(self.run),
+            "web": f"http://{self.settings.network.host}:{self.web_port}/",
+            "ports": {"web": self.web_port, "fastagi": self.agi.port, "ami": self.asterisk.ports.ami,
+                      "sip": self.asterisk.ports.sip,
+                      "redis": self.redis_server.port if self.redis_server else None},
+            "redis": self.redis_server.url if self.redis_server else self.settings.redis.url,
+            "asterisk_conf": str(self.asterisk.conf),
+            "ami_user": self.asterisk.ami_user,
+            "pids": {"asterisk": self.asterisk.process.pid if self.asterisk.process else None,
+                     "redis": self.redis_server.process.pid if self.redis_server else None,
+                     "controller": os.getpid()},
+        }
+
+    async def stop(self) -> None:
+        """Reverse order; each step runs even if an earlier one failed."""
+        steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+        if self.web_runner:
+            steps.append(("web", self.web_runner.cleanup))
+        if self.agi:
+            steps.append(("fastagi", self.agi.stop))
+        if self.ami:
+            steps.append(("ami", self.ami.close))
+        if self.asterisk:
+            steps.append(("asterisk", lambda: asyncio.to_thread(self.asterisk.stop)))
+        if self.redis:
+            steps.append(("redis client", self.redis.aclose))
+        if self.redis_server:
+            steps.append(("redis", lambda: asyncio.to_thread(self.redis_server.stop)))
+        for name, step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("stopping %s failed", name)

@@ -1,0 +1,172 @@
+"""Configuration in layers, merged in one place into a typed, frozen object.
+
+Order (later wins): config/hotline.yaml (built-in defaults) -> the file given
+with --config and the *.yaml files of its conf.d/ folder -> environment
+variables HOTLINE__SECTION__KEY=value -> command-line overrides.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULTS = REPO / "config" / "hotline.yaml"
+ENV_PREFIX = "HOTLINE__"
+
+
+class SettingsError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid settings:\n" + "\n".join(f"  {p}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class HotlineSection:
+    name: str
+    timezone: str
+    run_root: str
+
+
+@dataclass(frozen=True)
+class NetworkSection:
+    host: str
+    fastagi_port: int
+    ami_port: int
+    sip_port: int
+    web_port: int
+    redis_port: int
+
+
+@dataclass(frozen=True)
+class RedisSection:
+    url: str
+
+
+@dataclass(frozen=True)
+class IvrSection:
+    tree: str
+    lists_dir: str
+
+
+@dataclass(frozen=True)
+class FastAGISection:
+    header_timeout_s: float
+    drain_timeout_s: float
+
+
+@dataclass(frozen=True)
+class FallbackSection:
+    queue_timeout_s: int
+
+
+@dataclass(frozen=True)
+class PromptsSection:
+    voice: str
+    speed: int
+    fallback: str
+    sorry: str
+
+
+@dataclass(frozen=True)
+class LogSection:
+    level: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    hotline: HotlineSection
+    network: NetworkSection
+    redis: RedisSection
+    ivr: IvrSection
+    fastagi: FastAGISection
+    fallback: FallbackSection
+    prompts: PromptsSection
+    log: LogSection
+
+    def path(self, value: str) -> Path:
+        """A path from the settings, relative to the repository when not absolute."""
+        p = Path(value)
+        return p if p.is_absolute() else REPO / p
+
+
+def _merge(base: dict, over: Mapping) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError([f"{path}: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise SettingsError([f"{path}: top level must be a mapping"])
+    return data
+
+
+def _from_env(env: Mapping[str, str]) -> dict:
+    out: dict = {}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        parts = key[len(ENV_PREFIX):].lower().split("__")
+        if len(parts) != 2:
+            continue
+        out.setdefault(parts[0], {})[parts[1]] = yaml.safe_load(value) if value else value
+    return out
+
+
+def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
+    if not isinstance(data, Mapping):
+        problems.append(f"{path}: expected a mapping")
+        return None
+    hints = get_type_hints(cls)
+    kwargs = {}
+    names = {f.name for f in fields(cls)}
+    for extra in sorted(set(data) - names):
+        problems.append(f"{path}.{extra}: unknown setting" if path else f"{extra}: unknown section")
+    for f in fields(cls):
+        sub = f"{path}.{f.name}" if path else f.name
+        if f.name not in data:
+            problems.append(f"{sub}: missing")
+            continue
+        typ, value = hints[f.name], data[f.name]
+        if is_dataclass(typ):
+            kwargs[f.name] = _build(typ, value, sub, problems)
+        elif typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            kwargs[f.name] = float(value)
+        elif typ is str and value is None:
+            kwargs[f.name] = ""
+        elif isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
+            kwargs[f.name] = value
+        else:
+            problems.append(f"{sub}: expected {typ.__name__}, got {value!r}")
+    return cls(**kwargs) if not problems else None
+
+
+def load(config: Path | None = None, env: Mapping[str, str] | None = None,
+         overrides: Mapping[str, Any] | None = None) -> Settings:
+    data = _read_yaml(DEFAULTS)
+    if config is not None:
+        data = _merge(data, _read_yaml(Path(config)))
+        confd = Path(config).parent / "conf.d"
+        for extra in sorted(confd.glob("*.yaml")) if confd.is_dir() else ():
+            data = _merge(data, _read_yaml(extra))
+    data = _merge(data, _from_env(os.environ if env is None else env))
+    if overrides:
+        data = _merge(data, overrides)
+    problems: list[str] = []
+    settings = _build(Settings, data, "", problems)
+    if problems:
+        raise SettingsError(problems)
+    return settings

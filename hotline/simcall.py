@@ -1,0 +1,119 @@
+"""Simulated callers: a real call through the real Asterisk without a phone.
+
+AMI Originate of Local/DID@from-pstn: the ;2 half runs the hotline's entry
+dialplan like any call from the network; the ;1 half runs the simulated
+caller context, which waits, sends DTMF keys and plays a WAV. Every AMI event
+of the call (both halves share one linkedid) is collected into a CallResult.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from dialplan.hotline import ENTRY, SIM_CALLER
+from pbx import chanvars as V
+from pbx.ami import AMIClient, AMIEvent
+
+
+@dataclass
+class CallResult:
+    sim_id: str
+    caller_uniqueid: str          # the ;1 half (the simulated caller)
+    ivr_uniqueid: str             # the ;2 half (what the hotline sees)
+    events: list[AMIEvent] = field(default_factory=list)
+    started: float = 0.0
+    ended: float | None = None
+    completed: bool = False
+
+    def of(self, uniqueid: str) -> list[AMIEvent]:
+        return [e for e in self.events if e.get("Uniqueid") == uniqueid]
+
+    def named(self, name: str) -> list[AMIEvent]:
+        return [e for e in self.events if e.name == name]
+
+    def user_events(self, kind: str) -> list[AMIEvent]:
+        return [e for e in self.events if e.name == "UserEvent" and e.get("UserEvent") == kind]
+
+    def variables(self, uniqueid: str | None = None) -> dict[str, str]:
+        """Last value of every channel variable set on the IVR half (or the one given)."""
+        uid = uniqueid or self.ivr_uniqueid
+        out: dict[str, str] = {}
+        for e in self.events:
+            if e.name == "VarSet" and e.get("Uniqueid") == uid:
+                out[e.get("Variable", "")] = e.get("Value", "")
+        return out
+
+    def contexts(self, uniqueid: str | None = None) -> list[str]:
+        """Dialplan contexts the IVR half went through, in order, without repeats in a row."""
+        uid = uniqueid or self.ivr_uniqueid
+        seen: list[str] = []
+        for e in self.events:
+            if e.name == "Newexten" and e.get("Uniqueid") == uid:
+                ctx = e.get("Context", "")
+                if not seen or seen[-1] != ctx:
+                    seen.append(ctx)
+        return seen
+
+    def applications(self, uniqueid: str | None = None) -> list[tuple[str, str]]:
+        uid = uniqueid or self.ivr_uniqueid
+        return [(e.get("Application", ""), e.get("AppData", "")) for e in self.events
+                if e.name == "Newexten" and e.get("Uniqueid") == uid]
+
+    @property
+    def fallback(self) -> bool:
+        return bool(self.user_events("HotlineFallback"))
+
+    @property
+    def duration(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+
+async def place_call(ami: AMIClient, *, did: str = "12345", caller: str = "13800001234",
+                     caller_name: str | None = None, keys: str = "", key_gap: float = 1.0,
+                     wait: float = 1.0, wav: str | None = None, hold: float = 20.0,
+                     timeout: float = 60.0, variables: dict[str, str] | None = None,
+                     entry_context: str = ENTRY) -> CallResult:
+    """Place one simulated call and wait until both halves have hung up (or timeout)."""
+    sim_id = uuid.uuid4().hex[:12]
+    result = CallResult(sim_id=sim_id, caller_uniqueid=f"sim-{sim_id}", ivr_uniqueid=f"sim-{sim_id}-ivr")
+    ids = {result.caller_uniqueid, result.ivr_uniqueid}
+    hung_up: set[str] = set()
+    done = asyncio.Event()
+
+    def on_event(event: AMIEvent) -> None:
+        if event.get("Uniqueid") in ids or event.get("Linkedid") == result.caller_uniqueid \
+                or event.get("DestUniqueid") in ids:
+            result.events.append(event)
+            if event.name == "Hangup" and event.get("Uniqueid") in ids:
+                hung_up.add(event.get("Uniqueid"))
+                if hung_up == ids:
+                    done.set()
+        elif event.name == "OriginateResponse" and event.get("Uniqueid") in ids:
+            result.events.append(event)
+            if event.get("Response") == "Failure":
+                done.set()
+
+    unsubscribe = ami.on_event("*", on_event)
+    cid = f'"{caller_name}" <{caller}>' if caller_name else f"<{caller}>"
+    call_vars = {V.SIM_ID: sim_id, V.SIM_KEYS: keys, "SIM_KEY_GAP": f"{key_gap:g}",
+                 V.SIM_WAIT: f"{wait:g}", V.SIM_HOLD: f"{hold:g}"}
+    if wav:
+        call_vars[V.SIM_WAV] = wav
+    call_vars.update(variables or {})
+    result.started = time.monotonic()
+    try:
+        await ami.originate(f"Local/{did}@{entry_context}", context=SIM_CALLER, exten="s", priority=1,
+                            caller_id=cid, variables=call_vars, timeout_ms=int(timeout * 1000),
+                            channel_id=result.caller_uniqueid, other_channel_id=result.ivr_uniqueid,
+                            async_=True)
+        try:
+            await asyncio.wait_for(done.wait(), timeout)
+            result.completed = hung_up == ids
+        except asyncio.TimeoutError:
+            result.completed = False
+    finally:
+        result.ended = time.monotonic()
+        unsubscribe()
+    return result

@@ -1,0 +1,201 @@
+"""Speech-to-text engine interface, result types, and the vosk engine.
+
+An engine loads a model once and makes streaming recognizers. A recognizer
+takes 16-bit mono PCM at the engine's `sample_rate` and answers each chunk
+with a Partial (the current hypothesis), a Final (an utterance ended), or
+None. Times in a recognizer's results are seconds of the audio it has
+accepted; `StreamPipeline` (stt_stream.py) maps them to the caller's stream.
+
+A second engine is added by writing a class with `name`, `sample_rate`,
+`recognizer()` and `close()`, and a picklable factory for it; callers of
+the pool do not change.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Union
+
+from recordings.models import check_model_dir, model_sample_rate
+from recordings.stt_errors import ModelLoadError, ModelNotFoundError, STTError  # noqa: F401 (re-exported)
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float
+    end: float
+    conf: float = 1.0
+
+    def shifted(self, offset: float) -> "Word":
+        return Word(self.text, round(self.start + offset, 3), round(self.end + offset, 3), self.conf)
+
+
+@dataclass(frozen=True)
+class Partial:
+    """The hypothesis for the utterance in progress (may still change)."""
+
+    kind: ClassVar[str] = "partial"
+    text: str
+    start: float          # where the utterance began (seconds)
+    end: float            # how far the audio has been heard
+
+    def shifted(self, offset: float) -> "Partial":
+        return Partial(self.text, round(self.start + offset, 3), round(self.end + offset, 3))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, "text": self.text, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class Final:
+    """A finished utterance; `text` is empty when nothing was recognised."""
+
+    kind: ClassVar[str] = "final"
+    text: str
+    start: float
+    end: float
+    words: tuple[Word, ...] = ()
+
+    def shifted(self, offset: float) -> "Final":
+        return Final(self.text, round(self.start + offset, 3), round(self.end + offset, 3),
+                     tuple(w.shifted(offset) for w in self.words))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, "text": self.text, "start": self.start, "end": self.end,
+                "words": [[w.text, w.start, w.end, w.conf] for w in self.words]}
+
+
+Result = Union[Partial, Final]
+
+
+def result_from_dict(data: dict[str, Any]) -> Result:
+    if data.get("type") == "partial":
+        return Partial(data["text"], data["start"], data["end"])
+    return Final(data["text"], data["start"], data["end"],
+                 tuple(Word(t, s, e, c) for t, s, e, c in data.get("words", ())))
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """All finished utterances of a stream, in order."""
+
+    finals: tuple[Final, ...]
+    duration: float                       # seconds of audio in the stream
+    call_id: str = ""
+    stats: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def text(self) -> str:
+        return " ".join(f.text for f in self.finals if f.text)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"call_id": self.call_id, "text": self.text, "duration": round(self.duration, 3),
+                "segments": [f.to_dict() for f in self.finals if f.text], "stats": self.stats}
+
+
+class Recognizer(Protocol):
+    """One stream's recognition state (not thread-safe, not shared)."""
+
+    def accept(self, pcm16: bytes) -> Partial | Final | None:
+        """Take more audio; a Final when an utterance ended in it."""
+
+    def finish(self) -> Final:
+        """End the current utterance and return it (possibly empty). The
+        recognizer stays usable: later audio starts a new utterance and its
+        times continue from the audio accepted so far."""
+
+
+class SpeechEngine(Protocol):
+    name: str
+    sample_rate: int
+
+    def recognizer(self) -> Recognizer: ...
+
+    def close(self) -> None: ...
+
+
+EngineFactory = Callable[[], SpeechEngine]
+"""Builds an engine inside a worker process; must be picklable."""
+
+
+# ---------------------------------------------------------------- vosk
+
+class VoskRecognizer:
+    def __init__(self, model: Any, sample_rate: int) -> None:
+        import vosk
+
+        self._rec = vosk.KaldiRecognizer(model, float(sample_rate))
+        self._rec.SetWords(True)
+        self._rate = sample_rate
+        self._samples = 0
+        self._utterance_start = 0.0
+
+    @property
+    def position(self) -> float:
+        return self._samples / self._rate
+
+    def accept(self, pcm16: bytes) -> Partial | Final | None:
+        if not pcm16:
+            return None
+        self._samples += len(pcm16) // 2
+        if self._rec.AcceptWaveform(pcm16):
+            return self._final(self._rec.Result())
+        text = json.loads(self._rec.PartialResult()).get("partial", "")
+        return Partial(text, round(self._utterance_start, 3), round(self.position, 3)) if text else None
+
+    def finish(self) -> Final:
+        return self._final(self._rec.FinalResult())
+
+    def _final(self, raw: str) -> Final:
+        data = json.loads(raw)
+        words = tuple(Word(w["word"], round(float(w["start"]), 3), round(float(w["end"]), 3),
+                           round(float(w.get("conf", 1.0)), 3)) for w in data.get("result", ()))
+        text = data.get("text", "") or " ".join(w.text for w in words)
+        start = words[0].start if words else self._utterance_start
+        end = words[-1].end if words else self.position
+        self._utterance_start = self.position
+        return Final(text, round(start, 3), round(max(start, end), 3), words)
+
+
+class VoskEngine:
+    """A loaded vosk model. Construct it once per process (it is big)."""
+
+    name = "vosk"
+
+    def __init__(self, model_path: str | Path, *, log_level: int = -1) -> None:
+        path = check_model_dir(model_path)
+        import vosk
+
+        vosk.SetLogLevel(log_level)          # vosk/Kaldi logs to stderr otherwise
+        try:
+            self._model = vosk.Model(str(path))
+        except Exception as exc:             # vosk raises a bare Exception
+            raise ModelLoadError(f"vosk could not load the model at {path}: {exc}", path=str(path)) from exc
+        self.model_path = path
+        self.sample_rate = model_sample_rate(path)
+
+    def recognizer(self) -> VoskRecognizer:
+        return VoskRecognizer(self._model, self.sample_rate)
+
+    def close(self) -> None:
+        self._model = None
+
+
+@dataclass(frozen=True)
+class VoskEngineFactory:
+    """Picklable recipe for a VoskEngine, for worker processes."""
+
+    model_path: str
+
+    def check(self) -> None:
+        """Fail fast in the parent when the path is not a model."""
+        check_model_dir(self.model_path)
+
+    def __call__(self) -> VoskEngine:
+        return VoskEngine(self.model_path)
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": "vosk", "model": self.model_path}

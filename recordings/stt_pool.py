@@ -1,0 +1,553 @@
+"""A pool of speech worker processes behind an asyncio API.
+
+    pool = STTPool(VoskEngineFactory(model_path), PoolConfig(workers=2))
+    await pool.start()                     # each worker loads the model once
+    async with pool.stream(call_id, rate=8000, encoding="ulaw") as s:
+        await s.feed(chunk)                # ... as audio arrives
+        await s.end()                      # no more audio
+        async for result in s.results():   # Partial ... Final, in order
+            ...
+    transcript = await s.transcript()
+    await pool.close()
+
+Each stream is served by one worker (least loaded at open). Feeding and
+reading results may run in separate tasks.
+
+Back-pressure: every worker has a bound on audio sent but not yet processed
+(`max_backlog_s`). `feed` waits while its worker is over the bound, for at
+most `busy_timeout_s` (or the `timeout` it is given; 0 means do not wait),
+then raises STTBusyError and that chunk is NOT accepted; the stream stays
+usable. Opening a stream waits the same way for a free slot
+(`max_sessions_per_worker`) and raises STTBusyError after the timeout.
+
+Failure: a worker that dies (or stops answering for `stall_timeout_s` while
+it has work, and is then killed) is replaced; its streams fail with
+STTWorkerError: `feed`, `results` and `transcript` raise it, nothing hangs.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import multiprocessing
+import socket
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from recordings.audio import bytes_per_sample
+from recordings.stt import EngineFactory, Final, Partial, Result, Transcript, result_from_dict
+from recordings.stt_errors import (
+    STTBusyError, STTClosedError, STTError, STTProtocolError, STTWorkerError,
+)
+from recordings.stt_stream import GateConfig
+from recordings import stt_worker as wire
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    workers: int = 2
+    max_sessions_per_worker: int = 8
+    max_backlog_s: float = 5.0       # unprocessed audio per worker before feed() waits
+    busy_timeout_s: float = 5.0      # how long feed()/stream() wait before STTBusyError
+    start_timeout_s: float = 120.0   # model loading
+    stall_timeout_s: float = 30.0    # busy worker silent this long is killed and replaced
+    send_chunk_s: float = 0.1        # feed() batches audio into messages this long
+    drain_timeout_s: float = 10.0    # close(): how long open streams may finish
+    restart_backoff_s: float = 0.5   # first wait before respawning after a failed start (doubles, max 30 s)
+    start_method: str = "spawn"      # or "forkserver"
+    gate: GateConfig | None = GateConfig()
+
+
+class _Worker:
+    def __init__(self, slot: int, process: Any, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.slot, self.process, self.reader, self.writer = slot, process, reader, writer
+        self.pid: int | None = process.pid
+        self.exitcode: int | None = None
+        self.sessions: dict[int, STTSession] = {}
+        self.backlog_s = 0.0
+        self.progress = asyncio.Condition()
+        self.alive = True
+        self.info: dict[str, Any] = {}
+        self.last_heard = asyncio.get_running_loop().time()
+        self.task: asyncio.Task | None = None
+
+    async def notify(self) -> None:
+        async with self.progress:
+            self.progress.notify_all()
+
+
+class STTSession:
+    """One audio stream being transcribed. Made by STTPool.open/stream."""
+
+    def __init__(self, pool: "STTPool", worker: _Worker, sid: int, call_id: str, rate: int, encoding: str) -> None:
+        self._pool, self._worker, self.sid = pool, worker, sid
+        self.call_id, self.rate, self.encoding = call_id, rate, encoding
+        self._bytes_per_s = rate * bytes_per_sample(encoding)
+        self._chunk = max(1, int(self._bytes_per_s * pool.config.send_chunk_s))
+        self._buf = bytearray()
+        self._unacked = 0
+        self._queue: deque[Result] = deque()
+        self._finals: list[Final] = []
+        self._changed = asyncio.Event()
+        self._done = asyncio.Event()
+        self._error: STTError | None = None
+        self._stats: dict[str, Any] = {}
+        self.state = "open"               # open -> ending -> done | failed | cancelled
+
+    # -- feeding
+
+    async def feed(self, data: bytes, *, timeout: float | None = None) -> None:
+        """Add audio. Waits while the worker is saturated; STTBusyError after
+        `timeout` (default: the pool's busy_timeout_s) and `data` is dropped."""
+        self._check_feedable()
+        if len(self._buf) + len(data) < self._chunk:
+            self._buf += data
+            return
+        await self._send(bytes(self._buf) + bytes(data), timeout)
+        self._buf.clear()
+
+    async def end(self, *, timeout: float | None = None) -> None:
+        """No more audio: the worker finishes the stream, results() then ends."""
+        if self.state != "open":
+            return self._raise_if_failed()
+        if self._buf:
+            await self._send(bytes(self._buf), timeout)
+            self._buf.clear()
+        self.state = "ending"
+        await self._pool._write(self._worker, wire.frame(wire.END, self.sid), self)
+
+    async def cancel(self) -> None:
+        """Drop the stream without a result; the worker forgets it."""
+        if self.state in ("done", "failed", "cancelled"):
+            return
+        self.state = "cancelled"
+        with contextlib.suppress(STTError, ConnectionError):
+            await self._pool._write(self._worker, wire.frame(wire.CANCEL, self.sid), self)
+        self._release()
+
+    async def _send(self, data: bytes, timeout: float | None) -> None:
+        await self._pool._wait_capacity(self, timeout)
+        self._unacked += len(data)
+        self._worker.backlog_s += len(data) / self._bytes_per_s
+        await self._pool._write(self._worker, wire.frame(wire.AUDIO, self.sid, data), self)
+
+    def _check_feedable(self) -> None:
+        self._raise_if_failed()
+        if self.state != "open":
+            raise STTClosedError(f"stream {self.call_id} is {self.state}", call_id=self.call_id, state=self.state)
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # -- results
+
+    async def results(self) -> AsyncIterator[Result]:
+        """Partial and Final results in order; ends after the stream's last
+        Final, raises STTWorkerError (or another STTError) if it failed.
+        Partials not yet read are replaced by newer ones; Finals never are."""
+        while True:
+            if self._queue:
+                yield self._queue.popleft()
+                continue
+            if self._error is not None:
+                raise self._error
+            if self._done.is_set():
+                return
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def transcript(self, timeout: float | None = None) -> Transcript:
+        """Wait for the end of the stream (end() must have been called) and
+        return every Final."""
+        await asyncio.wait_for(self._done.wait(), timeout)
+        self._raise_if_failed()
+        return Transcript(tuple(self._finals), float(self._stats.get("input_s", 0.0)), self.call_id, dict(self._stats))
+
+    @property
+    def finals(self) -> tuple[Final, ...]:
+        return tuple(self._finals)
+
+    # -- from the pool
+
+    def _on_results(self, acked: int, results: list[dict[str, Any]]) -> None:
+        if acked:
+            self._unacked -= acked
+            self._worker.backlog_s = max(0.0, self._worker.backlog_s - acked / self._bytes_per_s)
+        for data in results:
+            result = result_from_dict(data)
+            if isinstance(result, Partial):
+                if self._queue and isinstance(self._queue[-1], Partial):
+                    self._queue[-1] = result
+                else:
+                    self._queue.append(result)
+            else:
+                self._queue.append(result)
+                if result.text:
+                    self._finals.append(result)
+        if results:
+            self._changed.set()
+
+    def _on_done(self, stats: dict[str, Any]) -> None:
+        self._stats = stats
+        self.state = "done"
+        self._release()
+
+    def _fail(self, error: STTError) -> None:
+        if self.state in ("done", "failed", "cancelled"):
+            return
+        self._error = error
+        self.state = "failed"
+        self._release()
+
+    def _release(self) -> None:
+        if self._worker.sessions.pop(self.sid, None) is not None:
+            self._worker.backlog_s = max(0.0, self._worker.backlog_s - self._unacked / self._bytes_per_s)
+            self._unacked = 0
+            self._pool._capacity_changed(self._worker)
+        self._done.set()
+        self._changed.set()
+
+    # -- context manager
+
+    async def __aenter__(self) -> "STTSession":
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            await self.cancel()
+        elif self.state == "open":
+            try:
+                await self.end()
+            except STTError:
+                await self.cancel()
+                raise
+
+
+class _OpenStream:
+    """`async with pool.stream(...) as s` without awaiting pool.stream()."""
+
+    def __init__(self, pool: "STTPool", args: tuple) -> None:
+        self._pool, self._args = pool, args
+        self._session: STTSession | None = None
+
+    async def __aenter__(self) -> STTSession:
+        self._session = await self._pool.open(*self._args)
+        return self._session
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        assert self._session is not None
+        await self._session.__aexit__(exc_type, exc, tb)
+
+
+class STTPool:
+    def __init__(self, factory: EngineFactory, config: PoolConfig | None = None) -> None:
+        self.factory = factory
+        self.config = config or PoolConfig()
+        self._ctx = multiprocessing.get_context(self.config.start_method)
+        self._workers: dict[int, _Worker] = {}
+        self._slots_changed = asyncio.Condition()
+        self._tasks: set[asyncio.Task] = set()
+        self._next_sid = 0
+        self._closing = False
+        self._started = False
+        self._last_error: STTError | None = None
+        self.restarts = 0
+
+    # -- life cycle
+
+    async def start(self) -> None:
+        """Start every worker and wait until each has loaded the model.
+        Raises ModelNotFoundError (or the worker's error) if the model fails."""
+        check = getattr(self.factory, "check", None)
+        if check is not None:
+            check()
+        self._started = True
+        spawned = await asyncio.gather(*(self._spawn(slot) for slot in range(self.config.workers)),
+                                       return_exceptions=True)
+        errors = [r for r in spawned if isinstance(r, BaseException)]
+        if errors:
+            await self.close()
+            raise errors[0]
+        self._spawn_task(self._watchdog(), "stt-watchdog")
+
+    async def close(self) -> None:
+        """Stop taking streams, let open ones finish (drain_timeout_s), fail
+        the rest with STTClosedError, then stop the workers."""
+        if self._closing:
+            return
+        self._closing = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.drain_timeout_s
+        while any(w.sessions for w in self._workers.values()) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for task in list(self._tasks):
+            task.cancel()
+        for worker in list(self._workers.values()):
+            for session in list(worker.sessions.values()):
+                session._fail(STTClosedError("speech pool closed", call_id=session.call_id))
+        await asyncio.gather(*(self._stop_worker(w) for w in list(self._workers.values())))
+        self._workers.clear()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def __aenter__(self) -> "STTPool":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    # -- streams
+
+    def stream(self, call_id: str, rate: int = 8000, encoding: str = "slin") -> _OpenStream:
+        """Async context manager around open(): ends the stream on normal
+        exit, cancels it on an exception."""
+        return _OpenStream(self, (call_id, rate, encoding))
+
+    async def open(self, call_id: str, rate: int = 8000, encoding: str = "slin",
+                   *, timeout: float | None = None) -> STTSession:
+        """A new stream on the least loaded worker; waits for a free slot at
+        most `timeout` (default busy_timeout_s), then STTBusyError."""
+        bytes_per_sample(encoding)                 # validates the encoding
+        if rate <= 0:
+            raise STTError("sample rate must be positive", rate=rate)
+        worker = await self._pick_worker(timeout)
+        self._next_sid += 1
+        session = STTSession(self, worker, self._next_sid, call_id, rate, encoding)
+        worker.sessions[session.sid] = session
+        await self._write(worker, wire.json_frame(wire.OPEN, session.sid, {"rate": rate, "encoding": encoding}), session)
+        return session
+
+    async def transcribe(self, data: bytes, rate: int = 16000, encoding: str = "slin",
+                         call_id: str = "") -> Transcript:
+        """Whole-buffer convenience: stream `data` through one session."""
+        session = await self.open(call_id, rate, encoding)
+        try:
+            step = max(1, rate * bytes_per_sample(encoding))
+            for i in range(0, len(data), step):
+                await session.feed(data[i:i + step], timeout=self.config.stall_timeout_s)
+            await session.end(timeout=self.config.stall_timeout_s)
+            return await session.transcript()
+        except BaseException:
+            await session.cancel()
+            raise
+
+    def stats(self) -> dict[str, Any]:
+        return {"workers": [{"slot": w.slot, "pid": w.pid, "sessions": len(w.sessions),
+                             "backlog_s": round(w.backlog_s, 3), **w.info}
+                            for w in sorted(self._workers.values(), key=lambda w: w.slot)],
+                "restarts": self.restarts}
+
+    def worker_pids(self) -> list[int]:
+        return [w.pid for w in sorted(self._workers.values(), key=lambda w: w.slot) if w.alive]
+
+    # -- scheduling
+
+    async def _pick_worker(self, timeout: float | None) -> _Worker:
+        limit = self.config.max_sessions_per_worker
+        if self._closing or not self._started:
+            raise STTClosedError("speech pool is not running")
+
+        def candidates() -> list[_Worker]:
+            return [w for w in self._workers.values() if w.alive and len(w.sessions) < limit]
+
+        async with self._slots_changed:
+            try:
+                await asyncio.wait_for(
+                    self._slots_changed.wait_for(lambda: self._closing or bool(candidates())),
+                    self.config.busy_timeout_s if timeout is None else timeout)
+            except asyncio.TimeoutError:
+                if not self._workers and self._last_error is not None:
+                    raise self._last_error from None
+                raise STTBusyError("all speech workers are busy", workers=len(self._workers),
+                                   max_sessions_per_worker=limit) from None
+            if self._closing:
+                raise STTClosedError("speech pool is closing")
+            return min(candidates(), key=lambda w: (len(w.sessions), w.backlog_s, w.slot))
+
+    async def _wait_capacity(self, session: STTSession, timeout: float | None) -> None:
+        worker = session._worker
+        limit = self.config.max_backlog_s
+        wait = self.config.busy_timeout_s if timeout is None else timeout
+        async with worker.progress:
+            try:
+                await asyncio.wait_for(worker.progress.wait_for(
+                    lambda: worker.backlog_s <= limit or session._error is not None or not worker.alive), wait)
+            except asyncio.TimeoutError:
+                raise STTBusyError("speech worker is saturated", call_id=session.call_id,
+                                   backlog_s=round(worker.backlog_s, 3), limit_s=limit) from None
+        session._raise_if_failed()
+
+    def _capacity_changed(self, worker: _Worker) -> None:
+        self._spawn_task(worker.notify(), "stt-notify")
+        self._spawn_task(self._notify_slots(), "stt-notify")
+
+    async def _notify_slots(self) -> None:
+        async with self._slots_changed:
+            self._slots_changed.notify_all()
+
+    async def _write(self, worker: _Worker, data: bytes, session: STTSession) -> None:
+        if not worker.alive:
+            session._raise_if_failed()
+            raise STTWorkerError("speech worker is gone", call_id=session.call_id)
+        try:
+            worker.writer.write(data)
+            await worker.writer.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            session._raise_if_failed()
+            raise STTWorkerError(f"speech worker connection lost: {exc}", call_id=session.call_id) from exc
+
+    # -- workers
+
+    async def _spawn(self, slot: int) -> _Worker:
+        parent_sock, child_sock = socket.socketpair()
+        process = self._ctx.Process(target=wire.worker_main, name=f"hotline-stt-{slot}", daemon=True,
+                                    args=(child_sock, self.factory, slot, self.config.gate))
+        try:
+            process.start()
+        finally:
+            child_sock.close()
+        reader, writer = await asyncio.open_connection(sock=parent_sock)
+        worker = _Worker(slot, process, reader, writer)
+        try:
+            kind, _, payload = await asyncio.wait_for(self._read_frame(reader), self.config.start_timeout_s)
+            data = json.loads(payload) if payload else {}
+            if kind == wire.FATAL:
+                raise STTError.from_dict(data)
+            if kind != wire.READY:
+                raise STTProtocolError(f"speech worker sent {kind} instead of READY", kind=kind)
+        except BaseException as exc:
+            await self._stop_worker(worker, kill=True)
+            if isinstance(exc, (asyncio.IncompleteReadError, ConnectionError)):
+                raise STTWorkerError("speech worker died while loading the model",
+                                     exitcode=worker.exitcode) from exc
+            if isinstance(exc, asyncio.TimeoutError):
+                raise STTWorkerError("speech worker did not load the model in time",
+                                     timeout_s=self.config.start_timeout_s) from exc
+            raise
+        worker.info = data
+        self._workers[slot] = worker
+        worker.task = self._spawn_task(self._read_loop(worker), f"stt-reader-{slot}")
+        log.info("speech worker %d ready: pid %s, %s at %s Hz, model loaded in %.1f s",
+                 slot, data.get("pid"), data.get("engine"), data.get("sample_rate"), data.get("load_s", 0))
+        await self._notify_slots()
+        return worker
+
+    @staticmethod
+    async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, int, bytes]:
+        kind, sid, length = wire.parse_header(await reader.readexactly(wire.HEADER.size))
+        return kind, sid, (await reader.readexactly(length) if length else b"")
+
+    async def _read_loop(self, worker: _Worker) -> None:
+        reason = "connection closed"
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                kind, sid, payload = await self._read_frame(worker.reader)
+                worker.last_heard = loop.time()
+                session = worker.sessions.get(sid)
+                data = json.loads(payload) if payload else {}
+                if kind == wire.RESULTS:
+                    if session is not None:
+                        session._on_results(int(data.get("acked", 0)), data.get("results", []))
+                    await worker.notify()
+                elif kind == wire.DONE:
+                    if session is not None:
+                        session._on_done(data.get("stats", {}))
+                elif kind == wire.ERROR:
+                    if session is not None:
+                        session._fail(STTError.from_dict(data))
+                else:
+                    raise STTProtocolError(f"unexpected message {kind} from speech worker", kind=kind)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:         # a bug or garbage on the wire: this worker is done for
+            log.exception("speech worker %d: bad message", worker.slot)
+            reason = f"{type(exc).__name__}: {exc}"
+        await self._worker_lost(worker, reason)
+
+    async def _worker_lost(self, worker: _Worker, reason: str) -> None:
+        worker.alive = False
+        if self._workers.get(worker.slot) is worker:
+            del self._workers[worker.slot]
+        await self._stop_worker(worker, kill=True)
+        exitcode = worker.exitcode
+        calls = [s.call_id for s in worker.sessions.values()]
+        if not self._closing:
+            log.error("speech worker %d (pid %s) lost: %s, exit code %s, %d stream(s) failed",
+                      worker.slot, worker.pid, reason, exitcode, len(calls))
+        error = STTWorkerError(f"speech worker {worker.slot} died ({reason}, exit code {exitcode})",
+                               worker=worker.slot, pid=worker.pid, exitcode=exitcode)
+        for session in list(worker.sessions.values()):
+            session._fail(error)
+        await worker.notify()
+        if not self._closing:
+            self._spawn_task(self._respawn(worker.slot), f"stt-respawn-{worker.slot}")
+
+    async def _respawn(self, slot: int) -> None:
+        delay = self.config.restart_backoff_s
+        while not self._closing:
+            try:
+                await self._spawn(slot)
+                self.restarts += 1
+                return
+            except STTError as exc:
+                self._last_error = exc
+                log.error("speech worker %d failed to restart: %s; retrying in %.1f s", slot, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(30.0, delay * 2)
+
+    async def _stop_worker(self, worker: _Worker, kill: bool = False) -> None:
+        """Ask the worker to exit (or kill it), then reap it without blocking."""
+        worker.alive = False
+        process = worker.process
+        if not kill and process.is_alive():
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                worker.writer.write(wire.frame(wire.SHUTDOWN))
+                await asyncio.wait_for(worker.writer.drain(), 1.0)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (0.0 if kill else 5.0)
+        while process.is_alive() and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        if process.is_alive():
+            process.kill()
+            deadline = loop.time() + 5.0
+            while process.is_alive() and loop.time() < deadline:
+                await asyncio.sleep(0.02)
+        worker.exitcode = process.exitcode
+        worker.writer.close()
+        if worker.task is not None and worker.task is not asyncio.current_task():
+            worker.task.cancel()
+        with contextlib.suppress(Exception):
+            process.close()
+
+    async def _watchdog(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, self.config.stall_timeout_s / 4))
+            now = loop.time()
+            for worker in list(self._workers.values()):
+                busy = any(s._unacked or s.state == "ending" for s in worker.sessions.values())
+                if worker.alive and busy and now - worker.last_heard > self.config.stall_timeout_s:
+                    log.error("speech worker %d (pid %s) stalled for %.0f s: killing it",
+                              worker.slot, worker.pid, now - worker.last_heard)
+                    worker.process.kill()
+
+    def _spawn_task(self, coro: Any, name: str) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("speech pool task %s failed", task.get_name(), exc_info=task.exception())

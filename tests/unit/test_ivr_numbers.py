@@ -1,0 +1,109 @@
+"""Phone-number normalisation and caller-list CSV parsing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr import problems as P
+from ivr.numbers import (
+    CallerList, NumberError, caller_key, memberships, normalize_did, normalize_number, parse_caller_list,
+    read_caller_list, try_normalize,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("13800001234", "13800001234"),
+    ("+86 138 0000 1234", "13800001234"),
+    ("+8613800001234", "13800001234"),
+    ("0086-138-0000-1234", "13800001234"),
+    ("8613800001234", "13800001234"),
+    ("138-0000-1234", "13800001234"),
+    ("(138) 0000 1234", "13800001234"),
+    ("１３８００００１２３４", "13800001234"),  # full-width digits from a Chinese IME
+    ("0731-22334455", "073122334455"),
+    ("(0731) 2233 4455", "073122334455"),
+    ("+86 731 2233 4455", "073122334455"),
+    ("+86 10 12345678", "01012345678"),
+    ("010-12345678", "01012345678"),
+    ("12345", "12345"),
+    ("110", "110"),
+    ("95588", "95588"),
+    ("400-123-4567", "4001234567"),
+    ("+1 415 555 0100", "+14155550100"),
+    ("00441234567890", "+441234567890"),
+    ("22334455", "22334455"),
+])
+def test_normalize(raw, expected):
+    assert normalize_number(raw) == expected
+
+
+def test_local_numbers_take_an_area_code_when_given():
+    assert normalize_number("2233-4455", area_code="0731") == "073122334455"
+
+
+@pytest.mark.parametrize("raw", ["", "abc", "138O0001234", "1380000123", "138000012345", "12", "+1 23",
+                                 "12345678901234567", "0", "9"])
+def test_invalid_numbers(raw):
+    with pytest.raises(NumberError) as err:
+        normalize_number(raw)
+    assert err.value.error_id == "bad_number"
+    assert try_normalize(raw) is None
+
+
+def test_caller_key_and_did():
+    assert caller_key("anonymous") == "" and caller_key(None) == "" and caller_key("") == ""
+    assert caller_key("+86 138 0000 1234") == "13800001234"
+    assert caller_key("12") == "12"  # not a valid number, kept as digits
+    assert normalize_did("+86 12345001") == "12345001" and normalize_did("12345-001") == "12345001"
+
+
+def test_parse_list_with_header_comments_and_errors():
+    text = "\ufeff# deputies\nnumber,name,note\n13800001001,张,a\nbad,李,\n\n+86 138 0000 1003,王,\n" \
+           "13800001001,dup,\n,赵,\n"
+    lst, problems = parse_caller_list(text, list_id="deputies")
+    assert [e.number for e in lst.entries] == ["13800001001", "13800001003"]
+    assert lst.entries[0].name == "张" and lst.entries[0].line == 3
+    assert [(p.path, p.code) for p in problems] == [("lists.deputies.line.4", P.LIST_LINE),
+                                                    ("lists.deputies.line.8", P.LIST_LINE)]
+    assert problems[0].message.startswith("line 4:")
+
+
+def test_parse_list_without_header_and_reordered_header():
+    lst, problems = parse_caller_list("13800001001\n13800001002,刘\n", list_id="x")
+    assert not problems and lst.numbers == {"13800001001", "13800001002"}
+    lst, problems = parse_caller_list("姓名,号码\n张三,13800001001\n", list_id="x")
+    assert not problems and lst.entries[0].name == "张三" and "13800001001" in lst.numbers
+    _, problems = parse_caller_list("name,note\n张,x\n", list_id="x")
+    assert problems and "no number column" in problems[0].message
+
+
+def test_read_gb18030_list(tmp_path):
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("号码,姓名\n13800001001,张代表\n".encode("gb18030"))
+    lst, problems = read_caller_list(path, list_id="d")
+    assert not problems and lst.entries[0].name == "张代表"
+
+
+def test_sample_deputies_list_parses():
+    root = Path(__file__).resolve().parents[2]
+    lst, problems = read_caller_list(root / "config" / "lists" / "deputies.csv", list_id="deputies")
+    assert problems == [] and len(lst.entries) == 12
+
+
+def test_garbage_list_reports_each_line():
+    _, problems = read_caller_list(DATA / "lists" / "garbage.csv", list_id="vips")
+    assert [p.path for p in problems] == ["lists.vips.line.3", "lists.vips.line.6", "lists.vips.line.7",
+                                          "lists.vips.line.10"]
+
+
+def test_memberships():
+    lists = {"deputies": CallerList.of("deputies", []), "vips": {"13800001001"}}
+    lst, _ = parse_caller_list("+86 138 0000 1002\n", list_id="deputies")
+    lists["deputies"] = lst
+    assert memberships("008613800001002", lists) == {"deputies"}
+    assert memberships("138-0000-1001", lists) == {"vips"}
+    assert memberships("anonymous", lists) == frozenset()
+    assert "+8613800001002" in lst

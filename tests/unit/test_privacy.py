@@ -1,0 +1,21 @@
+from hotline.privacy import mask_name, mask_number, mask_text
+
+
+def test_mask_number_keeps_prefix_and_last_four():
+    assert mask_number("13800001234") == "138****1234"
+    assert mask_number("073122334455") == "073*****4455"
+    assert mask_number(None) == "-"
+
+
+def test_mask_name_keeps_family_name():
+    assert mask_name("张三丰") == "张**"
+
+
+def test_mask_text_masks_every_long_number():
+    assert mask_text("来电 13800001234 回拨 18601200909") == "来电 138****1234 回拨 186****0909"
+
+
+def test_mask_text_leaves_asterisk_channel_names_readable():
+    assert mask_text("Local/12345@from-pstn-00000001;1") == "Local/12345@from-pstn-00000001;1"
+    assert mask_text("PJSIP/seat1001-0000002a") == "PJSIP/seat1001-0000002a"
+    assert mask_text("号码-13800001234") == "号码-138****1234"

@@ -1,0 +1,287 @@
+"""Transcript text -> draft ticket. Pure: no I/O beyond reading the dictionaries once.
+
+    draft = extract("喂 你好 我 是 鹿松区 建宁 街道 ... 我 姓 刘 电话 是 幺 三 九 ...")
+    draft.to_contract()  # the DESIGN.md draft-ticket JSON
+
+Every field carries a confidence and the words it came from; a field that
+cannot be filled is None with confidence 0 and a reason. Input of any size or
+language gives a draft, never an exception: over-long text is cut (and the
+draft says so), empty or non-Chinese text gives an empty draft with reasons.
+The caller's own number (caller id) is not known here: use
+`DraftTicket.with_default_callback` when none was said.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tickets.contacts import Found, find_callback_number, find_caller_name
+from tickets.model import DraftTicket
+from tickets.normalize import NormalizedText, normalize, readable_numbers, script_profile
+from tickets.phrases import Hit
+from tickets.rules import Rules, load_rules
+from tickets.taxonomy import CategoryGuess
+
+NEGATION_WINDOW = 3
+
+
+@dataclass(frozen=True)
+class _Pick:
+    value: str | None
+    confidence: float
+    evidence: tuple[str, ...] = ()
+
+
+def extract(transcript: str, rules: Rules | None = None) -> DraftTicket:
+    """A draft ticket from one transcript (vosk-style spaced words or plain text)."""
+    rules = rules if rules is not None else load_rules()
+    if isinstance(transcript, (bytes, bytearray)):
+        transcript = bytes(transcript).decode("utf-8", errors="replace")
+    elif transcript is None:
+        transcript = ""
+    elif not isinstance(transcript, str):
+        transcript = str(transcript)
+    limit = rules.limits.max_chars
+    reasons: list[str] = []
+    kept = transcript[:limit]
+    if len(transcript) > limit:
+        reasons.append(f"transcript cut to its first {limit} of {len(transcript)} characters")
+    if not kept.strip():
+        return DraftTicket.empty("", reasons + ["empty transcript"])
+    ratio, script = script_profile(kept)
+    if ratio < rules.limits.min_chinese_ratio:
+        return DraftTicket.empty(kept, reasons + [f"not Chinese (mostly {script}): nothing extracted"])
+
+    norm = normalize(kept, limit, rules.text.fillers, rules.segment)
+    text = norm.text
+    if not text:
+        return DraftTicket.empty(kept, reasons + ["only filler words: nothing extracted"])
+    boundaries = _boundaries(norm, rules)
+
+    mentions = rules.gazetteer.find(text)
+    place = rules.gazetteer.resolve(text, mentions)
+    category = rules.taxonomy.classify(text, boundaries)
+    emergency = _emergency(text, rules)
+    urgency = _urgency(text, rules)
+    appeal = _appeal(text, rules, category, emergency, urgency)
+    name = find_caller_name(text, boundaries, rules.names, mentions)
+    callback = find_callback_number(text, rules.callback)
+    summary = _summary(_canonical_places(text, mentions), rules, appeal.value, (name, callback))
+    title = _title(text, rules, place.district, category, appeal.value)
+
+    if place.district is None:
+        reasons.append("district: no place in 株洲 named" if not mentions else "district: only places without a district named")
+    if not category.matched and category.category:
+        reasons.append("category: no category word heard, fallback used")
+    for field_name, found in (("caller_name", name), ("callback_number", callback)):
+        if found.value is None and found.reason:
+            reasons.append(f"{field_name}: {found.reason}")
+
+    confidence = {
+        "appeal_type": appeal.confidence,
+        "category": category.confidence,
+        "district": place.district_confidence,
+        "district_code": place.district_confidence,
+        "address": place.address_confidence,
+        "caller_name": name.confidence,
+        "callback_number": callback.confidence,
+        "urgency": urgency.confidence,
+        "emergency": emergency.confidence,
+        "title": round(min(appeal.confidence, category.confidence or 0.3) + 0.1, 2),
+        "summary": 0.7,
+    }
+    evidence = {
+        "appeal_type": appeal.evidence,
+        "category": category.evidence,
+        "district": place.district_evidence,
+        "district_code": place.district_evidence,
+        "address": place.address_evidence,
+        "caller_name": name.evidence if name.value else (),
+        "callback_number": callback.evidence if callback.value else (),
+        "urgency": urgency.evidence,
+        "emergency": emergency.evidence,
+    }
+    return DraftTicket(
+        appeal_type=appeal.value,
+        category=category.category,
+        district=place.district,
+        district_code=place.district_code,
+        address=place.address,
+        caller_name=name.value,
+        callback_number=callback.value,
+        urgency=urgency.value,
+        emergency=emergency.value,
+        title=title,
+        summary=summary,
+        transcript=kept,
+        confidence=confidence,
+        evidence=evidence,
+        reasons=tuple(reasons),
+    )
+
+
+def _boundaries(norm: NormalizedText, rules: Rules) -> frozenset[int]:
+    """Word boundaries: the recogniser's, plus jieba's (which knows the place names)."""
+    if not norm.spaced:
+        return norm.boundaries                  # already jieba's
+    offsets, pos = set(norm.boundaries), 0
+    for word in rules.segment(norm.text):
+        offsets.add(pos)
+        pos += len(word)
+    offsets.add(pos)
+    return frozenset(offsets)
+
+
+def _live(hits: list[Hit], text: str, rules: Rules) -> list[Hit]:
+    """Hits not right after a negation (没有着火, 不是打架)."""
+    return [h for h in hits if not rules.negation.search(text[max(0, h.start - NEGATION_WINDOW):h.start])]
+
+
+def _scores(hits: list[Hit]) -> tuple[dict[str, float], dict[str, list[str]]]:
+    scores: dict[str, float] = {}
+    words: dict[str, list[str]] = {}
+    for hit in hits:
+        for label, weight in hit.labels:
+            scores[label] = scores.get(label, 0.0) + weight
+            words.setdefault(label, []).append(hit.text)
+    return scores, words
+
+
+def _emergency(text: str, rules: Rules) -> _Pick:
+    scores, words = _scores(_live(rules.emergency.matcher.find(text), text, rules))
+    if not scores:
+        return _Pick(None, 0.0)
+    order = rules.emergency.order
+    best = max(scores, key=lambda k: (scores[k], -order.index(k) if k in order else -99))
+    confidence = min(0.9, 0.5 + 0.15 * len(words[best]))
+    return _Pick(best, confidence, tuple(dict.fromkeys(words[best])))
+
+
+def _urgency(text: str, rules: Rules) -> _Pick:
+    ur = rules.urgency
+    scores, words = _scores(_live(ur.matcher.find(text), text, rules))
+    if "特急" in scores:
+        return _Pick("特急", min(0.9, 0.6 + 0.1 * len(words["特急"])), tuple(dict.fromkeys(words["特急"])))
+    for level, matcher, groups in ur.combos:
+        hits = matcher.find(text)
+        heard = {label for h in hits for label, _ in h.labels}
+        if len(heard) == groups and groups:
+            if level == "特急" or "紧急" not in scores:
+                return _Pick(level, 0.7, tuple(dict.fromkeys(h.text for h in hits)))
+    if "紧急" in scores:
+        return _Pick("紧急", min(0.85, 0.55 + 0.1 * len(words["紧急"])), tuple(dict.fromkeys(words["紧急"])))
+    return _Pick(ur.default, 0.6)
+
+
+def _appeal(text: str, rules: Rules, category: CategoryGuess, emergency: _Pick, urgency: _Pick) -> _Pick:
+    ar = rules.appeal
+    scores, words = _scores(ar.matcher.find(text))
+    if emergency.value:
+        scores["求助"] = scores.get("求助", 0.0) + 1.5
+        words.setdefault("求助", []).extend(emergency.evidence[:1])
+    elif urgency.value == "特急":
+        scores["求助"] = scores.get("求助", 0.0) + 1.0
+        words.setdefault("求助", []).extend(urgency.evidence[:1])
+    if category.matched and category.category:
+        for kind, weight in ar.category_bias.get(category.category[-1], {}).items():
+            scores[kind] = scores.get(kind, 0.0) + weight
+            words.setdefault(kind, []).append(category.category[-1])
+    scores = {k: v for k, v in scores.items() if v > 0}
+    if sum(scores.values()) < ar.min_score:
+        specific = category.matched and category.category and category.category[0] not in ar.no_problem_categories
+        problem = bool(specific) or bool(ar.problem.find(text))
+        value = ar.default_with_problem if problem else ar.default_without_problem
+        return _Pick(value, 0.35)
+    best = max(scores, key=lambda k: (scores[k], -ar.order.index(k)))
+    share = scores[best] / sum(scores.values())
+    confidence = min(0.95, 0.3 + 0.5 * share + 0.1 * min(scores[best], 2.0))
+    return _Pick(best, confidence, tuple(dict.fromkeys(words.get(best, ()))))
+
+
+def _canonical_places(text: str, mentions: list) -> str:
+    """Place names heard by pinyin only, written as they are spelled (鹿松区 -> 芦淞区).
+
+    Same length replacements only, so offsets into the text stay valid.
+    """
+    for m in mentions:
+        if m.by_pinyin and len(m.place.name) == m.end - m.start:
+            text = text[:m.start] + m.place.name + text[m.end:]
+    return text
+
+
+def _summary(text: str, rules: Rules, appeal: str | None, leave_out: tuple[Found, ...]) -> str | None:
+    """The transcript cleaned up: no greetings, fillers, name or number introductions."""
+    spans = sorted(f.span for f in leave_out if f.span and f.value)
+    parts, pos = [], 0
+    for start, end in spans:
+        if start >= pos:
+            parts.append(text[pos:start])
+            pos = end
+    parts.append(text[pos:])
+    core = "".join(p if not p or not parts or i == len(parts) - 1 else _strip_tail(p, rules.text.dangling)
+                   for i, p in enumerate(parts))
+    core = _strip_edges(core, rules.text.greetings, rules.text.closings + rules.text.dangling)
+    if not core:
+        return None
+    core = _clauses(readable_numbers(core), rules)
+    lead = f"来电{appeal}：" if appeal and appeal != "其他" else "来电反映："
+    room = rules.limits.summary_max - len(lead) - 1
+    if len(core) > room:
+        core = core[: room - 1] + "…"
+    return f"{lead}{core}。"
+
+
+def _strip_tail(part: str, dangling: tuple[str, ...]) -> str:
+    for word in dangling:
+        if part.endswith(word):
+            return part[: -len(word)]
+    return part
+
+
+def _clauses(core: str, rules: Rules) -> str:
+    """Commas where a new clause starts (the recogniser gives no punctuation)."""
+    out: list[str] = []
+    since = 0
+    for word in rules.segment(core):
+        if word in rules.text.clause_starts and since >= 6 and out[-1] not in rules.text.binding:
+            out.append("，")
+            since = 0
+        out.append(word)
+        since += len(word)
+    return "".join(out)
+
+
+def _strip_edges(core: str, greetings: tuple[str, ...], closings: tuple[str, ...]) -> str:
+    changed = True
+    while changed and core:
+        changed = False
+        for g in greetings:
+            if core.startswith(g):
+                core, changed = core[len(g):], True
+        for c in closings:
+            if core.endswith(c):
+                core, changed = core[: -len(c)], True
+    return core
+
+
+def _title(
+    text: str, rules: Rules, district: str | None, category: CategoryGuess, appeal: str | None,
+) -> str | None:
+    if not category.category and not appeal:
+        return None
+    first = None
+    for obj in rules.title_objects:
+        pos = text.find(obj)
+        if pos >= 0 and (first is None or pos < first[0]):
+            first = (pos, obj)
+    obj = f"某{first[1]}" if first else ""
+    if category.matched and category.category:
+        topic = category.category[-1]
+        suffix = appeal if appeal and appeal != "其他" and not topic.endswith(appeal) else ""
+    else:
+        topic, suffix = "来电", (appeal if appeal and appeal != "其他" else "")
+    limit = rules.limits.title_max
+    for parts in ((district or "", obj, topic, suffix), (district or "", topic, suffix), ("", topic, suffix)):
+        title = "".join(parts)
+        if len(title) <= limit:
+            return title
+    return title[:limit]

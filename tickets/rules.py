@@ -1,0 +1,311 @@
+"""The extraction dictionaries, loaded from config/tickets into one frozen `Rules`.
+
+`load_rules(path)` reads categories.yaml, places.yaml and rules.yaml from a
+folder (default: the repository's config/tickets), compiles every phrase
+list once and caches the result per folder and file modification times, so
+an edited dictionary is picked up and an unchanged one is never re-read.
+The jieba segmenter, with the place names and category keywords added to its
+dictionary, is built once per process on first use, quietly.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import yaml
+
+from tickets.model import APPEAL_TYPES, EMERGENCIES, URGENCIES, TicketsError
+from tickets.phrases import PhraseMatcher, compact, parse_weighted
+from tickets.places import Gazetteer
+from tickets.taxonomy import Taxonomy
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config" / "tickets"
+CONFIG_FILES = ("categories.yaml", "places.yaml", "rules.yaml")
+
+
+class RulesError(TicketsError):
+    """A dictionary file is missing or malformed."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        super().__init__("tickets.rules_invalid", f"{path}: {message}", path=str(path))
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_chars: int = 8000
+    title_max: int = 20
+    summary_max: int = 200
+    min_chinese_ratio: float = 0.3
+
+
+@dataclass(frozen=True)
+class AppealRules:
+    matcher: PhraseMatcher
+    order: tuple[str, ...]
+    default_with_problem: str
+    default_without_problem: str
+    problem: PhraseMatcher
+    min_score: float = 0.5
+    no_problem_categories: frozenset[str] = frozenset()
+    category_bias: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UrgencyRules:
+    default: str
+    matcher: PhraseMatcher                                  # labels: 特急 / 紧急
+    combos: tuple[tuple[str, PhraseMatcher, int], ...]      # (level, matcher labelled by group index, groups)
+
+
+@dataclass(frozen=True)
+class EmergencyRules:
+    matcher: PhraseMatcher
+    order: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NameRules:
+    surname_cues: tuple[str, ...]
+    full_cues: tuple[str, ...]
+    call_me_cues: tuple[str, ...]
+    titles: tuple[str, ...]
+    anonymous: tuple[str, ...]
+    stop_chars: frozenset[str]
+    surnames: frozenset[str]
+    compound_surnames: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CallbackRules:
+    cues: tuple[str, ...]
+    area_code: str
+    ignore_numbers: frozenset[str]
+
+
+@dataclass(frozen=True)
+class TextRules:
+    fillers: frozenset[str]
+    greetings: tuple[str, ...]
+    closings: tuple[str, ...]
+    dangling: tuple[str, ...] = ()
+    clause_starts: frozenset[str] = frozenset()
+    binding: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Rules:
+    config_dir: Path
+    limits: Limits
+    taxonomy: Taxonomy
+    gazetteer: Gazetteer
+    appeal: AppealRules
+    urgency: UrgencyRules
+    emergency: EmergencyRules
+    names: NameRules
+    callback: CallbackRules
+    text: TextRules
+    negation: re.Pattern[str]
+    title_objects: tuple[str, ...]
+    segmenter_words: tuple[str, ...] = field(repr=False, default=())
+
+    def segment(self, text: str) -> list[str]:
+        """Words of `text` by jieba, with place names and keywords in its dictionary."""
+        return _segmenter(self.segmenter_words)(text)
+
+
+# -- loading -------------------------------------------------------------------------------
+
+def load_rules(config_dir: str | os.PathLike[str] | None = None) -> Rules:
+    """The rules in `config_dir` (default config/tickets), cached until a file changes."""
+    folder = Path(config_dir) if config_dir is not None else DEFAULT_CONFIG_DIR
+    folder = folder.resolve()
+    stamps = []
+    for name in CONFIG_FILES:
+        path = folder / name
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise RulesError(path, f"cannot read ({exc.strerror or exc})") from None
+        stamps.append((st.st_mtime_ns, st.st_size))
+    return _load_cached(folder, tuple(stamps))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(folder: Path, _stamps: tuple[tuple[int, int], ...]) -> Rules:
+    docs = {name: _read_yaml(folder / name) for name in CONFIG_FILES}
+    try:
+        taxonomy = Taxonomy.from_config(docs["categories.yaml"])
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise RulesError(folder / "categories.yaml", str(exc)) from None
+    try:
+        gazetteer = Gazetteer.from_config(docs["places.yaml"])
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise RulesError(folder / "places.yaml", str(exc)) from None
+    try:
+        return _build(folder, docs["rules.yaml"], taxonomy, gazetteer)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise RulesError(folder / "rules.yaml", str(exc)) from None
+
+
+def _read_yaml(path: Path) -> Mapping[str, Any]:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as exc:
+        raise RulesError(path, f"cannot read ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise RulesError(path, f"not valid YAML: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise RulesError(path, "expected a mapping at the top level")
+    return data
+
+
+def _labelled(mapping: Mapping[str, Any], allowed: Iterable[str], path: str) -> list[tuple[str, str, float]]:
+    allowed = set(allowed)
+    entries = []
+    for label, items in (mapping or {}).items():
+        label = str(label)
+        if label not in allowed:
+            raise ValueError(f"{path}.{label}: unknown (expected one of {', '.join(sorted(allowed))})")
+        for item in items or ():
+            phrase, weight = parse_weighted(item)
+            entries.append((phrase, label, weight))
+    return entries
+
+
+def _words(items: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(compact(str(w)) for w in items or () if compact(str(w)))
+
+
+def _build(folder: Path, doc: Mapping[str, Any], taxonomy: Taxonomy, gazetteer: Gazetteer) -> Rules:
+    lim = doc.get("limits") or {}
+    limits = Limits(
+        max_chars=int(lim.get("max_chars", Limits.max_chars)),
+        title_max=int(lim.get("title_max", Limits.title_max)),
+        summary_max=int(lim.get("summary_max", Limits.summary_max)),
+        min_chinese_ratio=float(lim.get("min_chinese_ratio", Limits.min_chinese_ratio)),
+    )
+    if limits.max_chars < 100:
+        raise ValueError("limits.max_chars: at least 100")
+
+    at = doc.get("appeal_types") or {}
+    order = tuple(str(x) for x in at.get("order") or APPEAL_TYPES)
+    appeal = AppealRules(
+        matcher=PhraseMatcher(_labelled(at.get("cues"), APPEAL_TYPES, "appeal_types.cues")),
+        order=order + tuple(t for t in APPEAL_TYPES if t not in order),
+        default_with_problem=str(at.get("default_with_problem", "投诉")),
+        default_without_problem=str(at.get("default_without_problem", "其他")),
+        problem=PhraseMatcher((w, "problem", 1.0) for w in _words(at.get("problem_words"))),
+        min_score=float(at.get("min_score", 0.5)),
+        no_problem_categories=frozenset(str(c) for c in at.get("no_problem_categories") or ()),
+        category_bias={str(c): {str(t): float(w) for t, w in (b or {}).items()}
+                       for c, b in (at.get("category_bias") or {}).items()},
+    )
+    for cat, bias in appeal.category_bias.items():
+        if cat not in taxonomy.level1 and cat not in taxonomy.parent_of:
+            raise ValueError(f"appeal_types.category_bias.{cat}: not a category")
+        for kind in bias:
+            if kind not in APPEAL_TYPES:
+                raise ValueError(f"appeal_types.category_bias.{cat}.{kind}: not an appeal type")
+    for value in (appeal.default_with_problem, appeal.default_without_problem):
+        if value not in APPEAL_TYPES:
+            raise ValueError(f"appeal_types: default {value!r} is not an appeal type")
+
+    ur = doc.get("urgency") or {}
+    cues = {level: ur.get(level) for level in ("特急", "紧急") if ur.get(level)}
+    combos = []
+    for i, combo in enumerate(ur.get("combos") or ()):
+        level = str(combo.get("level"))
+        if level not in URGENCIES:
+            raise ValueError(f"urgency.combos[{i}].level: {level!r} is not an urgency")
+        groups = combo.get("all_of") or ()
+        entries = [(w, str(g), 1.0) for g, group in enumerate(groups) for w in _words(group)]
+        combos.append((level, PhraseMatcher(entries), len(groups)))
+    urgency = UrgencyRules(
+        default=str(ur.get("default", "一般")),
+        matcher=PhraseMatcher(_labelled(cues, ("特急", "紧急"), "urgency")),
+        combos=tuple(combos),
+    )
+
+    em = doc.get("emergency") or {}
+    emergency = EmergencyRules(
+        matcher=PhraseMatcher(_labelled({str(k): v for k, v in (em.get("cues") or {}).items()},
+                                        EMERGENCIES, "emergency.cues")),
+        order=tuple(str(x) for x in em.get("order") or EMERGENCIES),
+    )
+
+    cn = doc.get("caller_name") or {}
+    names = NameRules(
+        surname_cues=_words(cn.get("surname_cues")),
+        full_cues=_words(cn.get("full_cues")),
+        call_me_cues=_words(cn.get("call_me_cues")),
+        titles=_words(cn.get("titles")),
+        anonymous=_words(cn.get("anonymous")),
+        stop_chars=frozenset(str(cn.get("stop_chars") or "")),
+        surnames=frozenset(str(cn.get("surnames") or "")),
+        compound_surnames=_words(cn.get("compound_surnames")),
+    )
+    if not names.surnames:
+        raise ValueError("caller_name.surnames: empty")
+
+    cb = doc.get("callback") or {}
+    callback = CallbackRules(
+        cues=_words(cb.get("cues")),
+        area_code=str(cb.get("area_code", "0731")),
+        ignore_numbers=frozenset(str(x) for x in cb.get("ignore_numbers") or ()),
+    )
+
+    tx = doc.get("text") or {}
+    text = TextRules(
+        fillers=frozenset(_words(tx.get("fillers"))),
+        greetings=tuple(sorted(_words(tx.get("greetings")), key=len, reverse=True)),
+        closings=tuple(sorted(_words(tx.get("closings")), key=len, reverse=True)),
+        dangling=tuple(sorted(_words(tx.get("dangling")), key=len, reverse=True)),
+        clause_starts=frozenset(_words(tx.get("clause_starts"))),
+        binding=frozenset(_words(tx.get("binding"))),
+    )
+    negations = _words(doc.get("negations"))
+    negation = re.compile("|".join(map(re.escape, sorted(negations, key=len, reverse=True))) or "(?!)")
+    title_objects = _words((doc.get("title") or {}).get("objects"))
+
+    segmenter_words = tuple(sorted(set(gazetteer.words) | set(taxonomy.words)))
+    return Rules(
+        config_dir=folder, limits=limits, taxonomy=taxonomy, gazetteer=gazetteer, appeal=appeal,
+        urgency=urgency, emergency=emergency, names=names, callback=callback, text=text,
+        negation=negation, title_objects=title_objects, segmenter_words=segmenter_words,
+    )
+
+
+# -- jieba, once per process ---------------------------------------------------------------
+
+_SEGMENTER_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def _segmenter(words: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """A jieba tokenizer of its own (the global one is left alone), initialised quietly."""
+    import jieba
+
+    with _SEGMENTER_LOCK:
+        tokenizer = jieba.Tokenizer()
+        logger = jieba.default_logger
+        level = logger.level
+        logger.setLevel(logging.WARNING)        # jieba logs its dictionary loading to stderr
+        try:
+            tokenizer.initialize()
+            for word in words:
+                if len(word) >= 2:
+                    tokenizer.add_word(word, freq=2000)
+        finally:
+            logger.setLevel(level)
+
+    def segment(text: str) -> list[str]:
+        return tokenizer.lcut(text, HMM=True)
+
+    return segment
