@@ -20,11 +20,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from ivr.problems import SYNTAX, TOO_LARGE, UNREADABLE, DUPLICATE_KEY, Problem, join
+
+if TYPE_CHECKING:  # the pipeline lives in ivr.validate, which imports this module
+    from ivr.validate import LoadResult
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 MAX_VALUES = 2_000_000  # values built from one document (guards against alias bombs)
@@ -42,7 +45,26 @@ class Parsed:
 
     data: Any
     problems: tuple[Problem, ...] = ()
-    lines: Mapping[str, int] = field(default_factory=dict)  # path -> 1-based line (YAML only)
+    key_lines: Mapping[int, Mapping[str, int]] = field(default_factory=dict)  # id(mapping) -> key -> line
+
+    def line(self, path: str) -> int | None:
+        """The 1-based line of a dotted path's key in a YAML document (or of the nearest
+        enclosing key that has one); None for JSON or unknown paths."""
+        if not self.key_lines or not path:
+            return None
+        node, found = self.data, None
+        for part in path.split("."):
+            if isinstance(node, dict):
+                line = self.key_lines.get(id(node), {}).get(part)
+                if part not in node:
+                    break
+                found = line if line is not None else found
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                break
+        return found
 
 
 class _TooBig(Exception):
@@ -134,7 +156,7 @@ def _parse_yaml(text: str) -> Parsed:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         what = getattr(exc, "problem", None) or str(exc)
         return Parsed(None, (Problem("", SYNTAX, f"YAML syntax error{where}: {what}"),))
-    return Parsed(data, tuple(builder.problems), builder.lines)
+    return Parsed(data, tuple(builder.problems), builder.key_lines)
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -144,13 +166,13 @@ _BAD_KEY = object()
 
 
 class _Frame:
-    __slots__ = ("value", "path", "key", "explicit", "merges", "line")
+    __slots__ = ("value", "path", "key", "merges", "lines")
 
-    def __init__(self, value: Any, path: str, line: int) -> None:
-        self.value, self.path, self.line = value, path, line
+    def __init__(self, value: Any, path: str) -> None:
+        self.value, self.path = value, path
         self.key: Any = None  # a mapping's pending key (None: the next value is a key)
-        self.explicit: set = set()
         self.merges: list = []
+        self.lines: dict[str, int] = {}  # key -> line, for mappings
 
 
 class _YamlBuilder:
@@ -164,7 +186,7 @@ class _YamlBuilder:
         self.constructor = yaml.SafeLoader("")  # its scalar constructors only
         self.resolver = yaml.resolver.Resolver()
         self.problems: list[Problem] = []
-        self.lines: dict[str, int] = {}
+        self.key_lines: dict[int, dict[str, int]] = {}  # id(mapping) -> key -> line
         self.anchors: dict[str, Any] = {}
         self.scalars: dict[tuple[str, str | None], Any] = {}
         self.plain: dict[str, str] = {}  # plain scalars known to resolve to themselves
@@ -180,8 +202,6 @@ class _YamlBuilder:
             tag = self.resolver.resolve(yaml.ScalarNode, value, event.implicit)
             if tag == _STR_TAG and len(self.plain) < 100_000:
                 self.plain[value] = value
-            if tag == _MERGE_TAG:
-                return _MergeKey
         if tag == _STR_TAG:
             return value
         key = (value, tag)
@@ -198,16 +218,18 @@ class _YamlBuilder:
         root: Any = None
         documents = 0
         for event in events:
-            if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
+            kind = type(event)
+            if kind is yaml.ScalarEvent or kind is yaml.AliasEvent:
                 self.count += 1
                 if self.count > MAX_VALUES:
                     raise _TooBig()
-                if isinstance(event, yaml.AliasEvent):
+                top = stack[-1] if stack else None
+                if kind is yaml.AliasEvent:
                     if event.anchor not in self.anchors:
                         raise yaml.MarkedYAMLError(None, None, f"found undefined alias {event.anchor!r}",
                                                    event.start_mark)
                     value = self.anchors[event.anchor]
-                elif stack and stack[-1].key is None and isinstance(stack[-1].value, dict):
+                elif top is not None and top.key is None and type(top.value) is dict:
                     # a mapping key: its text as written ("0", "00", "yes" stay strings), so
                     # documents have string keys only, like JSON
                     plain_merge = event.value == "<<" and event.implicit[0] and event.tag is None
@@ -218,25 +240,31 @@ class _YamlBuilder:
                     value = self.scalar(event)
                     if event.anchor:
                         self.anchors[event.anchor] = value
-                root = self.attach(stack, value, event) if stack else value
-            elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                if top is None:
+                    root = value
+                else:
+                    self.attach(top, value, event)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 self.count += 1
                 if self.count > MAX_VALUES or len(stack) >= MAX_DEPTH:
                     raise _TooBig()
-                container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
+                container: Any = {} if kind is yaml.MappingStartEvent else []
                 if event.anchor:
                     self.anchors[event.anchor] = container
-                path = self.child_path(stack)
-                stack.append(_Frame(container, path, event.start_mark.line + 1))
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                stack.append(_Frame(container, self.child_path(stack)))
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
                 frame = stack.pop()
-                if isinstance(frame.value, dict):
+                if kind is yaml.MappingEndEvent:
                     for merged in frame.merges:
                         for k, v in merged.items():
                             if k not in frame.value:  # explicit keys and earlier merges win
                                 frame.value[k] = v
-                root = self.attach(stack, frame.value, event) if stack else frame.value
-            elif isinstance(event, yaml.DocumentStartEvent):
+                    self.key_lines[id(frame.value)] = frame.lines
+                if stack:
+                    self.attach(stack[-1], frame.value, event)
+                else:
+                    root = frame.value
+            elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
                     raise yaml.MarkedYAMLError(None, None, "expected a single document, found another",
@@ -248,17 +276,16 @@ class _YamlBuilder:
         if not stack:
             return ""
         top = stack[-1]
-        if isinstance(top.value, list):
+        if type(top.value) is list:
             return join(top.path, len(top.value))
         if top.key is None or top.key is _BAD_KEY or top.key is _MergeKey:
             return top.path
         return join(top.path, top.key)
 
-    def attach(self, stack: list[_Frame], value: Any, event: Any) -> Any:
-        top = stack[-1]
-        if isinstance(top.value, list):
+    def attach(self, top: _Frame, value: Any, event: Any) -> None:
+        if type(top.value) is list:
             top.value.append(value)
-            return None
+            return
         if top.key is None:  # this value is a key
             line = event.start_mark.line + 1
             if value is _MergeKey:
@@ -267,14 +294,13 @@ class _YamlBuilder:
                 self.problems.append(Problem(top.path, SYNTAX, f"line {line}: a mapping key must be a plain value"))
                 top.key = _BAD_KEY
             else:
-                p = join(top.path, value)
-                if value in top.explicit:
-                    self.problems.append(Problem(p, DUPLICATE_KEY, f"key {value!r} is given more than once "
-                                                                   f"(line {line})"))
-                top.explicit.add(value)
-                self.lines.setdefault(p, line)
+                if value in top.value:
+                    self.problems.append(Problem(join(top.path, value), DUPLICATE_KEY,
+                                                 f"key {value!r} is given more than once (line {line})"))
+                else:
+                    top.lines[value] = line
                 top.key = value
-            return None
+            return
         key, top.key = top.key, None
         if key is _MergeKey:
             items = value if isinstance(value, list) else [value]
@@ -284,7 +310,6 @@ class _YamlBuilder:
                 top.merges.extend(items)
         elif key is not _BAD_KEY:
             top.value[key] = value
-        return None
 
 
 class _MergeKey:
@@ -328,21 +353,21 @@ def default_base_dir(tree_file: str | Path) -> Path:
 
 # The whole pipeline lives in ivr.validate; these names are the loader's public face.
 def load_text(text: str | bytes, *, base_dir: str | Path | None = None, fmt: str | None = None,
-              max_bytes: int = DEFAULT_MAX_BYTES):
+              max_bytes: int = DEFAULT_MAX_BYTES) -> "LoadResult":
     """Text -> LoadResult (tree when valid, every problem otherwise). See ivr.validate."""
     from ivr.validate import check_parsed
     return check_parsed(parse_text(text, fmt=fmt, max_bytes=max_bytes), base_dir=base_dir)
 
 
 def load_file(path: str | Path, *, base_dir: str | Path | None = None,
-              max_bytes: int = DEFAULT_MAX_BYTES):
+              max_bytes: int = DEFAULT_MAX_BYTES) -> "LoadResult":
     """A tree file -> LoadResult; ``base_dir`` defaults to ``default_base_dir(path)``."""
     from ivr.validate import check_parsed
     base = Path(base_dir) if base_dir is not None else default_base_dir(path)
     return check_parsed(parse_file(path, max_bytes=max_bytes), base_dir=base)
 
 
-def load_data(data: Any, *, base_dir: str | Path | None = None):
+def load_data(data: Any, *, base_dir: str | Path | None = None) -> "LoadResult":
     """Already-parsed data (e.g. JSON from the web editor) -> LoadResult."""
     from ivr.validate import check_parsed
     return check_parsed(Parsed(data), base_dir=base_dir)

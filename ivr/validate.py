@@ -77,8 +77,8 @@ def check_parsed(parsed: Parsed, *, base_dir: str | Path | None = None) -> LoadR
     if built.tree is None:
         return LoadResult(None, tuple(_dedupe(problems)), base_dir=base)
     problems += check_graph(built.tree, built.node_ids)
-    if parsed.lines:
-        problems = [_with_line(p, parsed.lines) for p in problems]
+    if parsed.key_lines:
+        problems = [_with_line(p, parsed) for p in problems]
     tree, lists = built.tree, {}
     if base is not None:
         tree, lists, more = check_resources(tree, base)
@@ -92,16 +92,12 @@ def validate(data: Any, *, base_dir: str | Path | None = None) -> list[Problem]:
     return list(check_parsed(Parsed(data), base_dir=base_dir).problems)
 
 
-def _with_line(problem: Problem, lines: Mapping[str, int]) -> Problem:
-    """The problem with the line of its path (or of the nearest enclosing path) in the document."""
+def _with_line(problem: Problem, parsed: Parsed) -> Problem:
+    """The problem with the line of its path (or of the nearest enclosing key) in the document."""
     if problem.line is not None or not problem.path:
         return problem
-    path = problem.path
-    while path:
-        if path in lines:
-            return replace(problem, line=lines[path])
-        path = path.rpartition(".")[0]
-    return problem
+    line = parsed.line(problem.path)
+    return replace(problem, line=line) if line is not None else problem
 
 
 def _dedupe(problems: Iterable[Problem]) -> list[Problem]:

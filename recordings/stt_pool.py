@@ -174,6 +174,11 @@ class STTSession:
     def finals(self) -> tuple[Final, ...]:
         return tuple(self._finals)
 
+    @property
+    def backlog_s(self) -> float:
+        """Seconds of this stream's audio sent to the worker and not yet processed."""
+        return self._unacked / self._bytes_per_s
+
     # -- from the pool
 
     def _on_results(self, acked: int, results: list[dict[str, Any]]) -> None:

@@ -124,14 +124,14 @@ def find_callback_number(text: str, rules: CallbackRules) -> Found:
             continue
         number = _phone_in(digits, rules.area_code)
         before = text[max(0, m.start() - CUE_WINDOW):m.start()]
-        cue = next((c for c in rules.cues if c in before), None)
+        cue = max((c for c in rules.cues if c in before), key=before.rfind, default=None)
         if number is None:
             odd.append(digits)
             continue
         confidence = 0.95 if cue else 0.75
-        if len(digits) != len(number.replace("-", "")):
+        if len(digits) > len(number.replace("-", "")):        # extra digits around it
             confidence -= 0.2
-        cue_start = m.start() - len(before) + before.find(cue) if cue else m.start()
+        cue_start = m.start() - len(before) + before.rfind(cue) if cue else m.start()
         candidates.append(Found(number, confidence, ((cue or "") + digits,), span=(cue_start, m.end())))
     if candidates:
         return max(candidates, key=lambda f: (f.confidence, f.span[0] if f.span else 0))

@@ -51,7 +51,7 @@ def extract(transcript: str, rules: Rules | None = None) -> DraftTicket:
     if ratio < rules.limits.min_chinese_ratio:
         return DraftTicket.empty(kept, reasons + [f"not Chinese (mostly {script}): nothing extracted"])
 
-    norm = normalize(kept, limit, rules.text.fillers, rules.segment)
+    norm = normalize(kept, limit, rules.text.fillers, rules.segment, rules.text.stutters)
     text = norm.text
     if not text:
         return DraftTicket.empty(kept, reasons + ["only filler words: nothing extracted"])
@@ -219,7 +219,7 @@ def _summary(text: str, rules: Rules, appeal: str | None, leave_out: tuple[Found
     parts.append(text[pos:])
     core = "".join(p if not p or not parts or i == len(parts) - 1 else _strip_tail(p, rules.text.dangling)
                    for i, p in enumerate(parts))
-    core = _strip_edges(core, rules.text.greetings, rules.text.closings + rules.text.dangling)
+    core = _strip_edges(core, rules.text.greetings, rules.text.closings)
     if not core:
         return None
     core = _clauses(readable_numbers(core), rules)
@@ -231,9 +231,12 @@ def _summary(text: str, rules: Rules, appeal: str | None, leave_out: tuple[Found
 
 
 def _strip_tail(part: str, dangling: tuple[str, ...]) -> str:
-    for word in dangling:
-        if part.endswith(word):
-            return part[: -len(word)]
+    stripped = True
+    while stripped and part:
+        stripped = False
+        for word in dangling:
+            if part.endswith(word):
+                part, stripped = part[: -len(word)], True
     return part
 
 

@@ -80,6 +80,7 @@ def normalize(
     max_chars: int,
     fillers: frozenset[str] = frozenset(),
     segment: Callable[[str], Iterable[str]] | None = None,
+    stutters: frozenset[str] = frozenset(),
 ) -> NormalizedText:
     """Join the recogniser's words, drop fillers and stutters, convert phone digits.
 
@@ -95,7 +96,7 @@ def normalize(
     spaced = len(words) > 1 and len(words) * 4 >= len(text) - len(words)
     if not spaced and segment is not None and words:
         words = [w for chunk in words for w in segment(chunk) if w.strip()]
-    kept = _drop_fillers(words, fillers)
+    kept = _drop_fillers(words, fillers, stutters)
     joined, boundaries = _join(kept)
     return NormalizedText(
         text=joined,
@@ -106,13 +107,13 @@ def normalize(
     )
 
 
-def _drop_fillers(words: list[str], fillers: frozenset[str]) -> list[str]:
+def _drop_fillers(words: list[str], fillers: frozenset[str], stutters: frozenset[str]) -> list[str]:
     kept: list[str] = []
     for word in words:
         if word in fillers:
             continue
-        if kept and word == kept[-1] and len(word) <= 2 and not word.isdigit():
-            continue                                # stutter: 我 我 我 -> 我
+        if kept and word == kept[-1] and word in stutters:
+            continue                                # stutter: 我 我 我 -> 我 (but 想 想, 帮 帮 stay)
         kept.append(word)
     return kept
 
@@ -137,8 +138,8 @@ def readable_numbers(text: str) -> str:
 
     def convert(m: re.Match[str]) -> str:
         span = m.group(0)
-        if len(span) == 1 and span not in "十百千万":
-            return span                             # 一个, 三天: keep as said
+        if len(span) <= 2 and not any(u in span for u in "十百千万"):
+            return span                             # 一个, 五六次, 两三点: keep as said
         try:
             return str(cn2an.cn2an(span, "smart"))
         except (ValueError, KeyError, IndexError):

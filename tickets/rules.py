@@ -91,6 +91,7 @@ class CallbackRules:
 @dataclass(frozen=True)
 class TextRules:
     fillers: frozenset[str]
+    stutters: frozenset[str]
     greetings: tuple[str, ...]
     closings: tuple[str, ...]
     dangling: tuple[str, ...] = ()
@@ -264,6 +265,7 @@ def _build(folder: Path, doc: Mapping[str, Any], taxonomy: Taxonomy, gazetteer: 
     tx = doc.get("text") or {}
     text = TextRules(
         fillers=frozenset(_words(tx.get("fillers"))),
+        stutters=frozenset(_words(tx.get("stutters"))),
         greetings=tuple(sorted(_words(tx.get("greetings")), key=len, reverse=True)),
         closings=tuple(sorted(_words(tx.get("closings")), key=len, reverse=True)),
         dangling=tuple(sorted(_words(tx.get("dangling")), key=len, reverse=True)),

@@ -77,6 +77,14 @@ def test_deputy_by_did(default):
     assert default.tree.lanes["deputy"].priority > default.tree.lanes["enterprise"].priority
 
 
+def test_greeting_fits_in_eight_seconds(default):
+    """At a natural speaking rate (4.5 syllables/s, 0.2 s per pause) the greeting is under 8 s."""
+    text = default.tree.nodes["welcome"].prompt.text
+    syllables = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or ch.isdigit())
+    pauses = sum(1 for ch in text if ch in "，。、；")
+    assert syllables / 4.5 + pauses * 0.2 <= 8.0
+
+
 def test_ordinary_caller_on_ordinary_did_gets_the_greeting(default):
     step = start(default.tree, facts(default, did="12345"))
     assert isinstance(step.action, Play)
