@@ -80,6 +80,9 @@ class ScriptedRecognizer:
         self._utterance_start = self._t()
         return Final(" ".join(w.text for w in words), start, end, words)
 
+    def close(self) -> None:
+        pass
+
 
 class ScriptedEngine:
     name = "scripted"

@@ -103,6 +103,13 @@ class StreamPipeline:
             out.append(Final("", round(self._last_end, 3), round(max(self._last_end, self.position), 3)))
         return out
 
+    def close(self) -> None:
+        """Release the recognizer (after finish(), or to abandon the stream)."""
+        self._finished = True
+        rec, self._rec = self._rec, None
+        if rec is not None:
+            rec.close()
+
     # -- gate
 
     def _gated(self, pcm: bytes) -> list[Result]:

@@ -77,8 +77,14 @@ class _Worker:
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
+    def drop(self, session: int) -> StreamPipeline | None:
+        pipeline = self.streams.pop(session, None)
+        if pipeline is not None:
+            pipeline.close()
+        return pipeline
+
     def fail(self, session: int, exc: BaseException) -> None:
-        self.streams.pop(session, None)
+        self.drop(session)
         err = exc if isinstance(exc, STTError) else STTError(f"{type(exc).__name__}: {exc}", session=session)
         self.send(json_frame(ERROR, session, err.to_dict()))
 
@@ -108,7 +114,7 @@ class _Worker:
             self.send(json_frame(RESULTS, session, {"acked": len(payload),
                                                     "results": [r.to_dict() for r in results]}))
         elif kind == END:
-            pipeline = self.streams.pop(session, None)
+            pipeline = self.streams.get(session)
             if pipeline is None:
                 return True
             try:
@@ -116,10 +122,11 @@ class _Worker:
             except Exception as exc:
                 self.fail(session, exc)
                 return True
+            self.drop(session)
             self.send(json_frame(RESULTS, session, {"acked": 0, "results": [r.to_dict() for r in results]}))
             self.send(json_frame(DONE, session, {"stats": pipeline.stats().__dict__}))
         elif kind == CANCEL:
-            self.streams.pop(session, None)
+            self.drop(session)
         else:
             raise STTProtocolError(f"unknown message kind {kind}", kind=kind)
         return True

@@ -25,7 +25,7 @@ class TTSError(RuntimeError):
 @dataclass(frozen=True)
 class TTSVoice:
     voice: str = "cmn"
-    speed: int = 190          # words per minute (espeak-ng -s)
+    speed: int = 240          # words per minute (espeak-ng -s)
     pitch: int = 50
     gain_db: float = -3.0
 

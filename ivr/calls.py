@@ -1,0 +1,70 @@
+"""The record of each call in Redis: who, when, which tree version, the IVR
+path, the outcome. `hotline call`, the console and reports read it.
+
+Kept as a hash per call (expiring after the retention period) plus a per-caller
+sorted set of arrival times for repeat-caller checks.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from ivr.numbers import caller_key
+
+DAY = 86400
+
+
+class CallRecords:
+    def __init__(self, redis: aioredis.Redis, prefix: str = "hotline", retention_days: int = 90) -> None:
+        self.r = redis
+        self.prefix = prefix
+        self.ttl = retention_days * DAY
+
+    def key(self, call_id: str) -> str:
+        return f"{self.prefix}:call:{call_id}"
+
+    def _caller_key(self, caller: str | None) -> str:
+        return f"{self.prefix}:caller:{caller_key(caller)}:calls"
+
+    async def started(self, call_id: str, *, caller: str, caller_name: str, did: str, version: int,
+                      channel: str, at: float | None = None) -> None:
+        at = at or time.time()
+        async with self.r.pipeline(transaction=True) as p:
+            p.hset(self.key(call_id), mapping={
+                "call_id": call_id, "caller": caller, "caller_name": caller_name, "did": did,
+                "version": version, "channel": channel, "started": at, "status": "ivr", "path": "[]"})
+            p.expire(self.key(call_id), self.ttl)
+            p.zadd(self._caller_key(caller), {call_id: at})
+            p.zremrangebyscore(self._caller_key(caller), 0, at - 400 * DAY)
+            p.expire(self._caller_key(caller), 400 * DAY)
+            await p.execute()
+
+    async def recent_calls(self, caller: str, windows: Iterable[int], now: float | None = None,
+                           exclude: str | None = None) -> dict[int, int]:
+        now = now or time.time()
+        out = {}
+        for days in windows:
+            ids = await self.r.zrangebyscore(self._caller_key(caller), now - days * DAY, now)
+            out[days] = sum(1 for i in ids if i != exclude)
+        return out
+
+    async def update(self, call_id: str, **fields: Any) -> None:
+        enc = {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else
+               ("" if v is None else v) for k, v in fields.items()}
+        await self.r.hset(self.key(call_id), mapping=enc)
+
+    async def get(self, call_id: str) -> dict[str, Any] | None:
+        raw = await self.r.hgetall(self.key(call_id))
+        if not raw:
+            return None
+        for k in ("path", "outcome", "notes", "vars"):
+            if raw.get(k):
+                try:
+                    raw[k] = json.loads(raw[k])
+                except ValueError:
+                    pass
+        return raw

@@ -1,0 +1,188 @@
+"""The IVR on a live call: runs the pure engine and carries out its actions
+over the call's FastAGI session.
+
+Handler -> engine (what next?) -> action on the channel -> event -> engine.
+The handler pins the tree version when the call enters. Anything it cannot
+handle raises, and the FastAGI server sends the call to the dialplan
+fallback; a caller hanging up ends the walk quietly.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from hotline.privacy import mask_number
+from ivr import engine as E
+from ivr.calls import CallRecords
+from ivr.numbers import memberships
+from ivr.simulate import outcome_of
+from ivr.trees import Pinned, TreeSource
+from pbx import chanvars as V
+from pbx.agi import AGIError, AGIHangup, AGISession
+from recordings.prompts import PromptResolver
+
+log = logging.getLogger("hotline.ivr.call")
+
+ALL_KEYS = "0123456789*#"
+
+
+@dataclass
+class CallContext:
+    """What the controller knows about one live call."""
+
+    call_id: str
+    channel: str
+    caller: str
+    caller_name: str
+    did: str
+    arrived_at: dt.datetime
+    pinned: Pinned
+    session: AGISession
+    vars: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        return self.pinned.version
+
+
+class QueueRunner(Protocol):
+    """Waits with the caller in a lane until a seat answered and hung up (Done) or it failed."""
+
+    async def run(self, call: CallContext, action: E.Queue) -> E.Event: ...
+
+
+class RecordingSink(Protocol):
+    """Receives the caller's account (describe) for transcription."""
+
+    async def recorded(self, call: CallContext, node: str, path: Path) -> None: ...
+
+
+class IvrCallHandler:
+    def __init__(self, trees: TreeSource, prompts: PromptResolver, calls: CallRecords,
+                 queue: QueueRunner, *, recordings_dir: Path, transfer_dial: str = "Local/{number}@hotline-external",
+                 silence: str | None = None, sink: RecordingSink | None = None) -> None:
+        self.trees = trees
+        self.prompts = prompts
+        self.calls = calls
+        self.queue = queue
+        self.recordings_dir = Path(recordings_dir)
+        self.transfer_dial = transfer_dial
+        self.silence = silence
+        self.sink = sink
+
+    async def __call__(self, s: AGISession) -> None:
+        pinned = await self.trees.current()
+        env = s.env
+        did = (await s.get_variable(V.DID)) or env.dnid or env.extension or ""
+        caller = env.callerid if env.callerid not in (None, "", "unknown") else ""
+        call = CallContext(call_id=env.uniqueid, channel=env.channel, caller=caller,
+                           caller_name=env.calleridname if env.calleridname not in (None, "unknown") else "",
+                           did=did, arrived_at=dt.datetime.now(dt.timezone.utc), pinned=pinned, session=s)
+        await s.set_variable(V.CALL_ID, call.call_id)
+        await s.set_variable(V.TREE_VERSION, str(pinned.version))
+        await self.calls.started(call.call_id, caller=caller, caller_name=call.caller_name, did=did,
+                                 version=pinned.version, channel=call.channel)
+        tree = pinned.tree
+        windows = E.repeat_windows(tree)
+        recent = await self.calls.recent_calls(caller, windows, exclude=call.call_id) if windows else 0
+        facts = E.CallFacts(caller=caller or None, did=did or None, at=call.arrived_at, recent_calls=recent,
+                            member_of=memberships(caller, pinned.lists))
+        log.info("call %s from %s on DID %s: tree version %d", call.call_id, mask_number(caller), did,
+                 pinned.version)
+        step = E.start(tree, facts)
+        outcome = None
+        try:
+            step, outcome = await self._walk(call, step)
+        except AGIHangup:
+            step = E.advance(tree, step.state, E.CallerHangup()) if not step.finished else step
+            log.info("call %s: caller hung up at %s", call.call_id, step.state.node)
+        finally:
+            await self.calls.update(call.call_id, path=list(step.state.path), outcome=outcome,
+                                    vars=step.state.variables, notes=list(step.state.notes),
+                                    status="ended" if step.finished else "handed_over",
+                                    end_reason=getattr(step.action, "reason", ""), ended=time.time())
+        if not s.hung_up:
+            await s.set_variable(V.NEXT, "hangup")
+            await s.hangup()
+
+    async def _walk(self, call: CallContext, step: E.Step):
+        tree = call.pinned.tree
+        first_terminal = None
+        while not step.finished:
+            action = step.action
+            if getattr(action, "terminal", False) and first_terminal is None:
+                first_terminal = outcome_of(action)
+                await self.calls.update(call.call_id, outcome=first_terminal, path=list(step.state.path))
+            event = await self._perform(call, action)
+            step = E.advance(tree, step.state, event)
+        return step, first_terminal
+
+    async def _perform(self, call: CallContext, action) -> E.Event:
+        s = call.session
+        if isinstance(action, E.Play):
+            for p in action.prompts:
+                await s.stream_file(await self.prompts.resolve_async(p))
+            return E.Done()
+        if isinstance(action, E.GetDigits):
+            return await self._get_digits(s, action)
+        if isinstance(action, E.Record):
+            return await self._record(call, action.prompt, action.max_s, action.silence_s, action.node, action.beep)
+        if isinstance(action, E.Queue):
+            await s.set_variable(V.LANE, action.lane)
+            if action.prompt:
+                await s.stream_file(await self.prompts.resolve_async(action.prompt))
+            if action.describe:
+                d = action.describe
+                await self._record(call, d.prompt, d.max_s, d.silence_s, action.node, True)
+            return await self.queue.run(call, action)
+        if isinstance(action, E.Transfer):
+            if action.prompt:
+                await s.stream_file(await self.prompts.resolve_async(action.prompt))
+            dial = self.transfer_dial.format(number=action.number)
+            await s.exec("Dial", dial, str(action.ring_s), "g")
+            status = await s.get_variable("DIALSTATUS")
+            await self.calls.update(call.call_id, transfer=f"{action.number}:{status}")
+            return E.Done() if status == "ANSWER" else E.Failed(status or "unknown")
+        if isinstance(action, E.Hangup):
+            if action.prompt:
+                await s.stream_file(await self.prompts.resolve_async(action.prompt))
+            return E.Done()
+        raise E.EngineError(f"no way to perform {action!r}")
+
+    async def _get_digits(self, s: AGISession, action: E.GetDigits) -> E.Event:
+        pressed = ""
+        for p in action.prompts[:-1]:             # notices ("wrong key") can be interrupted
+            pressed = await s.stream_file(await self.prompts.resolve_async(p), escape_digits=ALL_KEYS)
+            if pressed:
+                break
+        if pressed and (action.max_digits <= 1 or pressed == action.terminator):
+            return E.Digits(pressed)
+        prompt = self.silence if pressed and self.silence else await self.prompts.resolve_async(action.prompt)
+        digits, timed_out = await s.get_data(prompt, timeout_ms=action.timeout_s * 1000,
+                                             max_digits=max(1, action.max_digits - len(pressed)))
+        digits = pressed + digits
+        return E.Digits(digits) if digits else E.Timeout()
+
+    async def _record(self, call: CallContext, prompt, max_s: int, silence_s: int, node: str,
+                      beep: bool) -> E.Event:
+        s = call.session
+        await s.stream_file(await self.prompts.resolve_async(prompt))
+        target = self.recordings_dir / "describe" / f"{call.call_id}-{node}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            await s.record_file(str(target), "wav", escape_digits="#", timeout_ms=max_s * 1000,
+                                silence_s=silence_s, beep=beep)
+        except AGIHangup:
+            raise
+        except AGIError as exc:                   # a full disk must not cost the call its place
+            log.warning("call %s: recording failed (%s); going on without it", call.call_id, exc)
+            return E.Done()
+        wav = target.with_suffix(".wav")
+        await self.calls.update(call.call_id, describe_recording=str(wav))
+        if self.sink and wav.exists():
+            await self.sink.recorded(call, node, wav)
+        return E.Done()
