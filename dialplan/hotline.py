@@ -16,6 +16,7 @@ IVR = "hotline-ivr"
 FALLBACK = "hotline-fallback"
 SIM_CALLER = "hotline-sim-caller"
 DEMO_SEAT = "hotline-demo-seat"
+EXTERNAL = "hotline-external"
 FALLBACK_QUEUE = "hotline-fallback"
 
 
@@ -73,9 +74,14 @@ def build(spec: DialplanSpec) -> Dialplan:
         )),
     ), comment="Safe fallback: a plain queue of all seats. Never dead air.")
 
+    # The simulated caller sends audio all the time, as a phone line does (a
+    # silent Local channel sends no frames, and silence detection never fires).
+    line = spec.prompts.get("line_silence", "")
+    idle = ("Playback", line) if line else ("Wait", "1")
     sim = Context(SIM_CALLER, (
         Extension("s", steps(
             ("NoOp", f"simulated caller ${{{V.SIM_ID}}}"),
+            ("Set", f"TIMEOUT(absolute)={_if_empty(V.SIM_HOLD, '20')}"),
             ("Set", "i=0"),
             ("Wait", _if_empty(V.SIM_WAIT, "1")),
             ("While", f"$[${{i}} < ${{LEN(${{{V.SIM_KEYS}}})}}]", "keys"),
@@ -85,8 +91,15 @@ def build(spec: DialplanSpec) -> Dialplan:
             ("Set", "i=$[${i} + 1]"),
             ("EndWhile", ""),
             ("ExecIf", f'$["${{{V.SIM_WAV}}}" != ""]?Playback(${{{V.SIM_WAV}}})'),
-            ("Wait", _if_empty(V.SIM_HOLD, "20")),
-            ("Hangup", ""),
+            ("Goto", "idle,1"),
+        )),
+        Extension("say", steps(
+            ("Playback", f"${{{V.SIM_WAV}}}"),
+            ("Goto", "idle,1"),
+        )),
+        Extension("idle", steps(
+            idle,
+            ("Goto", "idle,1"),
         )),
     ), comment="The caller side of a simulated call (tests, `hotline call`).")
 
@@ -98,7 +111,16 @@ def build(spec: DialplanSpec) -> Dialplan:
         )),
     ), comment="Demo seats: auto-answering Local channels.")
 
-    return Dialplan(contexts=(entry, ivr, fallback, sim, demo) + tuple(spec.extra))
+    external = Context(EXTERNAL, (
+        Extension("_X.", steps(
+            ("UserEvent", "HotlineExternal,Number: ${EXTEN}"),
+            ("Answer", ""),
+            ("Wait", _if_empty("EXTERNAL_TALK_S", "2")),
+            ("Hangup", ""),
+        )),
+    ), comment="Stand-in for external numbers (12366, 110...) when no trunk is configured.")
+
+    return Dialplan(contexts=(entry, ivr, fallback, sim, demo, external) + tuple(spec.extra))
 
 
 def render(spec: DialplanSpec) -> str:

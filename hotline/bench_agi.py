@@ -121,7 +121,7 @@ async def run(calls: int = 50, concurrency: int | None = None, settings=None) ->
     async def dispatch(s: AGISession) -> None:
         await handler_box["h"](s)
 
-    rt = Runtime(settings, run_dir, handlers={"bench": dispatch})
+    rt = Runtime(settings, run_dir, handlers={"bench": dispatch}, persistent_redis=False)
     rt.extra_contexts_factory = lambda agi_url, prompts: bench_contexts(
         agi_url, str(prompts.ensure("您好，请按任意键。")))
     await rt.start()

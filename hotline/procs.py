@@ -107,8 +107,9 @@ class ManagedProcess:
 class RedisServer:
     """A private redis-server bound to 127.0.0.1 with its data in RUN/redis."""
 
-    def __init__(self, run_dir: Path, port: int | None = None, appendonly: bool = True) -> None:
-        self.dir = Path(run_dir) / "redis"
+    def __init__(self, run_dir: Path, port: int | None = None, appendonly: bool = True,
+                 data_dir: Path | None = None) -> None:
+        self.dir = Path(data_dir) if data_dir else Path(run_dir) / "redis"
         self.port = port or free_port()
         self.appendonly = appendonly
         exe = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -117,7 +118,7 @@ class RedisServer:
             [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
              "--appendonly", "yes" if appendonly else "no", "--save", "60 1",
              "--daemonize", "no", "--protected-mode", "yes", "--logfile", ""],
-            self.dir / "redis.log",
+            Path(run_dir) / "log" / "redis.log",
         )
 
     @property
@@ -137,3 +138,17 @@ class RedisServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+def try_lock(path: Path):
+    """An exclusive advisory lock on `path` (an open file), or None if another process holds it."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return None
+    return fh

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from dialplan import hotline as dp
-from hotline.procs import RedisServer, free_port
+from hotline.procs import RedisServer, free_port, try_lock
 from hotline.settings import Settings
 from pbx.agi_server import FastAGIServer, Handler
 from pbx.ami import AMIClient
@@ -46,6 +46,15 @@ class Runtime:
     settings: Settings
     run: Path
     handlers: Mapping[str, Handler] = field(default_factory=dict)
+    # The composition root's hook: called once Redis answers and before the
+    # FastAGI server starts; returns the call handlers by AGI script name.
+    wire: Callable[["Runtime"], Awaitable[Mapping[str, Handler]]] | None = None
+    # Called once everything is up (background workers, resync).
+    started: Callable[["Runtime"], Awaitable[None]] | None = None
+    background: list[asyncio.Task] = field(default_factory=list)
+    services: dict[str, Any] = field(default_factory=dict)
+    persistent_redis: bool = True
+    _lock: Any = None
     redis_server: RedisServer | None = None
     redis: aioredis.Redis | None = None
     agi: FastAGIServer | None = None
@@ -58,13 +67,26 @@ class Runtime:
     # Extra dialplan contexts (benchmarks, tests): f(agi_url, prompts) -> contexts.
     extra_contexts_factory: Callable[[str, PromptCache], tuple] | None = None
 
+    def _redis_data_dir(self) -> Path | None:
+        """The persistent Redis folder, unless another hotline on this machine holds it."""
+        if not self.persistent_redis:
+            return None
+        folder = self.settings.path(self.settings.storage.data_dir) / "redis"
+        self._lock = try_lock(folder / ".lock")
+        if self._lock is None:
+            log.warning("%s is in use by another hotline on this machine; this one keeps its Redis data "
+                        "in its run folder", folder)
+            return None
+        return folder
+
     def generated_config(self) -> dict[str, str]:
         assert self.agi and self.prompts
         s = self.settings
         spec = dp.DialplanSpec(
             agi_url=f"agi://{s.network.host}:{self.agi.port}",
             prompts={"fallback": str(self.prompts.ensure(s.prompts.fallback)),
-                     "sorry": str(self.prompts.ensure(s.prompts.sorry))},
+                     "sorry": str(self.prompts.ensure(s.prompts.sorry)),
+                     "line_silence": str(self.prompts.silence(10))},
             fallback_queue_timeout_s=s.fallback.queue_timeout_s,
             extra=self.extra_contexts_factory(f"agi://{s.network.host}:{self.agi.port}", self.prompts)
             if self.extra_contexts_factory else (),
@@ -80,7 +102,8 @@ class Runtime:
         if s.redis.url:
             url = s.redis.url
         else:
-            self.redis_server = RedisServer(self.run, port=s.network.redis_port or None)
+            self.redis_server = RedisServer(self.run, port=s.network.redis_port or None,
+                                            data_dir=self._redis_data_dir())
             await asyncio.to_thread(self.redis_server.start)
             url = self.redis_server.url
         self.redis = aioredis.from_url(url, decode_responses=True, health_check_interval=10,
@@ -88,6 +111,8 @@ class Runtime:
         await self.redis.ping()
 
         self.prompts = PromptCache(self.run / "sounds", TTSVoice(voice=s.prompts.voice, speed=s.prompts.speed))
+        if self.wire:
+            self.handlers = {**self.handlers, **(await self.wire(self))}
         self.agi = FastAGIServer(self.handlers, host=s.network.host, port=s.network.fastagi_port,
                                  header_timeout=s.fastagi.header_timeout_s,
                                  drain_timeout=s.fastagi.drain_timeout_s)
@@ -111,6 +136,8 @@ class Runtime:
         await self.web_runner.setup()
         self.web_port = s.network.web_port or free_port()
         await web.TCPSite(self.web_runner, s.network.host, self.web_port).start()
+        if self.started:
+            await self.started(self)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -138,6 +165,10 @@ class Runtime:
     async def stop(self) -> None:
         """Reverse order; each step runs even if an earlier one failed."""
         steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+        for task in self.background:
+            task.cancel()
+        if self.background:
+            await asyncio.gather(*self.background, return_exceptions=True)
         if self.web_runner:
             steps.append(("web", self.web_runner.cleanup))
         if self.agi:
@@ -155,3 +186,6 @@ class Runtime:
                 await step()
             except Exception:
                 log.exception("stopping %s failed", name)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None

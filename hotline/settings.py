@@ -48,6 +48,16 @@ class RedisSection:
 
 
 @dataclass(frozen=True)
+class StorageSection:
+    data_dir: str
+
+
+@dataclass(frozen=True)
+class TransferSection:
+    dial: str
+
+
+@dataclass(frozen=True)
 class IvrSection:
     tree: str
     lists_dir: str
@@ -82,6 +92,8 @@ class Settings:
     hotline: HotlineSection
     network: NetworkSection
     redis: RedisSection
+    storage: StorageSection
+    transfer: TransferSection
     ivr: IvrSection
     fastagi: FastAGISection
     fallback: FallbackSection

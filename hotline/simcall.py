@@ -70,19 +70,97 @@ class CallResult:
         return (self.ended or time.monotonic()) - self.started
 
 
+class PromptAnswerer:
+    """A caller who answers the IVR's prompts: one key group per input prompt.
+
+    Watches the AGI commands Asterisk reports for the IVR half: each GET DATA
+    (a menu, a collect, a survey) gets the next group of keys ("2", "" for no
+    key: the caller waits for the timeout); each RECORD FILE gets the WAV to
+    say, played from the caller half. Groups are separated by commas; without
+    commas each key is one group.
+    """
+
+    def __init__(self, ami: AMIClient, result: "CallResult", keys: str, say: str | None,
+                 delay: float = 0.4, hangup_at_prompt: int | None = None) -> None:
+        self.ami = ami
+        self.result = result
+        self.groups = keys.split(",") if "," in keys else list(keys)
+        self.say = say
+        self.delay = delay
+        self.hangup_at_prompt = hangup_at_prompt
+        self.prompts_seen = 0
+        self.tasks: set[asyncio.Task] = set()
+
+    def on_event(self, event: AMIEvent) -> None:
+        if event.name != "AGIExecStart" or event.get("Uniqueid") != self.result.ivr_uniqueid:
+            return
+        command = event.get("Command", "").upper()
+        if command.startswith("GET DATA"):
+            self.prompts_seen += 1
+            if self.hangup_at_prompt == self.prompts_seen:
+                self._spawn(self._hangup())
+            elif self.groups:
+                self._spawn(self._press(self.groups.pop(0)))
+        elif command.startswith("RECORD FILE") and self.say:
+            self._spawn(self._say())
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _caller_channel(self) -> str | None:
+        for e in self.result.events:
+            if e.get("Uniqueid") == self.result.caller_uniqueid and e.get("Channel"):
+                return e.get("Channel")
+        return None
+
+    async def _press(self, keys: str) -> None:
+        await asyncio.sleep(self.delay)
+        channel = await self._caller_channel()
+        for key in keys:
+            if channel:
+                await self.ami.action("PlayDTMF", Channel=channel, Digit=key, Duration=120)
+                await asyncio.sleep(0.25)
+
+    async def _say(self) -> None:
+        await asyncio.sleep(self.delay + 0.6)          # after the prompt and the beep
+        channel = await self._caller_channel()
+        if channel:
+            await self.ami.setvar(channel, V.SIM_WAV, self.say or "")
+            await self.ami.redirect(channel, SIM_CALLER, "say", 1)
+
+    async def _hangup(self) -> None:
+        await asyncio.sleep(self.delay)
+        channel = await self._caller_channel()
+        if channel:
+            await self.ami.hangup(channel)
+
+
 async def place_call(ami: AMIClient, *, did: str = "12345", caller: str = "13800001234",
                      caller_name: str | None = None, keys: str = "", key_gap: float = 1.0,
                      wait: float = 1.0, wav: str | None = None, hold: float = 20.0,
                      timeout: float = 60.0, variables: dict[str, str] | None = None,
-                     entry_context: str = ENTRY) -> CallResult:
-    """Place one simulated call and wait until both halves have hung up (or timeout)."""
+                     entry_context: str = ENTRY, answer_prompts: bool = False,
+                     hangup_at_prompt: int | None = None) -> CallResult:
+    """Place one simulated call and wait until both halves have hung up (or timeout).
+
+    answer_prompts=False: the caller side sends `keys` on a timer (dialplan).
+    answer_prompts=True: keys answer the IVR's input prompts one group each, and
+    `wav` is said when the IVR records (see PromptAnswerer).
+    """
     sim_id = uuid.uuid4().hex[:12]
     result = CallResult(sim_id=sim_id, caller_uniqueid=f"sim-{sim_id}", ivr_uniqueid=f"sim-{sim_id}-ivr")
     ids = {result.caller_uniqueid, result.ivr_uniqueid}
     hung_up: set[str] = set()
     done = asyncio.Event()
 
+    answerer = PromptAnswerer(ami, result, keys, wav, hangup_at_prompt=hangup_at_prompt) \
+        if answer_prompts else None
+
     def on_event(event: AMIEvent) -> None:
+        if answerer:
+            answerer.on_event(event)
         if event.get("Uniqueid") in ids or event.get("Linkedid") == result.caller_uniqueid \
                 or event.get("DestUniqueid") in ids:
             result.events.append(event)
@@ -97,9 +175,9 @@ async def place_call(ami: AMIClient, *, did: str = "12345", caller: str = "13800
 
     unsubscribe = ami.on_event("*", on_event)
     cid = f'"{caller_name}" <{caller}>' if caller_name else f"<{caller}>"
-    call_vars = {V.SIM_ID: sim_id, V.SIM_KEYS: keys, "SIM_KEY_GAP": f"{key_gap:g}",
+    call_vars = {V.SIM_ID: sim_id, V.SIM_KEYS: "" if answer_prompts else keys, "SIM_KEY_GAP": f"{key_gap:g}",
                  V.SIM_WAIT: f"{wait:g}", V.SIM_HOLD: f"{hold:g}"}
-    if wav:
+    if wav and not answer_prompts:
         call_vars[V.SIM_WAV] = wav
     call_vars.update(variables or {})
     result.started = time.monotonic()
@@ -116,4 +194,7 @@ async def place_call(ami: AMIClient, *, did: str = "12345", caller: str = "13800
     finally:
         result.ended = time.monotonic()
         unsubscribe()
+        if answerer:
+            for task in list(answerer.tasks):
+                task.cancel()
     return result

@@ -42,7 +42,8 @@ class CallContext:
     arrived_at: dt.datetime
     pinned: Pinned
     session: AGISession
-    vars: dict[str, str] = field(default_factory=dict)
+    step: E.Step | None = None          # where the walk is now
+    outcome: dict | None = None         # the first terminal action (the simulate contract)
 
     @property
     def version(self) -> int:
@@ -64,7 +65,8 @@ class RecordingSink(Protocol):
 class IvrCallHandler:
     def __init__(self, trees: TreeSource, prompts: PromptResolver, calls: CallRecords,
                  queue: QueueRunner, *, recordings_dir: Path, transfer_dial: str = "Local/{number}@hotline-external",
-                 silence: str | None = None, sink: RecordingSink | None = None) -> None:
+                 silence: str | None = None, sink: RecordingSink | None = None,
+                 clock=lambda: dt.datetime.now(dt.timezone.utc)) -> None:
         self.trees = trees
         self.prompts = prompts
         self.calls = calls
@@ -73,6 +75,7 @@ class IvrCallHandler:
         self.transfer_dial = transfer_dial
         self.silence = silence
         self.sink = sink
+        self.clock = clock
 
     async def __call__(self, s: AGISession) -> None:
         pinned = await self.trees.current()
@@ -81,7 +84,7 @@ class IvrCallHandler:
         caller = env.callerid if env.callerid not in (None, "", "unknown") else ""
         call = CallContext(call_id=env.uniqueid, channel=env.channel, caller=caller,
                            caller_name=env.calleridname if env.calleridname not in (None, "unknown") else "",
-                           did=did, arrived_at=dt.datetime.now(dt.timezone.utc), pinned=pinned, session=s)
+                           did=did, arrived_at=self.clock(), pinned=pinned, session=s)
         await s.set_variable(V.CALL_ID, call.call_id)
         await s.set_variable(V.TREE_VERSION, str(pinned.version))
         await self.calls.started(call.call_id, caller=caller, caller_name=call.caller_name, did=did,
@@ -93,15 +96,16 @@ class IvrCallHandler:
                             member_of=memberships(caller, pinned.lists))
         log.info("call %s from %s on DID %s: tree version %d", call.call_id, mask_number(caller), did,
                  pinned.version)
-        step = E.start(tree, facts)
-        outcome = None
+        call.step = E.start(tree, facts)
         try:
-            step, outcome = await self._walk(call, step)
+            await self._walk(call)
         except AGIHangup:
-            step = E.advance(tree, step.state, E.CallerHangup()) if not step.finished else step
-            log.info("call %s: caller hung up at %s", call.call_id, step.state.node)
+            if not call.step.finished:
+                call.step = E.advance(tree, call.step.state, E.CallerHangup())
+            log.info("call %s: caller hung up at %s", call.call_id, call.step.state.node)
         finally:
-            await self.calls.update(call.call_id, path=list(step.state.path), outcome=outcome,
+            step = call.step
+            await self.calls.update(call.call_id, path=list(step.state.path), outcome=call.outcome,
                                     vars=step.state.variables, notes=list(step.state.notes),
                                     status="ended" if step.finished else "handed_over",
                                     end_reason=getattr(step.action, "reason", ""), ended=time.time())
@@ -109,17 +113,15 @@ class IvrCallHandler:
             await s.set_variable(V.NEXT, "hangup")
             await s.hangup()
 
-    async def _walk(self, call: CallContext, step: E.Step):
+    async def _walk(self, call: CallContext) -> None:
         tree = call.pinned.tree
-        first_terminal = None
-        while not step.finished:
-            action = step.action
-            if getattr(action, "terminal", False) and first_terminal is None:
-                first_terminal = outcome_of(action)
-                await self.calls.update(call.call_id, outcome=first_terminal, path=list(step.state.path))
+        while not call.step.finished:
+            action = call.step.action
+            if getattr(action, "terminal", False) and call.outcome is None:
+                call.outcome = outcome_of(action)
+                await self.calls.update(call.call_id, outcome=call.outcome, path=list(call.step.state.path))
             event = await self._perform(call, action)
-            step = E.advance(tree, step.state, event)
-        return step, first_terminal
+            call.step = E.advance(tree, call.step.state, event)
 
     async def _perform(self, call: CallContext, action) -> E.Event:
         s = call.session

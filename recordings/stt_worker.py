@@ -139,18 +139,18 @@ def worker_main(sock: socket.socket, factory: EngineFactory, worker_id: int,
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock.setblocking(True)
     started = time.monotonic()
+    engine = None
     try:
-        engine = factory()
-    except Exception as exc:
-        err = exc if isinstance(exc, STTError) else STTError(f"{type(exc).__name__}: {exc}")
-        sock.sendall(json_frame(FATAL, 0, err.to_dict()))
-        sock.close()
-        return
-    worker = _Worker(sock, engine, gate)
-    worker.send(json_frame(READY, 0, {
-        "pid": os.getpid(), "engine": engine.name,
-        "sample_rate": engine.sample_rate, "load_s": round(time.monotonic() - started, 3)}))
-    try:
+        try:
+            engine = factory()
+        except Exception as exc:
+            err = exc if isinstance(exc, STTError) else STTError(f"{type(exc).__name__}: {exc}")
+            sock.sendall(json_frame(FATAL, 0, err.to_dict()))
+            return
+        worker = _Worker(sock, engine, gate)
+        worker.send(json_frame(READY, 0, {
+            "pid": os.getpid(), "engine": engine.name,
+            "sample_rate": engine.sample_rate, "load_s": round(time.monotonic() - started, 3)}))
         while True:
             message = _recv_frame(sock)
             if message is None or not worker.handle(*message):
@@ -158,5 +158,6 @@ def worker_main(sock: socket.socket, factory: EngineFactory, worker_id: int,
     except (BrokenPipeError, ConnectionResetError):
         pass                              # the pool went away: nothing to tell
     finally:
-        engine.close()
+        if engine is not None:
+            engine.close()
         sock.close()

@@ -80,6 +80,23 @@ class PromptCache:
                     os.unlink(p)
         return base
 
+    def silence(self, seconds: int = 1) -> Path:
+        """A file of digital silence (8 kHz), path without extension."""
+        import wave
+
+        base = self.dir / f"silence-{seconds}"
+        wav = base.with_suffix(".wav")
+        if not wav.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.dir / f".{wav.name}.tmp"
+            with wave.open(str(tmp), "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(8000)
+                w.writeframes(b"\0\0" * 8000 * seconds)
+            os.replace(tmp, wav)
+        return base
+
     async def ensure_async(self, text: str) -> Path:
         return await asyncio.to_thread(self.ensure, text)
 

@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import random
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from hotline.cli_stt import _line
 from recordings import audio as A
+from recordings.bench_stt import run_bench
 from recordings.models import ENV_MODEL_CN, default_model_path, packaged_model_path
 from recordings.stt import Final, Partial, VoskEngine, VoskEngineFactory
 from recordings.stt_errors import ModelNotFoundError
 from recordings.stt_metrics import corpus_cer, normalize_zh
 from recordings.stt_pool import PoolConfig, STTPool
-from recordings.wavfile import load_wav
+from recordings.wavfile import load_wav, write_wav
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -200,6 +204,46 @@ async def test_wrong_model_path_fails_the_pool_start(tmp_path):
     with pytest.raises(ModelNotFoundError, match=str(bad)):
         await p.start()
     assert p.worker_pids() == []
+
+
+async def test_bench_reports_real_time_factors():
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    report = await run_bench(MODEL, seconds=3.0, streams=[1])
+    assert report["engine"] == "vosk" and report["model_rate"] == 16000
+    assert 0 < report["frontend_rtf"] < 0.2
+    assert 0 < report["single_stream_warm"]["rtf"] < 5 and report["stream_rtf"] == report["single_stream_warm"]["rtf"]
+    assert [p["streams"] for p in report["paced"]] == [1] and report["paced"][0]["steady_lag_s"] >= 0
+    assert report["audio"]["content_repeated"] is False
+    print(f"\nbench (3 s clips): cold rtf {report['single_stream_cold']['rtf']}, warm rtf {report['stream_rtf']}, "
+          f"paced {report['paced']}")
+
+
+def hotline(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hotline.cli", *args], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_cli_prints_each_utterance_with_timings(sentences, tmp_path):
+    pcm16, spans = sentences
+    wav = write_wav(tmp_path / "two.wav", pcm16[: int((spans[1][1] + 1.0) * 16000) * 2], 16000)
+    out = hotline("stt", str(wav), "--model", str(MODEL), "--phone", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["sent_as"] == "ulaw/8000" and data["rtf"] > 0 and data["duration"] == pytest.approx(spans[1][1] + 1.0, abs=0.01)
+    assert len(data["segments"]) == 2
+    for segment, (start, end) in zip(data["segments"], spans):
+        assert start - 0.35 <= segment["start"] < segment["end"] <= end + 0.35 and is_hangul(segment["text"])
+    assert _line(Final("안녕", 0.45, 1.5)) == "[    0.45 -     1.50] 안녕"
+
+
+def test_cli_errors_are_one_line_and_exit_2(tmp_path):
+    wav = write_wav(tmp_path / "x.wav", A.silence(0.1, 8000), 8000)
+    out = hotline("stt", str(wav), "--model", str(tmp_path / "nope"))
+    assert out.returncode == 2 and out.stderr.strip() == f"hotline stt: speech model {tmp_path / 'nope'}: does not exist"
+    (tmp_path / "bad.wav").write_bytes(b"RIFF\0\0\0\0WAVEjunk")
+    out = hotline("stt", str(tmp_path / "bad.wav"), "--model", str(MODEL))
+    assert out.returncode == 2 and "without a valid fmt chunk" in out.stderr
 
 
 def test_default_model_path(monkeypatch, tmp_path):

@@ -72,7 +72,7 @@ async def test_fastagi_down_sends_call_to_fallback(fresh):
         apps = [a for a, _ in result.applications()]
         assert "Playback" in apps and "Queue" in apps      # a prompt, then the plain queue: no dead air
     finally:
-        fresh.agi = FastAGIServer(fresh.agi._handlers if hasattr(fresh.agi, "_handlers") else {"ivr": fresh.dispatch},
+        fresh.agi = FastAGIServer(fresh.handlers,
                                   port=port, drain_timeout=3)
         await fresh.agi.start()
 
