@@ -37,7 +37,9 @@ async def _serve(settings, demo_seats: int) -> int:
         done, _ = await asyncio.wait({starting, waiter}, return_when=asyncio.FIRST_COMPLETED)
         if starting in done:
             starting.result()
-            print("READY " + json.dumps(runtime.ready_info(), ensure_ascii=False), flush=True)
+            info = runtime.ready_info()
+            runtime.write_ready(info)
+            print("READY " + json.dumps(info, ensure_ascii=False), flush=True)
             await stop.wait()
         else:
             starting.cancel()

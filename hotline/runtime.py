@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
@@ -161,6 +162,20 @@ class Runtime:
                      "redis": self.redis_server.process.pid if self.redis_server else None,
                      "controller": os.getpid()},
         }
+
+    def write_ready(self, info: dict[str, Any]) -> None:
+        """RUN/ready.json (mode 0600: it holds the AMI secret) and run/current -> RUN, for `hotline call`."""
+        data = {**info, "ami_secret": self.asterisk.ami_secret if self.asterisk else None}
+        path = self.run / "ready.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, ensure_ascii=False)
+        link = self.run.parent / "current"
+        tmp = self.run.parent / f".current-{os.getpid()}"
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        tmp.symlink_to(self.run.name)
+        os.replace(tmp, link)
 
     async def stop(self) -> None:
         """Reverse order; each step runs even if an earlier one failed."""

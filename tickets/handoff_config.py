@@ -5,13 +5,13 @@ Secrets come from the environment variables the file names (`token_env`,
 """
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import yaml
 
 from tickets.model import TicketsError
@@ -55,7 +55,8 @@ class HandoffConfig:
         if self.auth_type == "bearer":
             return f"Bearer {self.token}"
         if self.auth_type == "basic":
-            return aiohttp.BasicAuth(self.username, self.password).encode()
+            pair = f"{self.username}:{self.password}".encode("utf-8")
+            return "Basic " + base64.b64encode(pair).decode("ascii")
         return None
 
     def problems(self) -> list[str]:

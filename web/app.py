@@ -79,15 +79,17 @@ def _services(borrowed: aioredis.Redis | None, url: str | None) -> Callable[[web
         owned = None if borrowed is not None else aioredis.from_url(url, decode_responses=True)
         redis = borrowed if borrowed is not None else owned
         assert redis is not None
-        config, clock = app[CONFIG], app[CLOCK]
-        app[REDIS] = redis
-        app[ACCOUNTS] = Accounts(redis, config.hasher, clock, min_password_len=config.min_password_len)
-        app[SESSIONS] = SessionStore(redis, clock, config.session_idle_s, config.session_absolute_s)
-        app[LIMITER] = LoginLimiter(redis, clock, Limits(
-            window_s=config.login_window_s, user_max=config.login_user_max, ip_max=config.login_ip_max,
-            base_s=config.lockout_base_s, max_s=config.lockout_max_s))
-        app[AUDIT] = AuditLog(redis, clock, maxlen=config.audit_maxlen)
-        yield
-        if owned is not None:
-            await owned.aclose()
+        try:
+            config, clock = app[CONFIG], app[CLOCK]
+            app[REDIS] = redis
+            app[ACCOUNTS] = Accounts(redis, config.hasher, clock, min_password_len=config.min_password_len)
+            app[SESSIONS] = SessionStore(redis, clock, config.session_idle_s, config.session_absolute_s)
+            app[LIMITER] = LoginLimiter(redis, clock, Limits(
+                window_s=config.login_window_s, user_max=config.login_user_max, ip_max=config.login_ip_max,
+                base_s=config.lockout_base_s, max_s=config.lockout_max_s))
+            app[AUDIT] = AuditLog(redis, clock, maxlen=config.audit_maxlen)
+            yield
+        finally:
+            if owned is not None:
+                await owned.aclose()
     return ctx

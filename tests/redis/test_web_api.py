@@ -633,3 +633,39 @@ def test_cli_creates_the_first_admin_from_stdin(redis_server):
     assert code == 0 and [u["username"] for u in __import__("json").loads(out)] == ["chief"]
     stream = sync_redis.Redis.from_url(redis_server.url, decode_responses=True).xrange("web:audit")
     assert [(f["who"], f["action"]) for _id, f in stream] == [("cli", "user.create")]
+
+
+async def test_concurrent_demotions_keep_one_admin(redis_client):
+    import asyncio
+
+    from web.accounts import AccountError, Accounts
+
+    accounts = Accounts(redis_client, BASE_CONFIG.hasher, Clock())
+    a = await accounts.create("admin-a", "admin-a-pass-1", Role.ADMIN)
+    b = await accounts.create("admin-b", "admin-b-pass-1", Role.ADMIN)
+    for _ in range(5):
+        results = await asyncio.gather(accounts.update(a.id, disabled=True), accounts.update(b.id, disabled=True),
+                                       return_exceptions=True)
+        errors = [r for r in results if isinstance(r, AccountError)]
+        assert len(errors) == 1 and errors[0].error_id == "last_admin"
+        assert [u.username for u in await accounts.list() if u.role is Role.ADMIN and not u.disabled] != []
+        await accounts.update(a.id, disabled=False)
+        await accounts.update(b.id, disabled=False)
+
+
+async def test_an_owned_redis_is_opened_and_closed_by_the_app(redis_server, redis_client):
+    async def connections() -> int:
+        return len(await redis_client.client_list())
+
+    before = await connections()
+    app = create_app(lambda: {}, redis_url=redis_server.url, config=BASE_CONFIG)
+    client = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
+    await client.start_server()
+    try:
+        await app[ACCOUNTS].create("solo", "solo-pass-1234", Role.ADMIN)
+        r = await client.post("/api/login", json={"username": "solo", "password": "solo-pass-1234"})
+        assert r.status == 200
+        assert await connections() > before
+    finally:
+        await client.close()
+    assert await connections() == before

@@ -1,0 +1,356 @@
+"""Seat and routing services: "may this happen?" here, "make it happen" in the store.
+
+``SeatService`` (operators at seats) and ``Router`` (calls in lanes) check
+what the configuration decides (known seat, operator, lane, pause reason)
+and raise structured errors; the store applies each change atomically and
+raises the state errors (``SeatBusy``, ``NotLoggedIn``, ``CallStateError``...)
+its scripts report, so a race between controllers ends in a clear error,
+never in a half-made change.
+
+Composition (one place, the ``hotline`` entry point)::
+
+    store = RoutingStore(redis, seats_config, prefix="hotline", clock=clock)
+    await store.load_scripts()
+    router = Router(store, tree.lanes)
+    seats = SeatService(store, notify=router.poke)
+    task = asyncio.create_task(router.run())      # matches on every poke and every second
+
+A call's life: ``enqueue`` -> (``match`` makes) ringing -> ``answered`` ->
+``ended`` -> the seat wraps up, then is ready again (by itself after
+``wrap_up_s`` or when the operator says so). No answer: ``requeue_front``.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+
+from agents.errors import (
+    AgentsError, CallStateError, InvalidTransition, UnknownCall, UnknownLane, UnknownOperator,
+    UnknownPauseReason, UnknownSeat,
+)
+from agents.model import (
+    NO_ANSWER, OFFLINE, Assignment, CallPhase, CallStatus, CancelReason, SeatState, SeatStatus, WaitingCall,
+)
+from agents.policy import Rules, estimate_wait, repeat_boost, wait_announcement
+from agents.store import RoutingStore
+from hotline.privacy import mask_number
+from ivr.model import Lane
+from ivr.numbers import caller_key
+
+log = logging.getLogger("hotline.agents")
+
+# What the PBX says about a seat's phone (the lead maps AMI device states to these).
+PBX_IDLE = "idle"
+PBX_IN_USE = "in_use"
+PBX_RINGING = "ringing"
+PBX_UNAVAILABLE = "unavailable"   # not registered
+STAFFED = frozenset({SeatState.READY, SeatState.RINGING, SeatState.ON_CALL, SeatState.WRAP_UP})
+
+
+class SeatService:
+    """Operators at seats: login, ready, pause, wrap-up, logout."""
+
+    def __init__(self, store: RoutingStore, notify=None) -> None:
+        self.store = store
+        self.config = store.config
+        self.notify = notify or (lambda: None)  # called when a seat may have become ready
+
+    def _seat(self, seat_id: str) -> str:
+        if seat_id not in self.config.seats:
+            raise UnknownSeat(f"no seat {seat_id}", seat_id=seat_id)
+        return seat_id
+
+    def _reason(self, reason: str) -> str:
+        r = self.config.pause_reason(reason)
+        if r is None or r.system:
+            choices = [x.code for x in self.config.pause_reasons if not x.system]
+            raise UnknownPauseReason(f"pause reason {reason!r} is not one an operator can choose",
+                                     reason=reason, choices=choices)
+        return reason
+
+    async def login(self, seat_id: str, operator_id: str, *, pause_reason: str | None = None) -> SeatStatus:
+        """Log an operator in: ready at once, or paused with ``pause_reason``."""
+        self._seat(seat_id)
+        op = self.config.operators.get(operator_id)
+        if op is None:
+            raise UnknownOperator(f"no operator {operator_id}", operator_id=operator_id)
+        if pause_reason is not None:
+            self._reason(pause_reason)
+        await self.store.login(seat_id, operator_id, op.skills, reason=pause_reason)
+        log.info("seat %s: operator %s logged in (%s)", seat_id, operator_id, pause_reason or "ready")
+        if pause_reason is None:
+            self.notify()
+        return await self.store.seat(seat_id)
+
+    async def ready(self, seat_id: str) -> SeatStatus:
+        """Ready for calls (from a pause, or ending wrap-up early)."""
+        await self.store.seat_op("ready", self._seat(seat_id))
+        self.notify()
+        return await self.store.seat(seat_id)
+
+    async def pause(self, seat_id: str, reason: str) -> SeatStatus:
+        await self.store.seat_op("pause", self._seat(seat_id), reason=self._reason(reason))
+        return await self.store.seat(seat_id)
+
+    async def wrap_up(self, seat_id: str, seconds: float | None = None) -> SeatStatus:
+        """Start (or restart) wrap-up: ready again by itself after ``seconds`` (default: wrap_up_s)."""
+        s = self.config.wrap_up_s if seconds is None else seconds
+        await self.store.seat_op("wrap_up", self._seat(seat_id), wrap_ms=int(round(s * 1000)))
+        return await self.store.seat(seat_id)
+
+    async def logout(self, seat_id: str) -> SeatStatus:
+        await self.store.seat_op("logout", self._seat(seat_id))
+        log.info("seat %s: logged out", seat_id)
+        return await self.store.seat(seat_id)
+
+    async def status(self, seat_id: str) -> SeatStatus:
+        return await self.store.seat(self._seat(seat_id))
+
+    async def seats(self) -> list[SeatStatus]:
+        """Every configured seat's state (logged out when never seen)."""
+        return await self.store.seats(self.config.seats)
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncReport:
+    seats_freed: tuple[str, ...] = ()     # seats that were stuck ringing / on a call that is gone
+    seats_offline: tuple[str, ...] = ()   # ready seats whose phone is not registered: paused 离线
+    calls_dropped: tuple[str, ...] = ()   # waiting or ringing calls that are gone (reason "lost")
+    calls_requeued: tuple[str, ...] = ()  # calls still up whose seat was not ringing: back in their place
+    calls_ended: tuple[str, ...] = ()     # calls "on call" whose seat's phone is idle: ended
+    callbacks_failed: tuple[str, ...] = ()  # callback attempts whose channels are gone
+
+
+class Router:
+    """Calls in lanes and their seats: enqueue, match, deliver, wait estimates, callbacks, resync."""
+
+    def __init__(self, store: RoutingStore, lanes: Mapping[str, Lane] | Iterable[Lane], *, batch: int = 16) -> None:
+        self.store = store
+        self.config = store.config
+        self.rules = Rules.build(lanes, self.config)
+        self.batch = batch
+        self._wake = asyncio.Event()
+
+    # ------------------------------------------------------------ queueing
+
+    async def enqueue(self, call: WaitingCall) -> int:
+        """Put a call in its lane; returns its position (1 = next). Adds the repeat-caller boost.
+
+        ``arrived_at`` 0 means now. A caller who left with a callback request
+        keeps their place: enqueue is not the way back, ``request_callback`` is.
+        """
+        if call.lane not in self.rules.lanes:
+            raise UnknownLane(f"no lane {call.lane}", lane=call.lane, call_id=call.call_id)
+        now = self.store.clock()
+        if call.arrived_at <= 0:
+            call = dataclasses.replace(call, arrived_at=now)
+        rule = self.config.repeat_caller
+        if rule is not None and call.caller and call.boost == 0:
+            history = await self.store.caller_history(caller_key(call.caller), now, rule.within_days)
+            call = dataclasses.replace(call, boost=repeat_boost(history, now, rule))
+        pos = await self.store.enqueue(call, now=now)
+        log.info("call %s from %s queued in %s at %d (priority %d+%d)", call.call_id,
+                 mask_number(call.caller), call.lane, pos, call.priority, call.boost)
+        self.poke()
+        return pos
+
+    async def cancel(self, call_id: str, reason: CancelReason | str = CancelReason.ABANDONED) -> None:
+        """The call leaves its lane unanswered. ``abandoned``: counted and put on the callback list."""
+        reason = CancelReason(reason)
+        await self.store.call_op("cancel", call_id, reason=reason.value)
+        log.info("call %s left the queue: %s", call_id, reason.value)
+        self.poke()
+
+    async def request_callback(self, call_id: str, number: str | None = None) -> int:
+        """The caller hangs up and keeps their place; returns that place. ``number``: default the caller's."""
+        st = await self._call(call_id)
+        number = number or st.caller
+        if not number:
+            raise CallStateError(f"call {call_id}: no number to call back", call_id=call_id)
+        out = await self.store.call_op("callback", call_id, number=number)
+        log.info("call %s: callback requested to %s", call_id, mask_number(number))
+        return int(out["position"])
+
+    async def requeue_front(self, call_id: str) -> int:
+        """Ring, no answer: the seat is paused (未接) and the call goes back to its place (its head)."""
+        out = await self.store.call_op("no_answer", call_id, pause=NO_ANSWER)
+        self.poke()
+        return int(out["position"])
+
+    # ------------------------------------------------------------ matching and delivery
+
+    async def match(self) -> list[Assignment]:
+        """Make every assignment possible now (atomic per batch, safe across controllers)."""
+        out: list[Assignment] = []
+        while True:
+            got = await self.store.match(self.rules, limit=self.batch)
+            out += got
+            if len(got) < self.batch:
+                return out
+
+    async def next_assignment(self, node: str, timeout: float = 0.0) -> Assignment | None:
+        """The next assignment for the calls this controller (``node``) holds."""
+        return await self.store.pop_assignment(node, timeout)
+
+    def poke(self) -> None:
+        """Ask the matcher loop (``run``) to match now."""
+        self._wake.set()
+
+    async def run(self, interval_s: float = 1.0) -> None:
+        """Match on every poke and at least every ``interval_s`` (overflow times, wrap-up ends, retries).
+
+        Redis connection errors are logged and retried (calls meanwhile take the
+        dialplan's fallback); any other error ends the task (the supervisor sees it).
+        """
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), interval_s)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.match()
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                log.warning("matcher: redis unavailable (%s); retrying", exc)
+
+    async def answered(self, call_id: str, seat_id: str | None = None) -> None:
+        """The seat picked up (ringing -> on call)."""
+        await self.store.call_op("answered", call_id, seat=seat_id)
+
+    async def ended(self, call_id: str, *, wrap_up_s: float | None = None) -> None:
+        """The conversation is over: the seat wraps up (or is ready at once when wrap-up is 0)."""
+        w = self.config.wrap_up_s if wrap_up_s is None else wrap_up_s
+        await self.store.call_op("ended", call_id, wrap_ms=int(round(w * 1000)))
+        if w <= 0:
+            self.poke()
+
+    async def callback_failed(self, call_id: str) -> bool:
+        """A callback did not reach the caller. True: it will retry in place later; False: on the callback list."""
+        cb = self.config.callback
+        out = await self.store.call_op("callback_failed", call_id, max_attempts=cb.max_attempts,
+                                       retry_ms=cb.retry_after_s * 1000)
+        self.poke()
+        return bool(out["retry"])
+
+    # ------------------------------------------------------------ waiting callers
+
+    async def _call(self, call_id: str) -> CallStatus:
+        st = await self.store.call(call_id)
+        if st is None:
+            raise UnknownCall(f"no call {call_id}", call_id=call_id)
+        return st
+
+    async def call(self, call_id: str) -> CallStatus | None:
+        return await self.store.call(call_id)
+
+    async def position(self, call_id: str) -> int | None:
+        """1 = next in its lane; None when the call is not waiting."""
+        st = await self.store.call(call_id)
+        if st is None or st.phase != CallPhase.WAITING:
+            return None
+        return await self.store.position(call_id, st.lane)
+
+    async def estimated_wait(self, call_id: str) -> int | None:
+        """Seconds the caller will likely still wait (from recent handling times); None if not waiting."""
+        st = await self.store.call(call_id)
+        if st is None or st.phase != CallPhase.WAITING:
+            return None
+        pos = await self.store.position(call_id, st.lane)
+        if pos is None:
+            return None
+        staffed = sum(1 for s in await self.store.seats()
+                      if s.state in STAFFED and s.skills.get(st.lane, 0) >= 1)
+        return estimate_wait(pos, staffed, await self.store.handle_times(st.lane), self.config.default_handle_s)
+
+    async def announcement(self, call_id: str) -> str | None:
+        """What the caller hears about their place and wait (zh-CN); None if not waiting."""
+        pos, wait = await self.position(call_id), await self.estimated_wait(call_id)
+        return None if pos is None or wait is None else wait_announcement(pos, wait)
+
+    async def snapshot(self) -> dict:
+        """Waiting calls per lane and seats per state (for the wallboard)."""
+        waiting = {ln: await self.store.waiting_count(ln) for ln in self.rules.lanes}
+        seats: dict[str, int] = {s.value: 0 for s in SeatState}
+        for s in await self.store.seats(self.config.seats or None):
+            seats[s.state.value] += 1
+        return {"waiting": waiting, "seats": seats}
+
+    # ------------------------------------------------------------ callback list (漏接回拨)
+
+    async def missed_calls(self) -> list[dict]:
+        """Abandoned calls and failed callbacks to call back, oldest first (with the numbers)."""
+        return await self.store.missed()
+
+    async def callback_done(self, call_id: str, seat_id: str = "", result: str = "") -> None:
+        await self.store.call_op("missed_done", call_id, seat=seat_id, result=result)
+
+    # ------------------------------------------------------------ restart
+
+    async def resync(self, live_call_ids: Iterable[str], seat_states_from_pbx: Mapping[str, str]) -> ResyncReport:
+        """After a controller restart: line Redis up with what the PBX says (``live_call_ids``: channels up).
+
+        - a waiting or ringing call that is gone is dropped (reason "lost", not
+          counted as abandoned); callback calls waiting for their turn are kept;
+          a callback attempt whose channels are gone counts as a failed attempt;
+        - a call still up that was ringing a seat whose phone is not ringing
+          goes back to its place; one "on call" with a seat whose phone is idle ends;
+        - a seat ringing or on a call that is gone is freed (ready, or paused
+          离线 when its phone is unavailable);
+        - a ready seat whose phone is unavailable is paused with 离线.
+        Items another controller changes meanwhile are left to it.
+        """
+        live, pbx = set(live_call_ids), dict(seat_states_from_pbx)
+        r: dict[str, list[str]] = {f.name: [] for f in dataclasses.fields(ResyncReport)}
+        idle_phone = (PBX_IDLE, PBX_UNAVAILABLE)
+        for cid in await self.store.active_calls():
+            st = await self.store.call(cid)
+            if st is None or st.phase == CallPhase.ENDED:
+                continue
+            try:
+                if st.callback and st.phase in (CallPhase.WAITING, CallPhase.DEFERRED):
+                    continue
+                if cid not in live:
+                    if st.callback:
+                        await self.callback_failed(cid)
+                        r["callbacks_failed"].append(cid)
+                        continue
+                    offline = pbx.get(st.seat_id) == PBX_UNAVAILABLE
+                    out = await self.store.call_op("drop", cid, reason="lost", seat_to="paused" if offline else "ready",
+                                                   seat_reason=OFFLINE if offline else None)
+                    r["calls_dropped"].append(cid)
+                    if out.get("seat_id"):
+                        r["seats_freed"].append(out["seat_id"])
+                elif st.phase == CallPhase.RINGING and pbx.get(st.seat_id) in idle_phone:
+                    await self.store.call_op("no_answer", cid, why="resync")
+                    r["calls_requeued"].append(cid)
+                    r["seats_freed"].append(st.seat_id)
+                elif st.phase == CallPhase.ON_CALL and pbx.get(st.seat_id) in idle_phone:
+                    await self.store.call_op("ended", cid, wrap_ms=0, reason="resync")
+                    r["calls_ended"].append(cid)
+                    r["seats_freed"].append(st.seat_id)
+            except (InvalidTransition, CallStateError, UnknownCall) as exc:
+                log.info("resync: call %s changed meanwhile (%s)", cid, exc.error_id)
+        for s in await self.store.seats():
+            try:
+                if s.state in (SeatState.RINGING, SeatState.ON_CALL):
+                    c = await self.store.call(s.call_id) if s.call_id else None
+                    if c is None or c.phase not in (CallPhase.RINGING, CallPhase.ON_CALL) or c.seat_id != s.seat_id:
+                        offline = pbx.get(s.seat_id) == PBX_UNAVAILABLE
+                        await self.store.seat_op("force", s.seat_id, **{"from": [s.state.value]}, call=s.call_id,
+                                                 to="paused" if offline else "ready",
+                                                 reason=OFFLINE if offline else None)
+                        r["seats_freed"].append(s.seat_id)
+                elif s.state == SeatState.READY and pbx.get(s.seat_id) == PBX_UNAVAILABLE:
+                    await self.store.seat_op("force", s.seat_id, **{"from": ["ready"]}, to="paused", reason=OFFLINE)
+                    r["seats_offline"].append(s.seat_id)
+            except AgentsError as exc:
+                log.info("resync: seat %s changed meanwhile (%s)", s.seat_id, exc.error_id)
+        report = ResyncReport(**{k: tuple(dict.fromkeys(v)) for k, v in r.items()})
+        log.info("resync: %s", {k: len(v) for k, v in dataclasses.asdict(report).items()})
+        self.poke()
+        return report
