@@ -43,6 +43,9 @@ def _pct(values: list[float], p: float) -> float:
     return values[k]
 
 
+PROMPT_TEXT = "请按一个键。"      # about 1 s
+
+
 def bench_contexts(agi_url: str, prompt: str) -> tuple[Context, ...]:
     plain = Context(PLAIN, (Extension("_X.", steps(
         ("Answer", ""),
@@ -84,75 +87,125 @@ class BenchHandler:
         await self._timed(s.hangup())
 
 
-async def _batch(rt, context: str, calls: int, concurrency: int) -> dict:
+def _controller_main(conn) -> None:
+    """The controller side in its own process, so its CPU and latency are its own."""
+    import asyncio as aio
+
+    from pbx.agi_server import FastAGIServer
+
+    async def main() -> None:
+        prompt = conn.recv()
+        handler = BenchHandler(prompt)
+        server = FastAGIServer({"bench": handler}, port=0)
+        await server.start()
+        conn.send(server.port)
+        loop = aio.get_running_loop()
+        while True:
+            msg = await loop.run_in_executor(None, conn.recv)
+            if msg == "mark":
+                conn.send({"cpu": time.process_time(), "rtt": list(handler.rtt), "keys": list(handler.keys)})
+                handler.rtt.clear()
+                handler.keys.clear()
+            elif msg == "stop":
+                await server.stop()
+                conn.send("stopped")
+                return
+
+    aio.run(main())
+
+
+async def _batch(rt, context: str, calls: int, concurrency: int, controller=None) -> dict:
     ast_pid = rt.asterisk.process.pid
     sem = asyncio.Semaphore(concurrency)
     results = []
 
     async def one(i: int):
         async with sem:
+            # The key comes after the 1 s prompt has played in full.
             r = await place_call(rt.ami, did=f"{1000 + i}", caller=f"1380000{i:04d}", keys="2",
-                                 wait=0.3, key_gap=0.2, hold=8, timeout=30, entry_context=context)
+                                 wait=1.3, key_gap=0.2, hold=8, timeout=30, entry_context=context)
             results.append(r)
 
-    cpu_a0, cpu_c0, t0 = _proc_cpu(ast_pid), _self_cpu(), time.perf_counter()
+    async def mark():
+        if controller is None:
+            return None
+        await asyncio.to_thread(controller.send, "mark")
+        return await asyncio.to_thread(controller.recv)
+
+    await mark()
+    cpu_a0, cpu_h0, t0 = _proc_cpu(ast_pid), _self_cpu(), time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(calls)))
     wall = time.perf_counter() - t0
-    cpu_a, cpu_c = _proc_cpu(ast_pid) - cpu_a0, _self_cpu() - cpu_c0
+    cpu_a, cpu_h = _proc_cpu(ast_pid) - cpu_a0, _self_cpu() - cpu_h0
+    ctl = await mark()
     ok = sum(1 for r in results if r.completed)
     durations = [r.duration for r in results if r.completed]
-    return {
+    row = {
         "calls": calls, "completed": ok, "wall_s": round(wall, 3),
         "calls_per_s": round(ok / wall, 2) if wall else 0.0,
         "asterisk_cpu_s_per_call": round(cpu_a / max(ok, 1), 5),
-        "controller_cpu_s_per_call": round(cpu_c / max(ok, 1), 5),
+        "callers_harness_cpu_s_per_call": round(cpu_h / max(ok, 1), 5),
         "call_duration_p50_s": round(statistics.median(durations), 3) if durations else None,
     }
+    if ctl is not None:
+        row["controller_cpu_s_per_call"] = round(ctl["cpu"] / max(ok, 1), 5)
+        row["keys_read"] = sum(1 for k in ctl["keys"] if k == "2")
+        row["agi_rtt_ms"] = {"p50": round(_pct(ctl["rtt"], 50) * 1000, 3),
+                             "p99": round(_pct(ctl["rtt"], 99) * 1000, 3), "samples": len(ctl["rtt"])}
+    return row
 
 
 async def run(calls: int = 50, concurrency: int | None = None, settings=None) -> dict:
+    import multiprocessing as mp
+
     from hotline.runtime import Runtime
     from hotline.settings import load
 
     settings = settings or load()
     run_dir = Path(tempfile.mkdtemp(prefix="bench-agi-"))
-    handler_box: dict = {}
-
-    async def dispatch(s: AGISession) -> None:
-        await handler_box["h"](s)
-
-    rt = Runtime(settings, run_dir, handlers={"bench": dispatch}, persistent_redis=False)
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_controller_main, args=(child,), daemon=True)
+    proc.start()
+    rt = Runtime(settings, run_dir, persistent_redis=False)
+    ports: dict = {}
     rt.extra_contexts_factory = lambda agi_url, prompts: bench_contexts(
-        agi_url, str(prompts.ensure("您好，请按任意键。")))
-    await rt.start()
+        f"agi://127.0.0.1:{ports['agi']}", str(prompts.ensure(PROMPT_TEXT)))
     try:
-        prompt = str(rt.prompts.ensure("您好，请按任意键。"))
-        handler = BenchHandler(prompt)
-        handler_box["h"] = handler
+        prompt_dir = run_dir / "sounds"
+        from recordings.tts import PromptCache
+        prompt = str(PromptCache(prompt_dir).ensure(PROMPT_TEXT))
+        parent.send(prompt)
+        ports["agi"] = await asyncio.to_thread(parent.recv)
+        await rt.start()
         conc = concurrency or calls
-        await _batch(rt, PLAIN, min(5, calls), conc)          # warm-up, both paths
-        await _batch(rt, VIA_AGI, min(5, calls), conc)
-        handler.rtt.clear()
-        handler.keys.clear()
+        await _batch(rt, PLAIN, min(5, calls), conc)                     # warm-up, both paths
+        await _batch(rt, VIA_AGI, min(5, calls), conc, parent)
         baseline = await _batch(rt, PLAIN, calls, conc)
-        controller = await _batch(rt, VIA_AGI, calls, conc)
-        controller["keys_read"] = sum(1 for k in handler.keys if k == "2")
-        controller["agi_rtt_ms"] = {"p50": round(_pct(handler.rtt, 50) * 1000, 3),
-                                    "p99": round(_pct(handler.rtt, 99) * 1000, 3),
-                                    "samples": len(handler.rtt)}
+        controller = await _batch(rt, VIA_AGI, calls, conc, parent)
+        base_cpu = baseline["asterisk_cpu_s_per_call"]
         ratio = {
             "calls_per_s": round(controller["calls_per_s"] / baseline["calls_per_s"], 3)
             if baseline["calls_per_s"] else None,
-            "asterisk_cpu_per_call": round(controller["asterisk_cpu_s_per_call"]
-                                           / baseline["asterisk_cpu_s_per_call"], 3)
-            if baseline["asterisk_cpu_s_per_call"] else None,
-            "total_cpu_per_call": round(
-                (controller["asterisk_cpu_s_per_call"] + controller["controller_cpu_s_per_call"])
-                / (baseline["asterisk_cpu_s_per_call"] + baseline["controller_cpu_s_per_call"]), 3),
+            "asterisk_cpu_per_call": round(controller["asterisk_cpu_s_per_call"] / base_cpu, 3) if base_cpu else None,
+            "total_cpu_per_call": round((controller["asterisk_cpu_s_per_call"] + controller["controller_cpu_s_per_call"])
+                                        / base_cpu, 3) if base_cpu else None,
+            "call_duration": round(controller["call_duration_p50_s"] / baseline["call_duration_p50_s"], 3)
+            if baseline["call_duration_p50_s"] else None,
         }
-        return {"benchmark": "agi", "concurrency": conc, "baseline_plain_dialplan": baseline,
-                "controller_fastagi": controller, "ratio_controller_over_baseline": ratio,
-                "note": "controller CPU includes the simulated callers' AMI work in both rows; "
-                        "the difference between rows is the FastAGI cost"}
+        return {"benchmark": "agi", "concurrency": conc,
+                "flow": "answer, caller number, 1 s prompt, one key, two variables, hang up",
+                "baseline_plain_dialplan": baseline, "controller_fastagi": controller,
+                "ratio_controller_over_baseline": ratio,
+                "note": "the controller runs in its own process; the simulated callers' AMI work "
+                        "(callers_harness_cpu) is the same for both rows and not part of either system"}
     finally:
         await rt.stop()
+        try:
+            parent.send("stop")
+            await asyncio.wait_for(asyncio.to_thread(parent.recv), 15)
+        except Exception:
+            pass
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()

@@ -13,6 +13,7 @@ COMMANDS = (
     "hotline.cli_tickets",
     "hotline.cli_stt",
     "hotline.cli_bench",
+    "hotline.cli_users",
 )
 
 
@@ -21,13 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -14,6 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     agi = bsub.add_parser("agi", help="FastAGI round trip vs the same flow in plain dialplan")
     agi.add_argument("--calls", type=int, default=50, help="concurrent simulated calls (default 50)")
     agi.set_defaults(func=_agi)
+    stt = bsub.add_parser("stt", help="speech-to-text real-time factor and streams per core")
+    stt.add_argument("--model", help="vosk model folder (default: stt.model, else the packaged test model)")
+    stt.add_argument("--seconds", type=float, default=15.0, help="seconds of telephone audio per stream")
+    stt.set_defaults(func=_stt)
 
 
 def _agi(args: argparse.Namespace) -> int:
@@ -24,3 +28,21 @@ def _agi(args: argparse.Namespace) -> int:
     json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
     print()
     return 0 if out["controller_fastagi"]["completed"] == args.calls else 1
+
+
+def _stt(args: argparse.Namespace) -> int:
+    from hotline import logs
+    from hotline.settings import load
+    from recordings.bench_stt import run_bench
+    from recordings.models import default_model_path
+    from tickets.bench import run as extraction_bench
+
+    logs.setup("WARNING")
+    model = default_model_path(args.model or load().stt.model or None)
+    if model is None:
+        print("hotline bench stt: no vosk model (give --model or set stt.model)", file=sys.stderr)
+        return 2
+    out = {"stt": asyncio.run(run_bench(model, seconds=args.seconds)), "extraction": extraction_bench()}
+    json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
+    print()
+    return 0

@@ -28,6 +28,7 @@ from pbx.ami import AMIClient
 from pbx.asterisk_server import AsteriskPorts, AsteriskServer
 from recordings.tts import PromptCache, TTSVoice
 from web.app import create_app
+from web.config import WebConfig
 
 log = logging.getLogger("hotline.runtime")
 
@@ -55,6 +56,7 @@ class Runtime:
     background: list[asyncio.Task] = field(default_factory=list)
     services: dict[str, Any] = field(default_factory=dict)
     persistent_redis: bool = True
+    web_routes: list = field(default_factory=list)
     _lock: Any = None
     redis_server: RedisServer | None = None
     redis: aioredis.Redis | None = None
@@ -132,7 +134,10 @@ class Runtime:
                              on_reconnect=self.on_ami_reconnect)
         await self.ami.connect()
 
-        app = create_app(self.status)
+        w = s.web
+        app = create_app(self.status, redis=self.redis, routes=self.web_routes,
+                         config=WebConfig(cookie_secure=w.cookie_secure, session_idle_s=w.session_idle_s,
+                                          session_absolute_s=w.session_absolute_s, metrics_token=w.metrics_token))
         self.web_runner = web.AppRunner(app, access_log=None)
         await self.web_runner.setup()
         self.web_port = s.network.web_port or free_port()

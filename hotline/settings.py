@@ -83,6 +83,20 @@ class PromptsSection:
 
 
 @dataclass(frozen=True)
+class WebSection:
+    cookie_secure: bool
+    session_idle_s: float
+    session_absolute_s: float
+    metrics_token: str
+
+
+@dataclass(frozen=True)
+class SttSection:
+    model: str
+    workers: int
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str
 
@@ -98,6 +112,8 @@ class Settings:
     fastagi: FastAGISection
     fallback: FallbackSection
     prompts: PromptsSection
+    web: WebSection
+    stt: SttSection
     log: LogSection
 
     def path(self, value: str) -> Path:

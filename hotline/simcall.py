@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dialplan.hotline import ENTRY, SIM_CALLER
@@ -137,6 +139,41 @@ class PromptAnswerer:
             await self.ami.hangup(channel)
 
 
+class _EventRouter:
+    """One AMI subscription for all simulated calls, dispatching by call ids
+    (a subscription per call would make N calls cost N x N dispatches)."""
+
+    def __init__(self, ami: AMIClient) -> None:
+        self.calls: dict[str, Callable[[AMIEvent], None]] = {}
+        self.unsubscribe = ami.on_event("*", self._dispatch)
+
+    def _dispatch(self, event: AMIEvent) -> None:
+        for key in ("Uniqueid", "Linkedid", "DestUniqueid"):
+            cb = self.calls.get(event.get(key, ""))
+            if cb:
+                cb(event)
+                return
+
+    def add(self, ids: tuple[str, ...], callback: Callable[[AMIEvent], None]) -> Callable[[], None]:
+        for i in ids:
+            self.calls[i] = callback
+
+        def remove() -> None:
+            for i in ids:
+                self.calls.pop(i, None)
+        return remove
+
+
+_ROUTERS: "weakref.WeakKeyDictionary[AMIClient, _EventRouter]" = weakref.WeakKeyDictionary()
+
+
+def _router(ami: AMIClient) -> _EventRouter:
+    router = _ROUTERS.get(ami)
+    if router is None:
+        router = _ROUTERS[ami] = _EventRouter(ami)
+    return router
+
+
 async def place_call(ami: AMIClient, *, did: str = "12345", caller: str = "13800001234",
                      caller_name: str | None = None, keys: str = "", key_gap: float = 1.0,
                      wait: float = 1.0, wav: str | None = None, hold: float = 20.0,
@@ -173,7 +210,7 @@ async def place_call(ami: AMIClient, *, did: str = "12345", caller: str = "13800
             if event.get("Response") == "Failure":
                 done.set()
 
-    unsubscribe = ami.on_event("*", on_event)
+    unsubscribe = _router(ami).add((result.caller_uniqueid, result.ivr_uniqueid), on_event)
     cid = f'"{caller_name}" <{caller}>' if caller_name else f"<{caller}>"
     call_vars = {V.SIM_ID: sim_id, V.SIM_KEYS: "" if answer_prompts else keys, "SIM_KEY_GAP": f"{key_gap:g}",
                  V.SIM_WAIT: f"{wait:g}", V.SIM_HOLD: f"{hold:g}"}

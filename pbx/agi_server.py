@@ -212,6 +212,7 @@ class FastAGIServer:
         if sock is not None:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # one short line per command
             except OSError:
                 pass
         try:

@@ -35,7 +35,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hotline.privacy import mask_text
-from tickets.handoff_config import HandoffConfig
+from tickets.handoff_config import HandoffConfig, HandoffConfigError
 from tickets.keys import TicketKeys
 from tickets.outbox import DeadLetter, Delivery, Outbox
 
@@ -115,6 +115,8 @@ class HandoffWorker:
     def __init__(self, redis: aioredis.Redis, config: HandoffConfig, *, keys: TicketKeys = TicketKeys(),
                  consumer: str | None = None, session: aiohttp.ClientSession | None = None,
                  rng: random.Random | None = None, clock: Callable[[], float] = time.time) -> None:
+        if config.enabled and config.problems():
+            raise HandoffConfigError("handoff config", config.problems())
         self.r = redis
         self.config = config
         self.keys = keys
@@ -130,13 +132,18 @@ class HandoffWorker:
             log.info("ticket hand-off disabled (no url): confirmed tickets stay queued")
             return
         session = self._session or aiohttp.ClientSession()
+        started = False
         try:
-            await self._start(session)
             while True:
                 try:
+                    if not started:
+                        await self._start(session)
+                        started = True
                     await self._pass(session, block_ms=int(self.config.poll_s * 1000))
-                except (RedisConnectionError, RedisTimeoutError) as exc:
-                    log.warning("ticket hand-off: Redis unavailable (%s); retrying in %gs", exc, self.config.poll_s)
+                except* (RedisConnectionError, RedisTimeoutError) as group:
+                    log.warning("ticket hand-off: Redis unavailable (%s); retrying in %gs",
+                                group.exceptions[0], self.config.poll_s)
+                    started = False         # then resume this worker's own claims at once
                     await asyncio.sleep(self.config.poll_s)
         finally:
             if self._session is None:

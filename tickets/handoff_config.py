@@ -78,9 +78,10 @@ class HandoffConfig:
                 out.append(f"{name}: must be at least 1")
         if self.backoff_max_s < self.backoff_base_s:
             out.append("backoff.max_s: must not be below backoff.base_s")
-        if self.visibility_timeout_s <= self.total_timeout_s:
-            out.append("visibility_timeout_s: must be longer than timeouts.total_s "
-                       "(else a live worker's delivery is taken over mid-request)")
+        rounds = -(-self.batch // max(1, self.concurrency))     # a batch waits its turn in rounds
+        if self.visibility_timeout_s <= self.total_timeout_s * rounds:
+            out.append(f"visibility_timeout_s: must be longer than timeouts.total_s x {rounds} "
+                       "(batch / concurrency), else a live worker's deliveries are taken over")
         return out
 
 

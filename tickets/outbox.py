@@ -16,7 +16,6 @@ finished by another) changes nothing; a ticket never goes back from handed_off.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,6 +193,3 @@ class Outbox:
             await self.r.xgroup_delconsumer(self.keys.outbox, self.group, name)
         return gone
 
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

@@ -341,6 +341,18 @@ class TicketStore:
                     continue
             return Ticket.from_hash({**h, **updates})
 
+    async def update_call_info(self, ticket_id: str, *, seat: str | None = None,
+                               recording: str | None = None) -> Ticket:
+        """Record the seat that answered and the recording link once known (a draft is often
+        made while the caller still waits). A work order already built at confirmation keeps its values."""
+        updates = {name: value for name, value in (("seat", seat), ("recording", recording)) if value}
+        key = self.keys.ticket(ticket_id)
+        if not await self.r.exists(key):
+            raise TicketNotFound(ticket_id)
+        if updates:
+            await self.r.hset(key, mapping={**updates, "updated_at": repr(self.clock())})
+        return await self.get(ticket_id)
+
     # -- confirmation -------------------------------------------------------------------
     async def confirm(self, ticket_id: str, operator: str, fields: Mapping[str, Any]) -> Ticket:
         """The operator confirms the draft with `fields` (their changes; `confidential` may be one).

@@ -189,8 +189,8 @@ async def test_worker_cancelled_mid_flight_then_restarted_loses_nothing(
         store, redis_client, redis_server, receiver, same_consumer):
     ids = await confirmed(store, 5)
     receiver.mode, receiver.hang_s = "hang", 1.5                # processes the order, answers late
-    first = HandoffWorker(redis_client, config(receiver.url, total_timeout_s=3.0, visibility_timeout_s=4.0
-                                               if not same_consumer else 30.0), consumer="ctl-a")
+    first = HandoffWorker(redis_client, config(receiver.url, total_timeout_s=3.0, visibility_timeout_s=30.0),
+                          consumer="ctl-a")
     task = asyncio.create_task(first.run())
     await until(lambda: len(receiver.posts) >= 3)              # in flight: the receiver has them
     await stop(task)                                            # the controller dies mid-flight
@@ -360,6 +360,12 @@ def test_config_file_and_checks():
         assert part in text
     with pytest.raises(HandoffConfigError):
         config_from_dict({"url": "https://wo.example", "auth": {"type": "bearer"}}, env={})
+    slow = HandoffConfig(url="http://127.0.0.1:9/", total_timeout_s=10, visibility_timeout_s=30,
+                         batch=20, concurrency=4)        # a batch's last POST may start 40 s after the read
+    assert any(p.startswith("visibility_timeout_s") for p in slow.problems())
+    with pytest.raises(HandoffConfigError):
+        HandoffWorker(aioredis.Redis(), slow)
+    HandoffWorker(aioredis.Redis(), HandoffConfig(url="", visibility_timeout_s=1))    # disabled: unchecked
 
 
 async def test_a_late_result_never_overrides_the_first(store, redis_client):

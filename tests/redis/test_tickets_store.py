@@ -235,3 +235,17 @@ async def test_tickets_survive_a_redis_restart(tmp_path, rules):
         await client.aclose()
     finally:
         server.stop()
+
+
+async def test_seat_and_recording_known_later(store, redis_client):
+    t = await store.create_draft("call-1", "13800001234", CALL)
+    assert (t.seat, t.recording) == (None, None)
+    t = await store.update_call_info(t.id, seat="s07")
+    assert (t.seat, t.recording) == ("s07", None)
+    await store.confirm(t.id, "op07", {})
+    order = json.loads(await redis_client.hget(store.keys.ticket(t.id), "work_order"))
+    assert order["seat"] == "s07" and order["recording"] is None
+    t = await store.update_call_info(t.id, recording="recordings/2025/03/03/call-1.wav")
+    assert t.recording.endswith("call-1.wav") and t.seat == "s07"
+    with pytest.raises(TicketNotFound):
+        await store.update_call_info("ZZ12345-20250303-999999", seat="s01")
