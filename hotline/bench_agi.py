@@ -123,7 +123,7 @@ async def _batch(rt, context: str, calls: int, concurrency: int, controller=None
         async with sem:
             # The key comes after the 1 s prompt has played in full.
             r = await place_call(rt.ami, did=f"{1000 + i}", caller=f"1380000{i:04d}", keys="2",
-                                 wait=1.3, key_gap=0.2, hold=8, timeout=30, entry_context=context)
+                                 wait=1.9, key_gap=0.2, hold=8, timeout=30, entry_context=context)
             results.append(r)
 
     async def mark():
