@@ -208,9 +208,10 @@ class Router:
         dialplan's fallback); any other error ends the task (the supervisor sees it).
         """
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), interval_s)
-            except asyncio.TimeoutError:
+            try:  # not wait_for: in 3.11 it can swallow a cancellation that races with the event
+                async with asyncio.timeout(interval_s):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
             self._wake.clear()
             try:

@@ -17,6 +17,7 @@ FALLBACK = "hotline-fallback"
 SIM_CALLER = "hotline-sim-caller"
 DEMO_SEAT = "hotline-demo-seat"
 EXTERNAL = "hotline-external"
+ON_ANSWER = "hotline-on-answer"
 FALLBACK_QUEUE = "hotline-fallback"
 
 
@@ -27,6 +28,7 @@ class DialplanSpec:
     fallback_queue_timeout_s: int = 300
     fallback_members: tuple[str, ...] = ()   # interfaces: PJSIP/seat1001, Local/1001@hotline-demo-seat/n
     dids: tuple[str, ...] = ()        # DIDs with their own entry (all others use the catch-all)
+    demo_talk_s: int = 3
     extra: tuple[Context, ...] = field(default_factory=tuple)
 
 
@@ -103,13 +105,25 @@ def build(spec: DialplanSpec) -> Dialplan:
         )),
     ), comment="The caller side of a simulated call (tests, `hotline call`).")
 
+    reply = spec.prompts.get("demo_reply", "")
     demo = Context(DEMO_SEAT, (
         Extension("_X.", steps(
             ("Answer", ""),
-            ("Wait", _if_empty("DEMO_TALK_S", "2")),
+            ("Playback", reply) if reply else ("Wait", "1"),
+            ("Wait", _if_empty("DEMO_TALK_S", str(spec.demo_talk_s))),
             ("Hangup", ""),
         )),
-    ), comment="Demo seats: auto-answering Local channels.")
+    ), comment="Demo seats: auto-answering Local channels that say a short reply.")
+
+    on_answer = Context(ON_ANSWER, (
+        Extension("s", steps(
+            # Runs on the seat's channel when it answers (Dial U() option).
+            # ARG1: recording base path, ARG2: call id, ARG3: seat id.
+            ("MixMonitor", "${ARG1}.wav,r(${ARG1}-seat.wav)t(${ARG1}-caller.wav)"),
+            ("UserEvent", "HotlineAnswered,CallId: ${ARG2},Seat: ${ARG3}"),
+            ("Return", ""),
+        )),
+    ), comment="On answer: record caller and seat (mixed and each direction), tell the controller.")
 
     external = Context(EXTERNAL, (
         Extension("_X.", steps(
@@ -120,7 +134,7 @@ def build(spec: DialplanSpec) -> Dialplan:
         )),
     ), comment="Stand-in for external numbers (12366, 110...) when no trunk is configured.")
 
-    return Dialplan(contexts=(entry, ivr, fallback, sim, demo, external) + tuple(spec.extra))
+    return Dialplan(contexts=(entry, ivr, fallback, sim, demo, on_answer, external) + tuple(spec.extra))
 
 
 def render(spec: DialplanSpec) -> str:
