@@ -156,14 +156,10 @@ class _Reader:
         return v
 
 
-def check_lanes(lanes: Iterable[str] | None) -> frozenset[str] | None:
-    return frozenset(lanes) if lanes is not None else None
-
-
 def parse_seats(data: Any, lanes: Iterable[str] | None = None, source: str = "") -> SeatsConfig:
     """Plain data (from YAML/JSON) -> SeatsConfig, or ConfigInvalid listing every problem."""
     rd = _Reader()
-    known_lanes = check_lanes(lanes)
+    known_lanes = frozenset(lanes) if lanes is not None else None
     top = rd.mapping(data, "", _TOP)
     if data is not None and not isinstance(data, Mapping):
         raise ConfigInvalid(rd.problems, source)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -54,6 +54,7 @@ class CancelReason(str, enum.Enum):
     """Why a call leaves its lane without being answered."""
 
     ABANDONED = "abandoned"      # the caller hung up while waiting (or ringing): counted, put on the callback list
+    CALLBACK = "callback"        # the caller hung up asking for a callback: keeps the place (Router.request_callback)
     FALLBACK = "fallback"        # handed to the dialplan's fallback queue (not counted as abandoned)
     TRANSFERRED = "transferred"  # the caller chose another way out (e.g. an external number)
     REMOVED = "removed"          # removed by an admin or the system
@@ -164,7 +165,7 @@ class SeatStatus:
     skills: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__slots__}
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["state"] = self.state.value
         d["skills"] = dict(self.skills)
         return d

@@ -160,8 +160,13 @@ class Router:
         return pos
 
     async def cancel(self, call_id: str, reason: CancelReason | str = CancelReason.ABANDONED) -> None:
-        """The call leaves its lane unanswered. ``abandoned``: counted and put on the callback list."""
+        """The call leaves its lane unanswered. ``abandoned``: counted and put on the callback list;
+        ``callback``: the caller hung up asking to be called back, so the call keeps its place
+        (``request_callback`` with the caller's own number); others are just removed."""
         reason = CancelReason(reason)
+        if reason == CancelReason.CALLBACK:
+            await self.request_callback(call_id)
+            return
         await self.store.call_op("cancel", call_id, reason=reason.value)
         log.info("call %s left the queue: %s", call_id, reason.value)
         self.poke()
@@ -206,8 +211,13 @@ class Router:
 
         Redis connection errors are logged and retried (calls meanwhile take the
         dialplan's fallback); any other error ends the task (the supervisor sees it).
+        redis-py 8.1 sometimes loses a cancellation that lands inside a command
+        (swallowed, or turned into ConnectionError): the loop checks for one itself.
         """
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError()
             try:  # not wait_for: in 3.11 it can swallow a cancellation that races with the event
                 async with asyncio.timeout(interval_s):
                     await self._wake.wait()
@@ -217,7 +227,10 @@ class Router:
             try:
                 await self.match()
             except (RedisConnectionError, RedisTimeoutError) as exc:
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError() from exc
                 log.warning("matcher: redis unavailable (%s); retrying", exc)
+                await asyncio.sleep(min(interval_s, 1.0))
 
     async def answered(self, call_id: str, seat_id: str | None = None) -> None:
         """The seat picked up (ringing -> on call)."""

@@ -194,7 +194,11 @@ class RoutingStore:
         return [self.seat_status(sid, {_s(k): _s(v) for k, v in h.items()}) for sid, h in zip(ids, rows)]
 
     async def call(self, call_id: str) -> CallStatus | None:
-        h = {_s(k): _s(v) for k, v in (await self.r.hgetall(self.key("call", call_id))).items()}
+        return self.call_status(call_id, await self.r.hgetall(self.key("call", call_id)))
+
+    @staticmethod
+    def call_status(call_id: str, raw: Mapping[Any, Any]) -> CallStatus | None:
+        h = {_s(k): _s(v) for k, v in raw.items()}
         if not h:
             return None
         return CallStatus(
@@ -220,8 +224,13 @@ class RoutingStore:
     async def waiting_calls(self, lanes: Iterable[str]) -> list[WaitingCall]:
         out = []
         for lane in lanes:
-            for cid in await self.waiting_ids(lane):
-                st = await self.call(cid)
+            ids = await self.waiting_ids(lane)
+            async with self.r.pipeline(transaction=False) as pipe:
+                for cid in ids:
+                    pipe.hgetall(self.key("call", cid))
+                rows = await pipe.execute()
+            for cid, raw in zip(ids, rows):
+                st = self.call_status(cid, raw)
                 if st is not None:
                     out.append(WaitingCall(call_id=cid, lane=st.lane, caller=st.caller, arrived_at=st.arrived_at,
                                            priority=st.priority, boost=st.boost, callback=st.callback,

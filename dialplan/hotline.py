@@ -18,6 +18,7 @@ SIM_CALLER = "hotline-sim-caller"
 DEMO_SEAT = "hotline-demo-seat"
 EXTERNAL = "hotline-external"
 ON_ANSWER = "hotline-on-answer"
+CALLBACK = "hotline-callback"
 FALLBACK_QUEUE = "hotline-fallback"
 
 
@@ -134,7 +135,19 @@ def build(spec: DialplanSpec) -> Dialplan:
         )),
     ), comment="Stand-in for external numbers (12366, 110...) when no trunk is configured.")
 
-    return Dialplan(contexts=(entry, ivr, fallback, sim, demo, on_answer, external) + tuple(spec.extra))
+    callback = Context(CALLBACK, (
+        Extension("s", steps(
+            # The seat answered an Originate; now call the citizen back.
+            # CB_DIAL: the citizen's dial string; CB_REC, CB_CALL_ID, CB_SEAT as for ON_ANSWER.
+            ("UserEvent", "HotlineAnswered,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT}"),
+            ("Dial", f"${{CB_DIAL}},30,U({ON_ANSWER}^${{CB_REC}}^${{CB_CALL_ID}}^${{CB_SEAT}})"),
+            ("UserEvent", "HotlineCallbackResult,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT},Status: ${DIALSTATUS}"),
+            ("Hangup", ""),
+        )),
+    ), comment="Callbacks: the seat is called first (Originate), then the citizen.")
+
+    return Dialplan(contexts=(entry, ivr, fallback, sim, demo, on_answer, callback, external)
+                    + tuple(spec.extra))
 
 
 def render(spec: DialplanSpec) -> str:

@@ -3,16 +3,36 @@ collaborators; nothing else creates clients.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
 from pathlib import Path
 
+from redis.exceptions import RedisError
+
+from agents.config import load_seats
+from agents.delivery import DeliverySettings, Dispatcher, RoutedQueueRunner
+from agents.errors import AgentsError
 from agents.fallback_queue import FallbackQueueRunner
+from agents.secrets import seat_credentials
+from agents.service import Router, SeatService
+from agents.store import RoutingStore
+from dialplan.hotline import CALLBACK
+from dialplan.seats import render_pjsip, seat_interface
 from hotline.runtime import Runtime
 from hotline.settings import Settings
 from ivr.calls import CallRecords
 from ivr.handler import IvrCallHandler
 from ivr.trees import TreeSource
 from ivr.versions import VersionStore
+from pbx.ami import AMIError, AMIEvent
 from recordings.prompts import PromptResolver
+
+log = logging.getLogger("hotline.app")
+EVENTS_CHANNEL = "hotline:live"
 
 
 def data_dir(settings: Settings) -> Path:
@@ -21,23 +41,129 @@ def data_dir(settings: Settings) -> Path:
     return d
 
 
-async def wire(rt: Runtime) -> dict:
-    s = rt.settings
-    base_dir = s.path("config")
-    data = data_dir(s)
-    versions = VersionStore(rt.redis, TreeSource.validator(base_dir), name=s.hotline.name)
-    resolver = PromptResolver(rt.prompts, base_dir, uploads_dir=data / "prompts")
-    trees = TreeSource(versions, base_dir, prewarm=resolver.prewarm)
-    await trees.ensure_published(s.path(s.ivr.tree))
-    await trees.current()                      # parse and synthesise the prompts before calls arrive
-    calls = CallRecords(rt.redis)
-    silence = rt.prompts.silence(1)
-    ivr = IvrCallHandler(trees, resolver, calls, FallbackQueueRunner(s.fallback.queue_timeout_s),
-                         recordings_dir=data / "recordings", transfer_dial=s.transfer.dial,
-                         silence=str(silence))
-    rt.services.update(versions=versions, trees=trees, calls=calls, prompts=resolver)
-    return {"ivr": ivr}
+def make_wire(demo_seats: int = 0):
+    async def wire(rt: Runtime) -> dict:
+        s = rt.settings
+        base_dir = s.path("config")
+        data = data_dir(s)
+        versions = VersionStore(rt.redis, TreeSource.validator(base_dir), name=s.hotline.name)
+        resolver = PromptResolver(rt.prompts, base_dir, uploads_dir=data / "prompts")
+        trees = TreeSource(versions, base_dir, prewarm=resolver.prewarm)
+        await trees.ensure_published(s.path(s.ivr.tree))
+        pinned = await trees.current()        # parse and synthesise the prompts before calls arrive
+        calls = CallRecords(rt.redis)
+
+        seats_cfg = load_seats(s.path(s.agents.seats), lanes=pinned.tree.lanes.keys())
+        store = RoutingStore(rt.redis, seats_cfg)
+        await store.load_scripts()
+        router = Router(store, pinned.tree.lanes)
+        seat_service = SeatService(store, notify=router.poke)
+        node = f"{socket.gethostname()}-{os.getpid()}"
+        demo = sorted(seats_cfg.seats)[:demo_seats]
+
+        async def say(text: str) -> str:
+            return str(await rt.prompts.ensure_async(text))
+
+        async def publish(event: dict) -> None:
+            with contextlib.suppress(RedisError):
+                await rt.redis.publish(EVENTS_CHANNEL, json.dumps(event, ensure_ascii=False))
+
+        delivery = DeliverySettings(
+            ring_timeout_s=seats_cfg.ring_timeout_s, announce_every_s=seats_cfg.announce_every_s,
+            callback_offer_after_s=seats_cfg.callback.offer_after_s, demo_seats=frozenset(demo),
+            recordings_dir=data / "recordings", outbound_dial=s.transfer.dial, max_wait_s=s.agents.max_wait_s)
+        callbacks: dict[str, str] = {}             # originate channel id -> call id
+
+        async def originate_callback(a) -> None:
+            st = await router.call(a.call_id)
+            number = (st.callback_number or st.caller) if st else None
+            if not number:
+                await router.callback_failed(a.call_id)
+                return
+            chan_id = f"cb-{a.call_id}-{int(asyncio.get_running_loop().time() * 1000)}"
+            callbacks[chan_id] = a.call_id
+            rec = delivery.recordings_dir / "calls" / a.call_id
+            rec.parent.mkdir(parents=True, exist_ok=True)
+            await rt.ami.originate(
+                seat_interface(a.seat_id, a.seat_id in delivery.demo_seats), context=CALLBACK, exten="s",
+                caller_id=f'"回拨" <{number}>', timeout_ms=delivery.ring_timeout_s * 1000, channel_id=chan_id,
+                variables={"CB_DIAL": s.transfer.dial.format(number=number), "CB_REC": str(rec),
+                           "CB_CALL_ID": a.call_id, "CB_SEAT": a.seat_id})
+
+        dispatcher = Dispatcher(router, node, originate=originate_callback)
+        queue = RoutedQueueRunner(router, dispatcher, delivery, say, calls,
+                                  FallbackQueueRunner(s.fallback.queue_timeout_s), publish=publish)
+        ivr = IvrCallHandler(trees, resolver, calls, queue, recordings_dir=data / "recordings",
+                             transfer_dial=s.transfer.dial, silence=str(rt.prompts.silence(1)))
+
+        creds = seat_credentials(seats_cfg, data)
+        rt.pjsip_seats = render_pjsip(creds)
+        rt.fallback_members = tuple(seat_interface(sid, sid in delivery.demo_seats) for sid in sorted(seats_cfg.seats))
+        rt.services.update(versions=versions, trees=trees, calls=calls, prompts=resolver, router=router,
+                           seats=seat_service, store=store, dispatcher=dispatcher, node=node,
+                           seats_config=seats_cfg, demo_seats=demo, callbacks=callbacks)
+        return {"ivr": ivr}
+    return wire
+
+
+async def started(rt: Runtime) -> None:
+    """Everything is up: AMI event handlers, background loops, demo seats, resync."""
+    router: Router = rt.services["router"]
+    callbacks: dict[str, str] = rt.services["callbacks"]
+
+    async def on_user_event(e: AMIEvent) -> None:
+        kind = e.get("UserEvent")
+        try:
+            if kind == "HotlineAnswered":
+                st = await router.call(e.get("CallId", ""))
+                if st is not None and st.phase.value == "ringing":
+                    await router.answered(st.call_id, e.get("Seat") or None)
+            elif kind == "HotlineCallbackResult":
+                cid = e.get("CallId", "")
+                if e.get("Status") == "ANSWER":
+                    await router.ended(cid)
+                else:
+                    await router.callback_failed(cid)
+        except (AgentsError, RedisError) as exc:
+            log.warning("%s for call %s: %s", kind, e.get("CallId"), exc)
+
+    async def on_originate(e: AMIEvent) -> None:
+        cid = callbacks.pop(e.get("Uniqueid", ""), None)
+        if cid and e.get("Response") == "Failure":     # the seat did not answer the callback
+            with contextlib.suppress(AgentsError, RedisError):
+                await router.requeue_front(cid)
+
+    rt.ami.on_event("UserEvent", on_user_event)
+    rt.ami.on_event("OriginateResponse", on_originate)
+    rt.background += [asyncio.create_task(router.run(), name="router"),
+                      asyncio.create_task(rt.services["dispatcher"].run(), name="dispatcher")]
+    seats: SeatService = rt.services["seats"]
+    cfg = rt.services["seats_config"]
+    operators = list(cfg.operators)
+    for seat_id, op in zip(rt.services["demo_seats"], operators):
+        with contextlib.suppress(AgentsError):
+            await seats.logout(seat_id)
+        await seats.login(seat_id, op)
+    await resync(rt)
+
+
+async def resync(rt: Runtime) -> None:
+    """Line Redis up with what Asterisk has (after a controller or Asterisk restart)."""
+    router: Router = rt.services["router"]
+    try:
+        channels = await rt.ami.core_show_channels()
+    except AMIError as exc:
+        log.warning("resync skipped: %s", exc)
+        return
+    live = {c.get("Uniqueid", "") for c in channels} | {c.get("Linkedid", "") for c in channels}
+    demo = set(rt.services["demo_seats"])
+    pbx = {sid: "idle" for sid in rt.services["seats_config"].seats}
+    report = await router.resync(live, {k: v for k, v in pbx.items() if k in demo})
+    log.info("resync: %s", report)
 
 
 def compose(settings: Settings, run_dir: Path, demo_seats: int = 0) -> Runtime:
-    return Runtime(settings, run_dir, wire=wire)
+    return Runtime(settings, run_dir, wire=make_wire(demo_seats), started=started)
+
+
+wire = make_wire(0)

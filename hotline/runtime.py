@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 from aiohttp import web
 
 from dialplan import hotline as dp
@@ -57,6 +60,8 @@ class Runtime:
     services: dict[str, Any] = field(default_factory=dict)
     persistent_redis: bool = True
     web_routes: list = field(default_factory=list)
+    pjsip_seats: str = ""
+    fallback_members: tuple[str, ...] = ()
     _lock: Any = None
     redis_server: RedisServer | None = None
     redis: aioredis.Redis | None = None
@@ -89,15 +94,17 @@ class Runtime:
             agi_url=f"agi://{s.network.host}:{self.agi.port}",
             prompts={"fallback": str(self.prompts.ensure(s.prompts.fallback)),
                      "sorry": str(self.prompts.ensure(s.prompts.sorry)),
-                     "line_silence": str(self.prompts.silence(10))},
+                     "line_silence": str(self.prompts.silence(10)),
+                     "demo_reply": str(self.prompts.ensure("您好，12345热线，工号为您服务，请讲。"))},
             fallback_queue_timeout_s=s.fallback.queue_timeout_s,
+            fallback_members=self.fallback_members,
             extra=self.extra_contexts_factory(f"agi://{s.network.host}:{self.agi.port}", self.prompts)
             if self.extra_contexts_factory else (),
         )
         return {
             "extensions_hotline.conf": dp.render(spec),
             "queues_hotline.conf": dp.render_fallback_queue(spec),
-            "pjsip_seats.conf": "",
+            "pjsip_seats.conf": self.pjsip_seats,
         }
 
     async def start(self) -> None:
@@ -109,8 +116,12 @@ class Runtime:
                                             data_dir=self._redis_data_dir())
             await asyncio.to_thread(self.redis_server.start)
             url = self.redis_server.url
-        self.redis = aioredis.from_url(url, decode_responses=True, health_check_interval=10,
-                                       socket_connect_timeout=2, socket_timeout=5)
+        # A dropped connection (Redis restarted) is retried on a fresh one, briefly;
+        # a longer outage surfaces as an error and calls take the fallback.
+        self.redis = aioredis.from_url(
+            url, decode_responses=True, health_check_interval=10, socket_connect_timeout=2, socket_timeout=5,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError])
         await self.redis.ping()
 
         self.prompts = PromptCache(self.run / "sounds", TTSVoice(voice=s.prompts.voice, speed=s.prompts.speed))

@@ -58,6 +58,12 @@ class TransferSection:
 
 
 @dataclass(frozen=True)
+class AgentsSection:
+    seats: str
+    max_wait_s: int
+
+
+@dataclass(frozen=True)
 class IvrSection:
     tree: str
     lists_dir: str
@@ -108,6 +114,7 @@ class Settings:
     redis: RedisSection
     storage: StorageSection
     transfer: TransferSection
+    agents: AgentsSection
     ivr: IvrSection
     fastagi: FastAGISection
     fallback: FallbackSection

@@ -25,7 +25,7 @@ class CallRecords:
         self.ttl = retention_days * DAY
 
     def key(self, call_id: str) -> str:
-        return f"{self.prefix}:call:{call_id}"
+        return f"{self.prefix}:calllog:{call_id}"
 
     def _caller_key(self, caller: str | None) -> str:
         return f"{self.prefix}:caller:{caller_key(caller)}:calls"

@@ -44,10 +44,17 @@ class CallContext:
     session: AGISession
     step: E.Step | None = None          # where the walk is now
     outcome: dict | None = None         # the first terminal action (the simulate contract)
+    end_reason: str = ""
 
     @property
     def version(self) -> int:
         return self.pinned.version
+
+
+class WalkEnded(Exception):
+    """Raised by an action runner when the call ends on purpose (e.g. a callback was chosen)."""
+
+    reason = "ended"
 
 
 class QueueRunner(Protocol):
@@ -99,6 +106,9 @@ class IvrCallHandler:
         call.step = E.start(tree, facts)
         try:
             await self._walk(call)
+        except WalkEnded as ended:
+            call.end_reason = ended.reason
+            log.info("call %s: %s", call.call_id, ended.reason)
         except AGIHangup:
             if not call.step.finished:
                 call.step = E.advance(tree, call.step.state, E.CallerHangup())
@@ -108,7 +118,8 @@ class IvrCallHandler:
             await self.calls.update(call.call_id, path=list(step.state.path), outcome=call.outcome,
                                     vars=step.state.variables, notes=list(step.state.notes),
                                     status="ended" if step.finished else "handed_over",
-                                    end_reason=getattr(step.action, "reason", ""), ended=time.time())
+                                    end_reason=call.end_reason or getattr(step.action, "reason", ""),
+                                    ended=time.time())
         if not s.hung_up:
             await s.set_variable(V.NEXT, "hangup")
             await s.hangup()

@@ -105,6 +105,19 @@ async def post_once(session: aiohttp.ClientSession, config: HandoffConfig, ticke
         return AttemptResult("retry", f"{type(exc).__name__}: {exc}"[:EXCERPT_CHARS])
 
 
+def _raise_if_cancelled() -> None:
+    """Raise a cancellation that was requested but swallowed.
+
+    On Python 3.11, asyncio.wait_for (redis-py wraps socket I/O in it when a
+    socket timeout is set) returns the result instead of raising when the
+    cancellation lands just as the awaited call completes; the request stays
+    counted on the task, so a loop can notice it and stop.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError()
+
+
 def default_consumer() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -135,14 +148,14 @@ class HandoffWorker:
         started = False
         try:
             while True:
+                _raise_if_cancelled()
                 try:
                     if not started:
                         await self._start(session)
                         started = True
                     await self._pass(session, block_ms=int(self.config.poll_s * 1000))
-                except* (RedisConnectionError, RedisTimeoutError) as group:
-                    log.warning("ticket hand-off: Redis unavailable (%s); retrying in %gs",
-                                group.exceptions[0], self.config.poll_s)
+                except (RedisConnectionError, RedisTimeoutError) as exc:
+                    log.warning("ticket hand-off: Redis unavailable (%s); retrying in %gs", exc, self.config.poll_s)
                     started = False         # then resume this worker's own claims at once
                     await asyncio.sleep(self.config.poll_s)
         finally:
@@ -155,6 +168,7 @@ class HandoffWorker:
         if gone:
             log.info("ticket hand-off: forgot %d idle consumer(s)", len(gone))
         while True:         # what this consumer claimed before a restart
+            _raise_if_cancelled()
             mine = await self.outbox.own_pending(self.consumer, self.config.batch)
             if not mine:
                 break
@@ -174,15 +188,32 @@ class HandoffWorker:
         return len(batch)
 
     async def _deliver_all(self, session: aiohttp.ClientSession, batch: list[Delivery]) -> None:
+        """Deliver a batch, `concurrency` at a time; a failure is raised once every delivery has ended.
+
+        Not a TaskGroup: on Python 3.11 a TaskGroup whose child fails while the
+        parent is being cancelled can lose that cancellation.
+        """
+        if not batch:
+            return
         limit = asyncio.Semaphore(self.config.concurrency)
 
         async def one(delivery: Delivery) -> None:
             async with limit:
                 await self._deliver(session, delivery)
 
-        async with asyncio.TaskGroup() as group:
-            for delivery in batch:
-                group.create_task(one(delivery))
+        tasks = [asyncio.create_task(one(d), name=f"handoff {d.ticket_id}") for d in batch]
+        try:
+            await asyncio.wait(tasks)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+            raise
+        errors = [t.exception() for t in tasks if not t.cancelled() and t.exception() is not None]
+        for extra in errors[1:]:
+            log.error("ticket hand-off: another delivery failed too", exc_info=extra)
+        if errors:
+            raise errors[0]
 
     async def _deliver(self, session: aiohttp.ClientSession, delivery: Delivery) -> None:
         if delivery.ticket_id is None:

@@ -41,7 +41,7 @@ def test_settings(**over):
 
 @pytest.fixture(scope="session")
 async def stack(tmp_path_factory):
-    from hotline.app import wire
+    from hotline.app import make_wire, started
 
     run = tmp_path_factory.mktemp("stack")
     data = tmp_path_factory.mktemp("data")
@@ -49,7 +49,7 @@ async def stack(tmp_path_factory):
     st = Stack(settings, run, persistent_redis=False)
 
     async def wire_for_tests(rt):
-        handlers = await wire(rt)               # the product's own IVR handler, as in `hotline up`
+        handlers = await make_wire(4)(rt)       # the product's own IVR handler, as in `hotline up`
         st.services["ivr_handler"] = handlers["ivr"]
 
         async def ivr(session: AGISession) -> None:
@@ -57,6 +57,7 @@ async def stack(tmp_path_factory):
         return {"ivr": ivr}
 
     st.wire = wire_for_tests
+    st.started = started                        # routing loops, 4 demo seats logged in, resync
     await st.start()
     try:
         yield st

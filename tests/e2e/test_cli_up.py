@@ -21,7 +21,7 @@ VENV_BIN = Path(sys.executable).parent
 def _start(tmp: Path, name: str) -> tuple[subprocess.Popen, dict]:
     env = dict(os.environ, HOTLINE__HOTLINE__RUN_ROOT=str(tmp / name), HOTLINE__STORAGE__DATA_DIR=str(tmp / "data"),
                HOTLINE__FALLBACK__QUEUE_TIMEOUT_S="2")
-    proc = subprocess.Popen([str(VENV_BIN / "hotline"), "up"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([str(VENV_BIN / "hotline"), "up", "--demo-seats", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -66,12 +66,14 @@ def test_up_call_second_instance_and_clean_stop(tmp_path):
         for name, port in info1["ports"].items():
             assert _listening(port, name), name
         out = subprocess.run([str(VENV_BIN / "hotline"), "call", "--run", info1["run"], "--caller", "13800001234",
-                              "--keys", "0"], capture_output=True, text=True, timeout=120)
+                              "--keys", "0,1"], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         result = json.loads(out.stdout)
         assert result["outcome"] == {"type": "queue", "lane": "general"}
         assert result["path"][:3] == ["start", "welcome", "menu"]
         assert result["tree_version"] == 1
+        assert result["seat"] in ("1001", "1002")                  # a demo seat answered
+        assert result["vars"] == {"rating": "1"}                    # and the caller rated the call
     finally:
         for proc in (first, second):
             proc.send_signal(signal.SIGINT)

@@ -88,7 +88,11 @@ async def test_every_node_type_on_live_calls(nodes_tree, fresh, speech_wav):
     by_name = dict(zip(cases, results))
     assert by_name["collect"][1]["vars"] == {"ticket_no": "12345", "rating": "1"}
     assert by_name["timeouts"][1]["vars"] == {"rating": "2"}
-    assert by_name["list"][1]["outcome"] == {"type": "queue", "lane": "vip"}
+    assert by_name["list"][1]["outcome"] == {"type": "queue", "lane": "deputy"}
+    # Queued calls were answered by a (demo) seat before the survey.
+    for name in ("collect", "timeouts", "list"):
+        assert by_name[name][1].get("answered") and by_name[name][1]["seat"], name
+        assert Path(by_name[name][1]["recording"]).exists(), name        # MixMonitor recorded it
     assert by_name["transfer"][1]["outcome"] == {"type": "transfer", "number": "12366", "mode": "blind"}
     assert by_name["transfer"][1]["transfer"] == "12366:ANSWER"
     assert [e.get("Number") for e in by_name["transfer"][0].user_events("HotlineExternal")] == ["12366"]
@@ -102,12 +106,12 @@ async def test_default_tree_main_paths(fresh):
     await publish(fresh, parse_file(REPO / "config" / "ivr" / "zhuzhou.yaml").data, "default tree")
     monday_10 = dt.datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
     use_ivr(fresh, monday_10)
-    office = await asyncio.gather(
-        call(fresh, keys="2"),
-        call(fresh, keys=""),
-        call(fresh, keys="0"),
-        call(fresh, caller="13800001001"),
-        call(fresh, did="12345001", caller="13900000000"),
+    office = await asyncio.gather(                 # the last key of each answers the survey
+        call(fresh, keys="2,1"),
+        call(fresh, keys=",1"),
+        call(fresh, keys="0,2"),
+        call(fresh, keys="1", caller="13800001001"),
+        call(fresh, keys="3", did="12345001", caller="13900000000"),
     )
     outcomes = [rec["outcome"] for _, rec in office]
     assert outcomes == [{"type": "queue", "lane": "enterprise"}, {"type": "queue", "lane": "general"},
@@ -115,18 +119,19 @@ async def test_default_tree_main_paths(fresh):
                         {"type": "queue", "lane": "deputy"}]
     assert office[0][1]["path"][:5] == ["start", "welcome", "menu", "ent_hours", "enterprise_q"]
     assert office[3][1]["path"][:2] == ["start", "deputy_q"]        # deputies hear no menu
-    # No seat answers in this test: each call ends on the tree's "busy" branch, not in dead air.
-    assert [rec["path"][-1] for _, rec in office] == ["busy_bye"] * 5
+    # Four demo seats answer; then each caller rates the call.
+    assert [rec["path"][-2:] for _, rec in office] == [["survey", "bye"]] * 5
+    assert [rec["vars"].get("rating") for _, rec in office] == ["1", "1", "2", "1", "3"]
     sunday = dt.datetime(2026, 11, 22, 10, 0, tzinfo=SHANGHAI)
     use_ivr(fresh, sunday)
-    (_, rec), = await asyncio.gather(call(fresh, keys="2"))
+    (_, rec), = await asyncio.gather(call(fresh, keys="2,1"))
     assert rec["outcome"] == {"type": "queue", "lane": "general"}
     assert rec["path"][:5] == ["start", "welcome", "menu", "ent_hours", "general_q"]
 
 
 async def _calls_in_ivr(stack) -> list[dict]:
     out = []
-    async for key in stack.redis.scan_iter("hotline:call:*"):
+    async for key in stack.redis.scan_iter("hotline:calllog:*"):
         rec = await stack.services["calls"].get(key.rsplit(":", 1)[1])
         if rec and rec.get("status") == "ivr":
             out.append(rec)

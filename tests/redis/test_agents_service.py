@@ -383,7 +383,7 @@ async def test_resync_after_controller_restart(hotline_factory):
 
 async def test_run_loop_matches_on_poke_and_delivers_to_the_node(hotline_factory):
     h = hotline_factory({"1004": GEN})
-    task = asyncio.create_task(h.router.run(interval_s=5))
+    task = asyncio.create_task(h.router.run(interval_s=0.5))
     try:
         await h.router.enqueue(WaitingCall("c1", "general", "13800001234", h.clock.t, node="ctl-a"))
         await h.seats.login("1004", "op1004")  # notify -> poke
@@ -393,3 +393,23 @@ async def test_run_loop_matches_on_poke_and_delivers_to_the_node(hotline_factory
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_cancel_with_callback_keeps_the_place_and_seat_status_dict(hotline_factory):
+    h = hotline_factory({"1004": GEN})
+    await h.call("c1")
+    await h.call("c2")
+    await h.router.cancel("c1", CancelReason.CALLBACK)
+    st = await h.router.call("c1")
+    assert (st.phase, st.callback, await h.router.position("c1")) == (CallPhase.WAITING, True, 1)
+    d = (await h.seats.login("1004", "op1004")).to_dict()
+    assert d["state"] == "ready" and d["skills"] == {"general": 5} and d["idle_since"] == h.clock.t
+
+
+async def test_bench_smoke(redis_server, redis_client):
+    from agents.bench import run_bench
+
+    out = await run_bench(redis_server.url, callers=60, lanes=3, seats=6, free_rate=5000)
+    assert out["assignments"] == 60 and out["burst"]["assignments"] == 60
+    assert out["decision_latency_ms"]["n"] == 60 and out["decision_latency_ms"]["p50"] > 0
+    assert not await redis_client.keys("bench-*")  # its keys are removed

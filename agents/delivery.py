@@ -1,0 +1,245 @@
+"""Delivery: a queued caller waits on their own FastAGI session (music,
+position and wait announcements, the callback offer) until the routing engine
+assigns a seat; then the session dials the seat, records the conversation,
+and hands the call back to the IVR for the survey when the seat hangs up.
+
+Dispatcher: one per controller. It takes this controller's assignments from
+the routing engine's inbox and wakes the waiting call (or places a callback:
+seat first, then the citizen).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis.exceptions import RedisError
+
+from agents.errors import AgentsError
+from agents.model import Assignment, CallPhase, CancelReason, WaitingCall
+from agents.service import Router
+from dialplan.hotline import CALLBACK, ON_ANSWER
+from dialplan.seats import seat_interface
+from hotline.privacy import mask_number
+from ivr import engine as E
+from ivr.handler import WalkEnded
+from pbx.agi import AGIHangup
+
+log = logging.getLogger("hotline.agents.delivery")
+
+WAIT_SLICE_MS = 300          # how often a waiting call looks for its seat (decision -> ringing latency)
+
+
+class CallbackRequested(WalkEnded):
+    """The caller chose a callback and hung up; their place is kept."""
+
+    reason = "callback_requested"
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    ring_timeout_s: int
+    announce_every_s: int
+    callback_offer_after_s: int | None
+    demo_seats: frozenset[str] = frozenset()
+    recordings_dir: Path = Path("recordings")
+    outbound_dial: str = "Local/{number}@hotline-external"
+    max_wait_s: int = 900        # then the call leaves the line, goes on the callback list, and the tree's on_fail runs
+
+
+class Dispatcher:
+    """This controller's assignments, handed to the calls waiting here."""
+
+    def __init__(self, router: Router, node: str, originate=None) -> None:
+        self.router = router
+        self.node = node
+        self.originate = originate           # async (Assignment) -> None, for callbacks
+        self.waiting: dict[str, asyncio.Future[Assignment]] = {}
+        self._warned = False
+
+    def expect(self, call_id: str) -> asyncio.Future[Assignment]:
+        """The future the next assignment of this call resolves (register before enqueueing)."""
+        fut = self.waiting.get(call_id)
+        if fut is None or fut.done():
+            fut = self.waiting[call_id] = asyncio.get_running_loop().create_future()
+        return fut
+
+    def forget(self, call_id: str) -> None:
+        self.waiting.pop(call_id, None)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                a = await self.router.next_assignment(self.node, timeout=1.0)
+                self._warned = False
+            except RedisError as exc:
+                if (task := asyncio.current_task()) is not None and task.cancelling():
+                    raise asyncio.CancelledError from exc      # redis-py can turn a cancel into an error
+                if not self._warned:                     # once per outage, not in a loop
+                    log.error("dispatcher: redis unavailable (%s); waiting calls keep waiting", exc)
+                    self._warned = True
+                await asyncio.sleep(0.5)
+                continue
+            if a is None:
+                continue
+            if a.callback:
+                if self.originate:
+                    asyncio.ensure_future(self._callback(a))
+                continue
+            fut = self.waiting.get(a.call_id)
+            if fut is not None and not fut.done():
+                fut.set_result(a)
+            else:                                        # the caller left meanwhile: free the seat
+                log.info("assignment for call %s, which is no longer here", a.call_id)
+                with contextlib.suppress(AgentsError, RedisError):
+                    await self.router.store.call_op("drop", a.call_id, reason="lost", seat_to="ready")
+
+    async def _callback(self, a: Assignment) -> None:
+        try:
+            await self.originate(a)
+        except Exception:
+            log.exception("callback %s: could not place the call", a.call_id)
+            with contextlib.suppress(AgentsError, RedisError):
+                await self.router.requeue_front(a.call_id)
+
+
+class RoutedQueueRunner:
+    """QueueRunner for the IVR handler: the Redis routing engine, with the
+    dialplan's fallback queue when Redis cannot take the call."""
+
+    def __init__(self, router: Router, dispatcher: Dispatcher, settings: DeliverySettings, say, calls,
+                 fallback, publish=None) -> None:
+        self.router = router
+        self.dispatcher = dispatcher
+        self.cfg = settings
+        self.say = say                   # async (text) -> path of the spoken prompt
+        self.calls = calls               # CallRecords
+        self.fallback = fallback         # QueueRunner used when Redis is down
+        self.publish = publish           # async (event dict) -> None (screen pop)
+
+    async def run(self, call, action: E.Queue) -> E.Event:
+        waiting = WaitingCall(call_id=call.call_id, lane=action.lane, caller=call.caller or None,
+                              node=self.dispatcher.node)
+        first = self.dispatcher.expect(call.call_id)   # before enqueueing: a seat may be found at once
+        try:
+            position = await self.router.enqueue(waiting)
+        except RedisError as exc:
+            self.dispatcher.forget(call.call_id)
+            log.error("call %s: routing unavailable (%s); using the fallback queue", call.call_id, exc)
+            return await self.fallback.run(call, action)
+        await self.calls.update(call.call_id, status="queued", lane=action.lane, queued_at=time.time())
+        try:
+            return await self._wait_and_deliver(call, action, first)
+        except AGIHangup:
+            await self._abandoned(call.call_id)
+            raise
+        finally:
+            self.dispatcher.forget(call.call_id)
+
+    async def _abandoned(self, call_id: str) -> None:
+        with contextlib.suppress(AgentsError, RedisError):
+            st = await self.router.call(call_id)
+            if st is not None and st.phase in (CallPhase.WAITING, CallPhase.RINGING):
+                await self.router.cancel(call_id, CancelReason.ABANDONED)   # frees a ringing seat too
+            elif st is not None and st.phase == CallPhase.ON_CALL:
+                await self.router.ended(call_id)
+
+    async def _wait_and_deliver(self, call, action: E.Queue, fut: asyncio.Future) -> E.Event:
+        s = call.session
+        announce_every = action.announce_every_s or self.cfg.announce_every_s
+        offer_after = action.callback_after_s if action.callback_after_s is not None \
+            else self.cfg.callback_offer_after_s
+        started = time.monotonic()
+        offered = False
+        while True:
+            await s.set_music(True, action.moh or "default")
+            next_announce = time.monotonic() + min(announce_every, 30) if announce_every else None
+            while not fut.done():
+                digit = await s.wait_for_digit(WAIT_SLICE_MS)
+                now = time.monotonic()
+                if now - started > self.cfg.max_wait_s and not fut.done():
+                    await s.set_music(False)
+                    return await self._gave_up(call)
+                if digit == "1" and offered:
+                    await s.set_music(False)
+                    await self._callback_request(call)
+                if offer_after is not None and not offered and now - started >= offer_after:
+                    offered = True
+                    await self._play(s, "如需挂机等待回电，请按1，我们将按您的排队顺序回电。")
+                if next_announce and now >= next_announce and not fut.done():
+                    next_announce = now + announce_every
+                    text = await self.router.announcement(call.call_id)
+                    if text:
+                        await self._play(s, text)
+            a = fut.result()
+            await s.set_music(False)
+            outcome = await self._dial(call, a)
+            if outcome == "ANSWER":
+                return E.Done()
+            log.info("call %s: seat %s did not answer (%s); back to the head of the line", call.call_id,
+                     a.seat_id, outcome)
+            fut = self.dispatcher.expect(call.call_id)
+            await self.router.requeue_front(call.call_id)
+
+    async def _gave_up(self, call) -> E.Event:
+        """Waited too long: off the line and onto the callback list (漏接回拨)."""
+        try:
+            await self.router.cancel(call.call_id, CancelReason.ABANDONED)
+        except AgentsError:                     # assigned at the last moment: take the seat after all
+            return E.Failed("max_wait")
+        await self.calls.update(call.call_id, status="missed")
+        log.info("call %s: no seat within %d s; on the callback list", call.call_id, self.cfg.max_wait_s)
+        return E.Failed("max_wait")
+
+    async def _play(self, s, text: str) -> None:
+        await s.set_music(False)
+        await s.stream_file(await self.say(text))
+        await s.set_music(True)
+
+    async def _dial(self, call, a: Assignment) -> str:
+        s = call.session
+        rec = self.cfg.recordings_dir / "calls" / call.call_id
+        rec.parent.mkdir(parents=True, exist_ok=True)
+        iface = seat_interface(a.seat_id, a.seat_id in self.cfg.demo_seats)
+        if self.publish:                                  # the screen pop comes before the phone rings
+            await self.publish({"type": "screen_pop", "call_id": call.call_id, "seat": a.seat_id,
+                                "lane": a.lane, "caller": call.caller, "path": list(call.step.state.path),
+                                "operator": a.operator_id, "overflowed": a.overflowed})
+        await self.calls.update(call.call_id, status="ringing", seat=a.seat_id)
+        await s.set_variable("DIALSTATUS", "")
+        await s.exec("Dial", iface, str(self.cfg.ring_timeout_s),
+                     f"U({ON_ANSWER}^{rec}^{call.call_id}^{a.seat_id})")
+        status = (await s.get_variable("DIALSTATUS")) or "UNKNOWN"
+        if status == "ANSWER":
+            with contextlib.suppress(AgentsError):        # normally done on the AMI answer event
+                st = await self.router.call(call.call_id)
+                if st is not None and st.phase == CallPhase.RINGING:
+                    await self.router.answered(call.call_id, a.seat_id)
+            await self.router.ended(call.call_id)
+            await self.calls.update(call.call_id, status="answered", recording=f"{rec}.wav", answered=time.time())
+        return status
+
+    async def _callback_request(self, call) -> None:
+        s = call.session
+        number = call.caller
+        digits = ""
+        if number:
+            tail = " ".join(number[-4:])
+            digits, _ = await s.get_data(await self.say(f"我们将回电至尾号{tail}的号码，确认请按1，更换号码请按2。"),
+                                         timeout_ms=6000, max_digits=1)
+        if digits != "1":
+            entered, _ = await s.get_data(await self.say("请输入回电号码，以井号键结束。"), timeout_ms=15000,
+                                          max_digits=12)
+            if len(entered) >= 7:
+                number = entered
+        if not number:
+            await self._play(s, "未能获取回电号码，请继续等待。")
+            return
+        await self.router.request_callback(call.call_id, number)
+        await self.calls.update(call.call_id, status="callback", callback_number=number)
+        log.info("call %s: callback to %s, place kept", call.call_id, mask_number(number))
+        await s.stream_file(await self.say("好的，我们将按您的排队顺序尽快回电，再见。"))
+        raise CallbackRequested(call.call_id)
