@@ -29,7 +29,9 @@ from ivr.handler import IvrCallHandler
 from ivr.trees import TreeSource
 from ivr.versions import VersionStore
 from pbx.ami import AMIError, AMIEvent
+from recordings.describe import DescribeToTicket
 from recordings.prompts import PromptResolver
+from tickets.store import TicketStore
 
 log = logging.getLogger("hotline.app")
 EVENTS_CHANNEL = "hotline:live"
@@ -39,6 +41,21 @@ def data_dir(settings: Settings) -> Path:
     d = settings.path(settings.storage.data_dir)
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+async def _stt_pool(s: Settings):
+    """The speech-to-text workers, when a model is configured (never downloaded)."""
+    if not s.stt.model:
+        log.info("speech-to-text off (no stt.model): drafts are filed without a transcript")
+        return None
+    from recordings.models import check_model_dir
+    from recordings.stt import VoskEngineFactory
+    from recordings.stt_pool import PoolConfig, STTPool
+
+    model = check_model_dir(s.path(s.stt.model))          # a clear error for a wrong path
+    pool = STTPool(VoskEngineFactory(str(model)), PoolConfig(workers=s.stt.workers))
+    await pool.start()
+    return pool
 
 
 def make_wire(demo_seats: int = 0):
@@ -93,15 +110,22 @@ def make_wire(demo_seats: int = 0):
         dispatcher = Dispatcher(router, node, originate=originate_callback)
         queue = RoutedQueueRunner(router, dispatcher, delivery, say, calls,
                                   FallbackQueueRunner(s.fallback.queue_timeout_s), publish=publish)
+        pool = await _stt_pool(s)
+        if pool is not None:
+            rt.closers.append(pool.close)
+        tickets = TicketStore(rt.redis)
+        describe = DescribeToTicket(tickets, calls, pool, publish=publish)
+        rt.closers.insert(0, describe.close)
         ivr = IvrCallHandler(trees, resolver, calls, queue, recordings_dir=data / "recordings",
-                             transfer_dial=s.transfer.dial, silence=str(rt.prompts.silence(1)))
+                             transfer_dial=s.transfer.dial, silence=str(rt.prompts.silence(1)), sink=describe)
 
         creds = seat_credentials(seats_cfg, data)
         rt.pjsip_seats = render_pjsip(creds)
         rt.fallback_members = tuple(seat_interface(sid, sid in delivery.demo_seats) for sid in sorted(seats_cfg.seats))
         rt.services.update(versions=versions, trees=trees, calls=calls, prompts=resolver, router=router,
                            seats=seat_service, store=store, dispatcher=dispatcher, node=node,
-                           seats_config=seats_cfg, demo_seats=demo, callbacks=callbacks)
+                           seats_config=seats_cfg, demo_seats=demo, callbacks=callbacks, tickets=tickets,
+                           stt=pool)
         return {"ivr": ivr}
     return wire
 

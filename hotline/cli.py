@@ -14,6 +14,7 @@ COMMANDS = (
     "hotline.cli_stt",
     "hotline.cli_bench",
     "hotline.cli_users",
+    "hotline.cli_seats",
 )
 
 

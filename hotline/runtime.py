@@ -61,6 +61,7 @@ class Runtime:
     persistent_redis: bool = True
     web_routes: list = field(default_factory=list)
     pjsip_seats: str = ""
+    closers: list = field(default_factory=list)     # async callables run at stop, before Redis goes
     fallback_members: tuple[str, ...] = ()
     _lock: Any = None
     redis_server: RedisServer | None = None
@@ -204,6 +205,8 @@ class Runtime:
             steps.append(("web", self.web_runner.cleanup))
         if self.agi:
             steps.append(("fastagi", self.agi.stop))
+        for closer in self.closers:
+            steps.append((getattr(closer, "__qualname__", "closer"), closer))
         if self.ami:
             steps.append(("ami", self.ami.close))
         if self.asterisk:

