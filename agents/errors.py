@@ -7,19 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from hotline.errors import DomainError
 
-class AgentsError(Exception):
+
+class AgentsError(DomainError):
     """Base of the agents package's errors."""
 
     error_id = "agents_error"
-
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"error": self.error_id, "message": self.message, "details": self.details}
 
 
 class ConfigInvalid(AgentsError):

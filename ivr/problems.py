@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from collections.abc import Iterable
 from typing import Any
 
+from hotline.errors import DomainError
+
 # Stable problem codes.
 SYNTAX = "syntax"                  # the text is not YAML/JSON
 TOO_LARGE = "too_large"            # the document is over the size limit
@@ -61,18 +63,10 @@ def join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-class IvrError(Exception):
+class IvrError(DomainError):
     """Base of the IVR package's errors: an error id and structured details."""
 
     error_id = "ivr_error"
-
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"error": self.error_id, "message": self.message, "details": self.details}
 
 
 class TreeInvalid(IvrError):
