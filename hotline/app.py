@@ -17,6 +17,7 @@ from agents.config import load_seats
 from agents.delivery import DeliverySettings, Dispatcher, RoutedQueueRunner
 from agents.errors import AgentsError
 from agents.fallback_queue import FallbackQueueRunner
+from agents.policy import Rules
 from agents.secrets import seat_credentials
 from agents.service import Router, SeatService
 from agents.store import RoutingStore
@@ -26,8 +27,9 @@ from hotline.runtime import Runtime
 from hotline.settings import Settings
 from ivr.calls import CallRecords
 from ivr.handler import IvrCallHandler
+from ivr.problems import TreeInvalid
 from ivr.trees import TreeSource
-from ivr.versions import VersionStore
+from ivr.versions import VersionError, VersionStore
 from pbx.ami import AMIError, AMIEvent
 from recordings.describe import DescribeToTicket
 from recordings.prompts import PromptResolver
@@ -125,7 +127,7 @@ def make_wire(demo_seats: int = 0):
         rt.services.update(versions=versions, trees=trees, calls=calls, prompts=resolver, router=router,
                            seats=seat_service, store=store, dispatcher=dispatcher, node=node,
                            seats_config=seats_cfg, demo_seats=demo, callbacks=callbacks, tickets=tickets,
-                           stt=pool)
+                           stt=pool, lanes_version=pinned.version)
         return {"ivr": ivr}
     return wire
 
@@ -160,7 +162,8 @@ async def started(rt: Runtime) -> None:
     rt.ami.on_event("UserEvent", on_user_event)
     rt.ami.on_event("OriginateResponse", on_originate)
     rt.background += [asyncio.create_task(router.run(), name="router"),
-                      asyncio.create_task(rt.services["dispatcher"].run(), name="dispatcher")]
+                      asyncio.create_task(rt.services["dispatcher"].run(), name="dispatcher"),
+                      asyncio.create_task(follow_published_lanes(rt), name="lanes")]
     seats: SeatService = rt.services["seats"]
     cfg = rt.services["seats_config"]
     operators = list(cfg.operators)
@@ -169,6 +172,33 @@ async def started(rt: Runtime) -> None:
             await seats.logout(seat_id)
         await seats.login(seat_id, op)
     await resync(rt)
+
+
+async def follow_published_lanes(rt: Runtime, interval_s: float = 1.0) -> None:
+    """The Router decides with the lanes of the tree published now (priorities,
+    overflow times), not only with those of the tree current at start.
+
+    Lanes a newer tree dropped are kept (calls may still wait in them), with
+    their last known settings. Checked every ``interval_s`` on every controller.
+    """
+    router: Router = rt.services["router"]
+    trees: TreeSource = rt.services["trees"]
+    seen = rt.services.get("lanes_version")
+    while True:
+        try:
+            number = await rt.services["versions"].current_number()
+            if number is not None and number != seen:
+                pinned = await trees.get(number)
+                router.rules = Rules.build({**router.rules.lanes, **pinned.tree.lanes}, router.config)
+                seen = rt.services["lanes_version"] = number
+                router.poke()
+                log.info("routing lanes from tree version %d: %s", number, ", ".join(
+                    f"{ln.id} (priority {ln.priority}"
+                    + (f", overflow after {ln.overflow.after_s} s to {ln.overflow.to})" if ln.overflow else ")")
+                    for ln in router.rules.lanes.values()))
+        except (RedisError, VersionError, TreeInvalid) as exc:
+            log.warning("routing lanes not refreshed from the published tree: %s", exc)
+        await asyncio.sleep(interval_s)
 
 
 async def resync(rt: Runtime) -> None:

@@ -14,6 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     agi = bsub.add_parser("agi", help="FastAGI round trip vs the same flow in plain dialplan")
     agi.add_argument("--calls", type=int, default=50, help="concurrent simulated calls (default 50)")
     agi.set_defaults(func=_agi)
+    ivr = bsub.add_parser("ivr", help="the default tree through the controller vs plain dialplan; validation time")
+    ivr.add_argument("--calls", type=int, default=100, help="concurrent calls (default 100)")
+    ivr.set_defaults(func=_ivr)
     stt = bsub.add_parser("stt", help="speech-to-text real-time factor and streams per core")
     stt.add_argument("--model", help="vosk model folder (default: stt.model, else the packaged test model)")
     stt.add_argument("--seconds", type=float, default=15.0, help="seconds of telephone audio per stream")
@@ -46,3 +49,13 @@ def _stt(args: argparse.Namespace) -> int:
     json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
     print()
     return 0
+
+
+def _ivr(args: argparse.Namespace) -> int:
+    from hotline import bench_ivr, logs
+
+    logs.setup("WARNING")
+    out = asyncio.run(bench_ivr.run(calls=args.calls))
+    json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
+    print()
+    return 0 if out["controller_fastagi"]["reached_enterprise_lane"] == args.calls else 1

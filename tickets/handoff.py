@@ -115,7 +115,6 @@ def _raise_if_cancelled() -> None:
     """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
-        open("/tmp/swallow.log", "a").write("swallowed cancel caught\n")
         raise asyncio.CancelledError()
 
 
@@ -182,7 +181,8 @@ class HandoffWorker:
         batch = await self.outbox.reclaim(self.consumer, int(self.config.visibility_timeout_s * 1000),
                                           self.config.batch)
         if batch:
-            log.info("ticket hand-off: took over %d delivery(ies) from a stopped worker", len(batch))
+            log.info("ticket hand-off: took over %d delivery(ies) left unfinished past the visibility timeout",
+                     len(batch))
         else:
             batch = await self.outbox.read_new(self.consumer, self.config.batch, block_ms)
         await self._deliver_all(session, batch)

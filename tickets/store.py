@@ -310,7 +310,8 @@ class TicketStore:
         return Ticket.from_hash(mapping)
 
     async def update_transcript(self, ticket_id: str, text: str) -> Ticket:
-        """Append live transcript text; while the ticket is a draft, extract the draft again."""
+        """Append live transcript text (a new line); while the ticket is a draft, extract the draft
+        again from the whole transcript (replacing a draft given ready-made) and re-check repeats."""
         text = (text or "").strip()
         key = self.keys.ticket(ticket_id)
         while True:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from tickets.extract import extract
 from tickets.repeat import RepeatPolicy, assess, same_category, similarity
 from tickets.rules import load_rules
 from tickets.store import TicketStore
@@ -101,3 +103,16 @@ async def test_repeat_follows_the_live_transcript_and_confirmed_fields(store, re
     assert done.confirmed["repeat_of"] == first.id
     order = json.loads(await redis_client.hget(store.keys.ticket(new.id), "work_order"))
     assert order["repeat_of"] == first.id and order["linked_tickets"] == [first.id]
+
+
+def test_default_threshold_catches_a_retold_matter_but_not_other_calls(rules):
+    first = extract(NOISE_1, rules).to_dict()
+    retold = dict(extract(NOISE_2, rules).to_dict(), category=["环境保护"], district=None)   # text alone
+    assert assess(retold, [("t1", first)]).likely_repeat_of == "t1"
+    cases = Path(__file__).resolve().parent.parent / "data" / "tickets_eval.jsonl"
+    others = [extract(json.loads(line)["transcript"], rules).to_dict()
+              for line in cases.read_text(encoding="utf-8").splitlines()[:60]]
+    previous = [(f"o{i}", dict(d, category=None)) for i, d in enumerate(others)]    # text only
+    flagged = [assess(dict(d, category=None), previous[:i] + previous[i + 1:]).likely_repeat_of
+               for i, d in enumerate(others)]
+    assert flagged == [None] * len(others)                  # unrelated calls are not repeats

@@ -249,3 +249,20 @@ async def test_seat_and_recording_known_later(store, redis_client):
     assert t.recording.endswith("call-1.wav") and t.seat == "s07"
     with pytest.raises(TicketNotFound):
         await store.update_call_info("ZZ12345-20250303-999999", seat="s01")
+
+
+async def test_district_code_must_match_and_events_carry_no_personal_data(store, redis_client):
+    t = await store.create_draft("call-1", "13800001234", CALL)
+    with pytest.raises(ConfirmError) as err:
+        await store.confirm(t.id, "op07", {"district": "荷塘区", "district_code": "430203"})
+    assert [p["field"] for p in err.value.details["problems"]] == ["district_code"]
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(store.keys.events)
+    await pubsub.get_message(timeout=1)                                # the subscribe confirmation
+    await store.confirm(t.id, "op07", {"district": None})
+    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
+    await pubsub.aclose()
+    assert json.loads(message["data"]) == {"event": "confirmed", "ticket": t.id, "status": "confirmed"}
+    c = await store.get(t.id)
+    assert c.confirmed["district"] is None and c.confirmed["district_code"] is None
+    assert c.corrections["district"] == {"extracted": "芦淞区", "confirmed": None}

@@ -1,0 +1,379 @@
+"""Routing on live calls through the real Asterisk and Redis: lane priority,
+skills and overflow, fairness, ring-no-answer, callback, abandonment, a real
+SIP softphone as a seat, and the controller killed with callers waiting.
+
+The session stack (tests/e2e/conftest.py) has demo seats 1001-1004 logged in
+with operators 8001-8004. Each test arranges the seats it needs (the others
+paused 小休) and puts all four back to ready at the end. Demo seats answer,
+say a short reply, talk a few seconds and hang up; nobody ends their wrap-up
+(15 s in config/seats.yaml) unless a test plays the operator (`end_wrap_up`).
+"""
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.errors import AgentsError
+from agents.events import events_key, stats_today
+from agents.model import NO_ANSWER, SeatState, SeatStatus
+from hotline.simcall import CallResult, place_call
+from ivr.versions import VersionError
+from pbx.ami import AMIEvent
+
+pytestmark = pytest.mark.asterisk
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+DEMO = {"1001": "8001", "1002": "8002", "1003": "8003", "1004": "8004"}   # seat -> operator at start
+DEPUTY = "13800001001"                     # in config/lists/deputies.csv
+DID_ENTERPRISE, DID_CALLBACK = "12345002", "12345003"
+
+# No prompts before the queue: a call is waiting within about a second. The overflow
+# and callback-offer times are the smallest the tree schema accepts (5 s and 10 s).
+TREE: dict[str, Any] = {
+    "version": 1,
+    "name": "e2e-routing",
+    "entry": "start",
+    "lanes": {                             # the lanes config/seats.yaml knows
+        "deputy": {"label": "人大代表通道", "priority": 9},
+        "enterprise": {"label": "政企通专席", "priority": 5, "overflow": {"after_s": 5, "to": "general"}},
+        "general": {"label": "综合受理", "priority": 1},
+    },
+    "lists": {"deputies": "lists/deputies.csv"},
+    "nodes": {
+        "start": {"type": "caller_check",
+                  "checks": [{"in_list": "deputies", "goto": "deputy_q"},
+                             {"did": DID_ENTERPRISE, "goto": "enterprise_q"},
+                             {"did": DID_CALLBACK, "goto": "callback_q"}],
+                  "default": "general_q"},
+        "deputy_q": {"type": "queue", "lane": "deputy", "announce_every_s": 0, "after": "bye", "on_fail": "bye"},
+        "enterprise_q": {"type": "queue", "lane": "enterprise", "announce_every_s": 0, "after": "bye",
+                         "on_fail": "bye"},
+        "general_q": {"type": "queue", "lane": "general", "announce_every_s": 0, "after": "bye", "on_fail": "bye"},
+        "callback_q": {"type": "queue", "lane": "general", "announce_every_s": 0, "callback_after_s": 10,
+                       "after": "bye", "on_fail": "bye"},
+        "bye": {"type": "hangup", "prompt": {"text": "再见。"}},
+    },
+}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def new_number() -> str:
+    """A caller number nobody used before (no repeat-caller boost, not on the deputies' list)."""
+    return "137" + "".join(random.choice("0123456789") for _ in range(8))
+
+
+async def until(check: Callable[[], Awaitable[Any]], timeout: float, what: str, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = await check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(every)
+
+
+async def publish(stack, doc, comment: str) -> int:
+    versions = stack.services["versions"]
+    try:
+        return (await versions.publish(doc, "e2e", comment)).number
+    except VersionError as exc:
+        if exc.error_id == "unchanged":
+            return await versions.current_number()
+        raise
+
+
+class Events:
+    """The routing events stream from a mark on; calls told apart by their caller numbers."""
+
+    def __init__(self, stack) -> None:
+        self.r = stack.redis
+        self.router = stack.services["router"]
+        self.since = "0-0"
+        self._callers: dict[str, str | None] = {}
+
+    async def mark(self) -> None:
+        rows = await self.r.xrevrange(events_key(), count=1)
+        self.since = rows[0][0] if rows else "0-0"
+
+    async def read(self) -> list[dict[str, Any]]:
+        rows = await self.r.xrange(events_key(), min=f"({self.since}", max="+")
+        return [json.loads(f["json"]) for _, f in rows]
+
+    async def caller(self, call_id: str) -> str | None:
+        if call_id not in self._callers:
+            st = await self.router.call(call_id)
+            self._callers[call_id] = st.caller if st else None
+        return self._callers[call_id]
+
+    async def call_id(self, caller: str, timeout: float = 15.0) -> str:
+        """The id of the call from `caller` once it is queued."""
+        async def find():
+            for e in await self.read():
+                if e["type"] == "call_queued" and await self.caller(e["call_id"]) == caller:
+                    return e["call_id"]
+            return None
+        return await until(find, timeout, f"the call from {caller} to be queued")
+
+    async def wait(self, pred: Callable[[dict], bool], timeout: float, what: str) -> dict[str, Any]:
+        async def find():
+            return next((e for e in await self.read() if pred(e)), None)
+        return await until(find, timeout, what)
+
+    async def of(self, call_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in await self.read() if e.get("call_id") == call_id and kind in (None, e["type"])]
+
+
+@contextlib.contextmanager
+def ami_events(stack, pattern: str = "*"):
+    """AMI events (all channels) while the block runs."""
+    got: list[AMIEvent] = []
+    unsubscribe = stack.ami.on_event(pattern, got.append)
+    try:
+        yield got
+    finally:
+        unsubscribe()
+
+
+async def call(stack, **kw) -> tuple[CallResult, dict | None]:
+    kw.setdefault("answer_prompts", True)
+    kw.setdefault("hold", 60)
+    kw.setdefault("timeout", 90)
+    kw.setdefault("caller", new_number())
+    result = await place_call(stack.ami, **kw)
+    return result, await stack.services["calls"].get(result.ivr_uniqueid)
+
+
+def later(delay: float, coro: Awaitable) -> asyncio.Future:
+    async def run():
+        await asyncio.sleep(delay)
+        return await coro
+    return asyncio.ensure_future(run())
+
+
+async def seat(stack, seat_id: str) -> SeatStatus:
+    return await stack.services["seats"].status(seat_id)
+
+
+async def not_busy(stack, seat_id: str, timeout: float = 30.0) -> SeatStatus:
+    async def check():
+        st = await seat(stack, seat_id)
+        return st if st.state not in (SeatState.RINGING, SeatState.ON_CALL) else None
+    return await until(check, timeout, f"seat {seat_id} to be off the phone")
+
+
+async def arrange(stack, ready: Sequence[str] = (), operators: Mapping[str, str] | None = None) -> None:
+    """Demo seats: those in `ready` ready in that order (the first idle longest), the others
+    paused 小休; `operators` logs another operator in to a seat."""
+    seats = stack.services["seats"]
+    for sid, default_op in DEMO.items():
+        op = (operators or {}).get(sid, default_op)
+        st = await not_busy(stack, sid)
+        if st.operator_id != op:
+            if st.state != SeatState.LOGGED_OUT:
+                await seats.logout(sid)
+            await seats.login(sid, op, pause_reason="小休")
+        elif st.state != SeatState.PAUSED:
+            await seats.pause(sid, "小休")
+    for sid in ready:
+        await asyncio.sleep(0.01)                 # distinct ready times
+        await seats.ready(sid)
+
+
+async def restore_seats(stack) -> None:
+    """Demo seats 1001-1004 ready with operators 8001-8004; any other seat logged out."""
+    seats = stack.services["seats"]
+    for st in await seats.seats():
+        if st.seat_id not in DEMO and st.state != SeatState.LOGGED_OUT:
+            await not_busy(stack, st.seat_id)
+            await seats.logout(st.seat_id)
+    for sid, op in DEMO.items():
+        st = await not_busy(stack, sid)
+        if st.operator_id != op:
+            if st.state != SeatState.LOGGED_OUT:
+                await seats.logout(sid)
+            await seats.login(sid, op)
+        elif st.state != SeatState.READY:
+            await seats.ready(sid)
+    states = {s.seat_id: (s.state, s.operator_id) for s in await seats.seats() if s.seat_id in DEMO}
+    assert states == {sid: (SeatState.READY, op) for sid, op in DEMO.items()}
+
+
+@contextlib.asynccontextmanager
+async def end_wrap_up(stack, seat_ids: Iterable[str]):
+    """The operators at these seats end their wrap-up at once (a demo seat has nobody to do it)."""
+    seats = stack.services["seats"]
+    ids = set(seat_ids)
+
+    async def operator() -> None:
+        while True:
+            for st in await seats.seats():
+                if st.seat_id in ids and st.state == SeatState.WRAP_UP:
+                    with contextlib.suppress(AgentsError):
+                        await seats.ready(st.seat_id)
+            await asyncio.sleep(0.1)
+
+    task = asyncio.create_task(operator())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.fixture
+async def routing(fresh):
+    """The routing tree published and the product's IVR answering; the demo seats ready again after."""
+    version = await publish(fresh, TREE, "e2e routing")
+    handler = fresh.services["ivr_handler"]
+    handler.clock = lambda: dt.datetime.now(dt.timezone.utc)
+    fresh.use(handler)
+
+    async def rules_follow():              # hotline.app.follow_published_lanes
+        return fresh.services.get("lanes_version") == version
+    await until(rules_follow, 5, "the router to take the lanes of the published tree")
+    try:
+        yield fresh
+    finally:
+        await restore_seats(fresh)
+
+
+# ---------------------------------------------------------------- 1. priority
+
+
+async def test_deputy_gets_the_next_free_seat(routing):
+    stack = routing
+    seats = stack.services["seats"]
+    await arrange(stack, ready=["1002"])      # 1001 is reserved for deputies: 1002 is the one ready seat
+    ev = Events(stack)
+    await ev.mark()
+    first_no, general_no = new_number(), new_number()
+    first = asyncio.ensure_future(call(stack, caller=first_no))
+    first_id = await ev.call_id(first_no)
+    await ev.wait(lambda e: e["type"] == "call_answered" and e["call_id"] == first_id, 15, "the first call answered")
+    general = asyncio.ensure_future(call(stack, caller=general_no))
+    general_id = await ev.call_id(general_no)
+    await asyncio.sleep(0.5)
+    deputy = asyncio.ensure_future(call(stack, caller=DEPUTY))
+    deputy_id = await ev.call_id(DEPUTY)
+    # The first call ends: 1002 wraps up; its operator ends the wrap-up with both callers waiting.
+    await ev.wait(lambda e: e["type"] == "seat_state" and e["seat_id"] == "1002" and e["to"] == "wrap_up",
+                  20, "seat 1002 to wrap up")
+    assert [(await stack.services["router"].call(c)).phase.value for c in (general_id, deputy_id)] \
+        == ["waiting", "waiting"]
+    async with end_wrap_up(stack, ["1002"]):
+        (r1, rec1), (rg, recg), (rd, recd) = await asyncio.gather(first, general, deputy)
+
+    events = await ev.read()
+    queued = [e["call_id"] for e in events if e["type"] == "call_queued"]
+    answered = [e["call_id"] for e in events if e["type"] == "call_answered"]
+    assert queued == [first_id, general_id, deputy_id]
+    assert answered == [first_id, deputy_id, general_id]          # the deputy went first
+    lanes = {e["call_id"]: e["lane"] for e in events if e["type"] == "call_queued"}
+    assert lanes == {first_id: "general", general_id: "general", deputy_id: "deputy"}
+    for r, rec in ((r1, rec1), (rg, recg), (rd, recd)):
+        assert r.completed and not r.fallback
+        assert rec["seat"] == "1002" and rec.get("answered"), rec
+        assert rec["path"][-1] == "bye"
+
+
+# ---------------------------------------------------------------- 2. skills and overflow
+
+
+async def test_enterprise_caller_gets_a_skilled_seat_and_overflows_when_none_is_free(routing):
+    stack = routing
+    lane = stack.services["router"].rules.lanes["enterprise"]
+    assert (lane.overflow.after_s, lane.overflow.to) == (5, "general")   # from the tree published in the test
+    # 1004 with operator 8006 (general only) idle longest; 1003 with 8003 (enterprise 9).
+    await arrange(stack, ready=["1004", "1003"], operators={"1004": "8006"})
+    ev = Events(stack)
+    await ev.mark()
+    skilled_no, overflow_no = new_number(), new_number()
+    skilled = asyncio.ensure_future(call(stack, did=DID_ENTERPRISE, caller=skilled_no))
+    skilled_id = await ev.call_id(skilled_no)
+    a1 = await ev.wait(lambda e: e["type"] == "call_assigned" and e["call_id"] == skilled_id, 10,
+                       "the first enterprise call assigned")
+    assert (a1["seat_id"], a1["overflowed"], a1["lane"]) == ("1003", False, "enterprise")
+    # 1003 is now busy (then wrapping up for 15 s): no enterprise seat is ready.
+    overflow = asyncio.ensure_future(call(stack, did=DID_ENTERPRISE, caller=overflow_no))
+    overflow_id = await ev.call_id(overflow_no)
+    a2 = await ev.wait(lambda e: e["type"] == "call_assigned" and e["call_id"] == overflow_id, 15,
+                       "the second enterprise call to overflow")
+    (r1, rec1), (r2, rec2) = await asyncio.gather(skilled, overflow)
+
+    assert (a2["seat_id"], a2["overflowed"], a2["lane"]) == ("1004", True, "enterprise")
+    answered = {e["call_id"]: e for e in await ev.read() if e["type"] == "call_answered"}
+    assert 5.0 <= answered[overflow_id]["waited_s"] < 9.0, answered[overflow_id]
+    assert answered[skilled_id]["waited_s"] < 2.0
+    assert rec1["seat"] == "1003" and rec1.get("answered") and rec1["outcome"]["lane"] == "enterprise"
+    assert rec2["seat"] == "1004" and rec2.get("answered") and rec2["outcome"]["lane"] == "enterprise"
+    assert r1.completed and r2.completed
+
+
+# ---------------------------------------------------------------- 3. fairness
+
+
+async def test_calls_answered_in_arrival_order_and_spread_by_idle_time(routing):
+    stack = routing
+    order = ["1004", "1002", "1003"]          # ready in this order; 1001 is reserved for deputies (paused)
+    ev = Events(stack)
+    await ev.mark()
+    await arrange(stack, ready=order)
+    numbers = [new_number() for _ in range(12)]
+    async with end_wrap_up(stack, order):
+        results = await asyncio.gather(*(later(0.25 * i, call(stack, caller=n)) for i, n in enumerate(numbers)))
+
+    events = await ev.read()
+    ids = {r.ivr_uniqueid for r, _ in results}
+    queued = [e for e in events if e["type"] == "call_queued" and e["call_id"] in ids]
+    assigned = [e for e in events if e["type"] == "call_assigned" and e["call_id"] in ids]
+    answered = [e["call_id"] for e in events if e["type"] == "call_answered" and e["call_id"] in ids]
+    assert len(queued) == len(assigned) == len(answered) == 12
+    assert {q["priority"] + q["boost"] for q in queued} == {0}
+    arrival = [q["call_id"] for q in queued]
+    assert [await ev.caller(c) for c in arrival] == numbers                  # they queued as placed
+    assert [a["call_id"] for a in assigned] == arrival                       # served first come, first served
+    # Three seats ring at once, so answers may swap only among calls rung together.
+    for rank, cid in enumerate(answered):
+        assert abs(arrival.index(cid) - rank) < len(order), (rank, cid)
+    assert [a["seat_id"] for a in assigned[:3]] == order                     # longest idle first
+    # Replaying the stream: each call went to the seat ready the longest at that moment.
+    ready_since: dict[str, float] = {}
+    checked = 0
+    for e in events:
+        if e["type"] != "seat_state":
+            continue
+        sid = e["seat_id"]
+        if e["from"] == "ready" and e["to"] == "ringing" and e["call_id"] in ids:
+            others = [t for s, t in ready_since.items() if s != sid and s in order]
+            assert all(ready_since[sid] <= t for t in others), (e, ready_since)
+            checked += 1
+        if e["to"] == "ready":
+            ready_since[sid] = e["at"]
+        else:
+            ready_since.pop(sid, None)
+    assert checked == 12
+    per_seat = {s: sum(1 for a in assigned if a["seat_id"] == s) for s in order}
+    assert all(3 <= n <= 5 for n in per_seat.values()), per_seat
+    for (r, rec) in results:
+        assert r.completed and rec.get("answered") and rec["seat"] in order, rec

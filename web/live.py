@@ -1,0 +1,325 @@
+"""Live events to the browsers: one WebSocket per page at GET /ws.
+
+One reader per application follows Redis — the pub/sub channel
+`hotline:live` (screen_pop, draft_ticket, published by the call handlers)
+and the routing engine's event stream `hotline:events` (seat_state,
+call_* ...) — and fans each event out to the connected pages. Every page has
+its own bounded queue and its own writer task: putting an event in a queue
+never waits, so a slow or dead browser cannot delay the others or the reader.
+When a page's queue is full its oldest message is discarded (counted); a page
+whose socket has not taken a message for `send_timeout_s` is disconnected.
+
+Who gets what: supervisors and admins every event; an operator only the
+events of the seat they are logged in to (followed from seat_state events)
+or that name their operator id. A draft_ticket event names only its call: its
+seat is the one the call was offered to (remembered from screen_pop and
+call_assigned, else asked of the Router).
+
+    live = live_routes(redis, router=router)          # a RouteTable with a cleanup context
+    app = create_app(..., routes=[..., live])
+    app.cleanup_ctx.append(live.cleanup_ctx)           # starts the reader, closes sockets at shutdown
+
+Messages are JSON objects: the event's own fields plus `src` ("live" or
+"events") and, for stream events, `id` (the stream id).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+
+from web.access import RouteTable, current_user
+from web.accounts import Role, User
+from web.errors import ApiError
+from web.keys import METRICS
+from web.metrics import Metrics
+
+log = logging.getLogger("web.live")
+
+LIVE_CHANNEL = "hotline:live"
+SEAT_EVENTS = frozenset({"screen_pop", "draft_ticket"})
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    channel: str = LIVE_CHANNEL
+    prefix: str = "hotline"           # the routing engine's key prefix (stream <prefix>:events)
+    queue_size: int = 256             # messages waiting per page before the oldest are discarded
+    send_timeout_s: float = 10.0      # a page that takes no message for this long is disconnected
+    heartbeat_s: float = 30.0
+    remember_calls: int = 10_000      # call id -> seat, for draft_ticket events
+
+
+@dataclass(eq=False)
+class Client:
+    """One connected page."""
+
+    user: User
+    ws: web.WebSocketResponse
+    queue: asyncio.Queue[tuple[float, str]]
+    seat: str | None = None
+    discarded: int = 0
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def sees_all(self) -> bool:
+        return self.user.role >= Role.SUPERVISOR
+
+    def wants(self, event: dict[str, Any], seat: str | None) -> bool:
+        if self.sees_all:
+            return True
+        op = self.user.operator_id
+        if op and (event.get("operator_id") == op or event.get("operator") == op):
+            return True
+        return seat is not None and seat == self.seat
+
+
+class LiveHub:
+    """The reader tasks and the connected pages of one application."""
+
+    def __init__(self, redis: aioredis.Redis, metrics: Metrics, settings: LiveSettings = LiveSettings(),
+                 router: Any = None) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.router = router
+        self.clients: set[Client] = set()
+        self.tasks: list[asyncio.Task] = []
+        self._calls: OrderedDict[str, str] = OrderedDict()
+        self.messages = metrics.counter("hotline_ws_messages_total",
+                                        "Live messages to pages: delivered, or discarded (page too slow)",
+                                        ("result",))
+        self.drops = metrics.counter("hotline_ws_clients_dropped_total",
+                                     "Pages disconnected for not taking messages", ())
+        self.latency = metrics.histogram("hotline_ws_delivery_seconds",
+                                         "From the event read off Redis to the message written to the socket",
+                                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0))
+        self.events_in = metrics.counter("hotline_ws_events_total", "Events read off Redis", ("src",))
+        metrics.callback("hotline_ws_clients", "Connected live pages", fn=lambda: float(len(self.clients)))
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.tasks = [asyncio.create_task(self._follow_channel(), name="live-channel"),
+                      asyncio.create_task(self._follow_stream(), name="live-stream")]
+        for t in self.tasks:
+            t.add_done_callback(_report)
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        for c in list(self.clients):
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await c.ws.close(code=1001, message="服务器关闭".encode())
+        self.clients.clear()
+
+    # ------------------------------------------------------------ reading Redis
+    async def _follow_channel(self) -> None:
+        task = asyncio.current_task()
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(self.settings.channel)
+                while True:
+                    if task is not None and task.cancelling():
+                        raise asyncio.CancelledError()
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if msg is None or msg.get("type") != "message":
+                        continue
+                    data = msg["data"]
+                    try:
+                        event = json.loads(data.decode() if isinstance(data, bytes) else data)
+                    except ValueError:
+                        log.warning("live: a message on %s is not JSON; skipped", self.settings.channel)
+                        continue
+                    if isinstance(event, dict):
+                        self.events_in.inc(src="live")
+                        await self.dispatch(event, "live")
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError() from exc
+                log.warning("live: redis channel lost (%s); subscribing again", exc)
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def _follow_stream(self) -> None:
+        task = asyncio.current_task()
+        key = f"{self.settings.prefix}:events"
+        last = "$"
+        while True:
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError()
+            try:
+                got = await self.redis.xread({key: last}, count=500, block=1000)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError() from exc
+                log.warning("live: redis stream read failed (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            for _stream, entries in got or []:
+                for eid, fields in entries:
+                    last = eid.decode() if isinstance(eid, bytes) else eid
+                    raw = fields.get("json") or fields.get(b"json")
+                    try:
+                        event = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+                    except (TypeError, ValueError):
+                        log.warning("live: stream entry %s has no JSON; skipped", last)
+                        continue
+                    event["id"] = last
+                    self.events_in.inc(src="events")
+                    await self.dispatch(event, "events")
+
+    # ------------------------------------------------------------ fan-out
+    async def seat_of(self, event: dict[str, Any]) -> str | None:
+        seat = event.get("seat") or event.get("seat_id") or None
+        call_id = event.get("call_id")
+        if seat and call_id and event.get("type") in ("screen_pop", "call_assigned"):
+            self._calls[call_id] = seat
+            self._calls.move_to_end(call_id)
+            while len(self._calls) > self.settings.remember_calls:
+                self._calls.popitem(last=False)
+        if seat is None and call_id and event.get("type") in SEAT_EVENTS:
+            seat = self._calls.get(call_id)
+            if seat is None and self.router is not None and any(not c.sees_all for c in self.clients):
+                st = await self.router.call(call_id)
+                seat = (st.seat_id or None) if st is not None else None
+        return seat
+
+    async def dispatch(self, event: dict[str, Any], src: str) -> None:
+        """Hand one event to every page that may see it; never waits on a page."""
+        received = time.monotonic()
+        seat = await self.seat_of(event)
+        if event.get("type") == "seat_state":
+            self._follow_operator(event)
+        text = json.dumps({**event, "src": src}, ensure_ascii=False)
+        for c in self.clients:
+            if c.wants(event, seat):
+                self.offer(c, received, text)
+
+    def offer(self, c: Client, received: float, text: str) -> None:
+        if c.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                c.queue.get_nowait()
+                c.discarded += 1
+                self.messages.inc(result="discarded")
+        c.queue.put_nowait((received, text))
+
+    def _follow_operator(self, event: dict[str, Any]) -> None:
+        """Keep each operator page's seat in step with logins and logouts."""
+        op = event.get("operator_id")
+        if not op:
+            return
+        for c in self.clients:
+            if c.user.operator_id == op and not c.sees_all:
+                c.seat = None if event.get("to") == "logged_out" else event.get("seat_id") or c.seat
+
+    async def pump(self, c: Client) -> None:
+        """The page's writer: takes its queue in order; a socket stuck too long ends the page."""
+        while True:
+            received, text = await c.queue.get()
+            try:
+                async with asyncio.timeout(self.settings.send_timeout_s):
+                    await c.ws.send_str(text)
+            except TimeoutError:
+                self.drops.inc()
+                log.info("live: page of %s took no message for %.0f s; disconnected",
+                         c.user.username, self.settings.send_timeout_s)
+                return
+            except ConnectionError:
+                return
+            self.messages.inc(result="delivered")
+            self.latency.observe(time.monotonic() - received)
+
+    async def initial_seat(self, user: User) -> str | None:
+        if user.role >= Role.SUPERVISOR or not user.operator_id:
+            return None
+        if self.router is not None:
+            seat = await self.router.store.operator_seat(user.operator_id)
+            if seat:
+                return seat
+        return user.seat
+
+
+LIVE = web.AppKey("live_hub", LiveHub)
+
+
+def _abort(request: web.Request) -> None:
+    """Drop the connection at once (a page that reads nothing would never let close() finish)."""
+    if request.transport is not None and not request.transport.is_closing():
+        request.transport.abort()
+
+
+def _report(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("live: %s ended", task.get_name(), exc_info=task.exception())
+
+
+class LiveRoutes(RouteTable):
+    """The /ws route, plus `cleanup_ctx` to give to the application."""
+
+    def __init__(self, redis: aioredis.Redis, settings: LiveSettings, router: Any) -> None:
+        super().__init__(tag="live")
+        self._redis, self._settings, self._router = redis, settings, router
+
+        @self.get("/ws", summary="实时事件（WebSocket）：话务员只收到本人坐席的事件，班长与管理员收到全部",
+                  role=Role.OPERATOR, status=101, content_type="application/json", errors=(503,),
+                  description="来电弹屏 screen_pop、工单草稿 draft_ticket、坐席状态 seat_state 与通话事件；"
+                              "须同源（校验 Origin）。")
+        async def live_socket(request: web.Request) -> web.StreamResponse:
+            hub = request.app.get(LIVE)
+            if hub is None:
+                raise ApiError(503, "unavailable", "实时推送暂不可用")
+            user = current_user(request)
+            ws = web.WebSocketResponse(heartbeat=settings.heartbeat_s, max_msg_size=4096)
+            await ws.prepare(request)
+            client = Client(user, ws, asyncio.Queue(maxsize=settings.queue_size),
+                            seat=await hub.initial_seat(user))
+            hub.clients.add(client)
+            writer = asyncio.create_task(hub.pump(client), name=f"live-{user.username}")
+            writer.add_done_callback(lambda _t: _abort(request))
+            try:
+                await ws.send_str(json.dumps({"type": "hello", "src": "live", "seat": client.seat,
+                                              "role": user.role.id}, ensure_ascii=False))
+                async for _msg in ws:             # pages send nothing we use; a close ends the loop
+                    pass
+            finally:
+                hub.clients.discard(client)
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+                if not ws.closed:
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(1.0):
+                            await ws.close()
+            return ws
+
+    async def cleanup_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        hub = LiveHub(self._redis, app[METRICS], self._settings, self._router)
+        app[LIVE] = hub
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+
+def live_routes(redis: aioredis.Redis, *, router: Any = None, settings: LiveSettings = LiveSettings()) -> LiveRoutes:
+    """The live WebSocket route; add the returned table to create_app's routes and its
+    `cleanup_ctx` to the app. `router` (agents.service.Router), when given, finds an operator's
+    seat at connection and the seat of a draft_ticket's call."""
+    return LiveRoutes(redis, settings, router)
