@@ -377,3 +377,119 @@ async def test_calls_answered_in_arrival_order_and_spread_by_idle_time(routing):
     assert all(3 <= n <= 5 for n in per_seat.values()), per_seat
     for (r, rec) in results:
         assert r.completed and rec.get("answered") and rec["seat"] in order, rec
+
+
+# ---------------------------------------------------------------- 4. ring, no answer
+
+
+def dials(result: CallResult) -> list[str]:
+    """The seats the call's AGI session dialled, in order (from AMI AGIExecStart events)."""
+    out = []
+    for e in result.named("AGIExecStart"):
+        words = e.get("Command", "").split(" ", 2)
+        if e.get("Uniqueid") == result.ivr_uniqueid and words[:2] == ["EXEC", "Dial"]:
+            out.append(words[2].strip('"').split(",")[0])
+    return out
+
+
+async def test_unanswered_seat_is_paused_and_the_call_goes_to_the_next(routing):
+    stack = routing
+    seats = stack.services["seats"]
+    await arrange(stack, ready=[])
+    ev = Events(stack)
+    await ev.mark()
+    # 1005 is a softphone seat with no phone registered: it is idle longest, so it rings first.
+    await seats.login("1005", "8005")
+    await asyncio.sleep(0.01)
+    await seats.ready("1002")
+    result, rec = await call(stack)
+
+    cid = result.ivr_uniqueid
+    kinds = [(e["type"], e.get("seat_id"), e.get("reason")) for e in await ev.of(cid)
+             if e["type"] in ("call_assigned", "call_requeued", "call_answered")]
+    assert kinds == [("call_assigned", "1005", None), ("call_requeued", "1005", "no_answer"),
+                     ("call_assigned", "1002", None), ("call_answered", "1002", None)]
+    assert dials(result) == ["PJSIP/1005", "Local/1002@hotline-demo-seat/n"]
+    st = await seat(stack, "1005")
+    assert (st.state, st.reason, st.operator_id) == (SeatState.PAUSED, NO_ANSWER, "8005")
+    assert result.completed and rec["seat"] == "1002" and rec.get("answered")
+    stats = await stats_today(stack.redis, seat="1005")
+    assert stats["no_answer"] >= 1
+
+
+# ---------------------------------------------------------------- 5. callback
+
+
+async def test_callback_calls_the_seat_then_the_citizen(routing):
+    stack = routing
+    await arrange(stack, ready=[])            # nobody ready: the caller waits and is offered a callback
+    ev = Events(stack)
+    await ev.mark()
+    before = await stats_today(stack.redis)
+    number = new_number()
+    with ami_events(stack) as seen:
+        # The confirmation prompt (GET DATA) is answered with 1 by the caller's prompt answerer.
+        placed = asyncio.ensure_future(call(stack, did=DID_CALLBACK, caller=number, keys="1"))
+        cid = await ev.call_id(number)
+
+        async def offer_heard():            # the offer prompt played, then the wait goes on
+            cmds = [e.get("Command", "").split(" ")[0] + " " + e.get("Command", "").split(" ")[1]
+                    for e in seen if e.name == "AGIExecStart" and e.get("Uniqueid") == cid]
+            if "STREAM FILE" in cmds and cmds[cmds.index("STREAM FILE") + 1:].count("WAIT FOR") >= 1:
+                return next(e.get("Channel") for e in seen if e.get("Uniqueid") == cid and e.get("Channel"))
+            return None
+        channel = await until(offer_heard, 25, "the callback offer")
+        assert (await stack.services["router"].call(cid)).phase.value == "waiting"
+        await stack.ami.action("PlayDTMF", Channel=channel.replace(";2", ";1"), Digit="1", Duration=120)
+        result, rec = await placed
+        assert rec["end_reason"] == "callback_requested", rec
+        assert rec["status"] == "callback" and rec["callback_number"] == number
+        st = await stack.services["router"].call(cid)
+        assert (st.phase.value, st.callback) == ("waiting", True)   # kept its place
+
+        await stack.services["seats"].ready("1002")
+        await ev.wait(lambda e: e["type"] == "call_ended" and e["call_id"] == cid, 30, "the callback to end")
+        users = [e for e in seen if e.name == "UserEvent"]
+
+    mine = [e for e in users if e.get("CallId") == cid or e.get("Number") == number]
+    assert [e.get("UserEvent") for e in mine] == ["HotlineAnswered", "HotlineExternal", "HotlineAnswered",
+                                                  "HotlineCallbackResult"]
+    assert mine[0].get("Seat") == "1002"                      # the seat first...
+    assert mine[1].get("Number") == number                    # ...then the citizen
+    assert mine[-1].get("Status") == "ANSWER"
+    kinds = [(e["type"], e.get("seat_id"), e.get("callback")) for e in await ev.of(cid)
+             if e["type"] in ("call_callback_requested", "call_assigned", "call_answered", "call_ended")]
+    assert kinds == [("call_callback_requested", None, None), ("call_assigned", "1002", True),
+                     ("call_answered", "1002", True), ("call_ended", "1002", None)]
+    after = await stats_today(stack.redis)
+    assert after["callback_requested"] == before["callback_requested"] + 1
+    assert after["callback_connected"] == before["callback_connected"] + 1
+    assert after["abandoned"] == before["abandoned"]
+    assert result.completed
+
+
+# ---------------------------------------------------------------- 6. abandonment
+
+
+async def test_caller_hanging_up_while_waiting_is_counted_and_listed(routing):
+    stack = routing
+    await arrange(stack, ready=[])
+    ev = Events(stack)
+    await ev.mark()
+    before, lane_before = await stats_today(stack.redis), await stats_today(stack.redis, "general")
+    number = new_number()
+    result, rec = await call(stack, caller=number, hold=4)        # hangs up after 4 s, still waiting
+
+    cid = result.ivr_uniqueid
+    assert result.completed
+    kinds = [e["type"] for e in await ev.of(cid)]
+    assert kinds == ["call_queued", "call_abandoned"]
+    abandoned = (await ev.of(cid, "call_abandoned"))[0]
+    assert 1.5 < abandoned["waited_s"] < 4.5
+    after, lane_after = await stats_today(stack.redis), await stats_today(stack.redis, "general")
+    assert after["abandoned"] == before["abandoned"] + 1
+    assert lane_after["abandoned"] == lane_before["abandoned"] + 1
+    assert after["abandon_rate"] is not None and after["abandon_rate"] > 0
+    missed = {m["call_id"]: m for m in await stack.services["router"].missed_calls()}
+    assert missed[cid]["reason"] == "abandoned" and missed[cid]["caller"] == number
+    assert rec["end_reason"] == "caller_hangup" and not rec.get("answered")
