@@ -24,6 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutErr
 from aiohttp import web
 
 from dialplan import hotline as dp
+from dialplan.publish import publish
 from hotline.procs import RedisServer, free_port, try_lock
 from hotline.settings import Settings
 from pbx.agi_server import FastAGIServer, Handler
@@ -179,6 +180,21 @@ class Runtime:
                      "redis": self.redis_server.process.pid if self.redis_server else None,
                      "controller": os.getpid()},
         }
+
+    async def republish_config(self) -> dict[str, str]:
+        """Render the generated config again (seats, lanes, prompts changed) and reload it live.
+
+        Rendering happens first: if it fails, the files on disk (the last good
+        ones) stay and the error is raised. Then each file is replaced
+        atomically and Asterisk reloads the dialplan, PJSIP and queues over
+        AMI; calls in progress keep their channels.
+        """
+        assert self.asterisk and self.ami
+        written = await asyncio.to_thread(publish, self.asterisk.etc, self.generated_config)
+        await self.ami.dialplan_reload()
+        await self.ami.reload("res_pjsip.so")
+        await self.ami.reload("app_queue.so")
+        return written
 
     def write_ready(self, info: dict[str, Any]) -> None:
         """RUN/ready.json (mode 0600: it holds the AMI secret) and run/current -> RUN, for `hotline call`."""

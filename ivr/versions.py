@@ -142,3 +142,15 @@ class VersionStore:
     async def history(self) -> list[VersionInfo]:
         numbers = [int(n) for n in await self.r.lrange(f"{self.key}:history", 0, -1)]
         return [await self.info(n) for n in numbers]
+
+
+async def publish_text(store: VersionStore, text: str | bytes, author: str, comment: str = "") -> VersionInfo:
+    """Publish a tree given as YAML/JSON text: a syntax error, an oversized
+    document or any problem refuses it with every problem; nothing is published."""
+    from ivr.loader import parse_text
+
+    parsed = parse_text(text)
+    if parsed.problems:
+        raise VersionError("tree_invalid", f"tree has {len(parsed.problems)} problem(s); not published",
+                           parsed.problems)
+    return await store.publish(parsed.data, author, comment)
