@@ -24,3 +24,16 @@ def test_voice_settings_are_part_of_the_key(tmp_path):
     d_fast = duration_s(fast.ensure("请稍候，正在为您转接").with_suffix(".wav"))
     d_slow = duration_s(slow.ensure("请稍候，正在为您转接").with_suffix(".wav"))
     assert d_slow > d_fast
+
+
+def test_default_greeting_is_at_most_eight_seconds(tmp_path):
+    """DOMAIN.md: the greeting (recording notice, 110/119/120) lasts at most 8 s."""
+    from hotline.settings import REPO, load
+    from ivr.loader import load_file
+
+    settings = load(env={})
+    tree = load_file(REPO / "config" / "ivr" / "zhuzhou.yaml").require()
+    cache = PromptCache(tmp_path, TTSVoice(voice=settings.prompts.voice, speed=settings.prompts.speed))
+    greeting = tree.nodes["welcome"].prompt.text
+    assert "录音" in greeting and "110" in greeting
+    assert duration_s(cache.ensure(greeting).with_suffix(".wav")) <= 8.0
