@@ -210,8 +210,10 @@ class RoutedQueueRunner:
                                 "operator": a.operator_id, "overflowed": a.overflowed})
         await self.calls.update(call.call_id, status="ringing", seat=a.seat_id)
         await s.set_variable("DIALSTATUS", "")
+        # g: back to us when the seat hangs up (without it Dial returns -1 and the session
+        # waits out the hang-up grace before it can free the seat and go on to the survey)
         await s.exec("Dial", iface, str(self.cfg.ring_timeout_s),
-                     f"U({ON_ANSWER}^{rec}^{call.call_id}^{a.seat_id})")
+                     f"gU({ON_ANSWER}^{rec}^{call.call_id}^{a.seat_id})")
         status = (await s.get_variable("DIALSTATUS")) or "UNKNOWN"
         if status == "ANSWER":
             with contextlib.suppress(AgentsError):        # normally done on the AMI answer event

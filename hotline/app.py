@@ -17,6 +17,7 @@ from agents.config import load_seats
 from agents.delivery import DeliverySettings, Dispatcher, RoutedQueueRunner
 from agents.errors import AgentsError
 from agents.fallback_queue import FallbackQueueRunner
+from agents.model import CallPhase
 from agents.policy import Rules
 from agents.secrets import seat_credentials
 from agents.service import Router, SeatService
@@ -103,11 +104,15 @@ def make_wire(demo_seats: int = 0):
             callbacks[chan_id] = a.call_id
             rec = delivery.recordings_dir / "calls" / a.call_id
             rec.parent.mkdir(parents=True, exist_ok=True)
-            await rt.ami.originate(
-                seat_interface(a.seat_id, a.seat_id in delivery.demo_seats), context=CALLBACK, exten="s",
-                caller_id=f'"回拨" <{number}>', timeout_ms=delivery.ring_timeout_s * 1000, channel_id=chan_id,
-                variables={"CB_DIAL": s.transfer.dial.format(number=number), "CB_REC": str(rec),
-                           "CB_CALL_ID": a.call_id, "CB_SEAT": a.seat_id})
+            try:
+                await rt.ami.originate(
+                    seat_interface(a.seat_id, a.seat_id in delivery.demo_seats), context=CALLBACK, exten="s",
+                    caller_id=f'"回拨" <{number}>', timeout_ms=delivery.ring_timeout_s * 1000, channel_id=chan_id,
+                    variables={"CB_DIAL": s.transfer.dial.format(number=number), "CB_REC": str(rec),
+                               "CB_CALL_ID": a.call_id, "CB_SEAT": a.seat_id})
+            except BaseException:
+                callbacks.pop(chan_id, None)         # never placed: the dispatcher puts the call back
+                raise
 
         dispatcher = Dispatcher(router, node, originate=originate_callback)
         queue = RoutedQueueRunner(router, dispatcher, delivery, say, calls,
@@ -120,6 +125,16 @@ def make_wire(demo_seats: int = 0):
         rt.closers.insert(0, describe.close)
         ivr = IvrCallHandler(trees, resolver, calls, queue, recordings_dir=data / "recordings",
                              transfer_dial=s.transfer.dial, silence=str(rt.prompts.silence(1)), sink=describe)
+
+        from web.live import live_routes
+        from web.routes_console import console_routes
+        from web.routes_vendor import vendor_routes
+        from web.routes_wallboard import wallboard_routes
+
+        live = live_routes(rt.redis, router=router)
+        rt.web_routes += [console_routes(seat_service, router, tickets, calls), wallboard_routes(router, rt.redis),
+                          live, vendor_routes()]
+        rt.web_contexts.append(live.cleanup_ctx)
 
         creds = seat_credentials(seats_cfg, data)
         rt.pjsip_seats = render_pjsip(creds)
@@ -137,30 +152,51 @@ async def started(rt: Runtime) -> None:
     router: Router = rt.services["router"]
     callbacks: dict[str, str] = rt.services["callbacks"]
 
-    async def on_user_event(e: AMIEvent) -> None:
-        kind = e.get("UserEvent")
+    dial_status: dict[str, str] = {}           # callback channel id -> how its Dial to the citizen ended
+
+    async def callback_over(uid: str) -> None:
+        """A callback attempt's own channel is done: answered and talked, or failed.
+
+        Its dialplan (seat first, then the citizen) does not always get to report
+        the result (a Dial without `g` ends the channel when the citizen hangs up),
+        so its hangup settles the attempt too; whichever comes first wins."""
+        cid, status = callbacks.pop(uid, None), dial_status.pop(uid, "")
+        st = await router.call(cid) if cid else None
+        if st is None or not st.callback:
+            return
+        if st.phase == CallPhase.RINGING:              # the seat did not answer
+            await router.requeue_front(cid)
+        elif st.phase == CallPhase.ON_CALL:
+            if status == "ANSWER":
+                await router.ended(cid)
+            else:
+                await router.callback_failed(cid)
+
+    async def handle(e: AMIEvent) -> None:
         try:
+            kind = e.get("UserEvent") if e.name == "UserEvent" else e.name
             if kind == "HotlineAnswered":
                 st = await router.call(e.get("CallId", ""))
-                if st is not None and st.phase.value == "ringing":
+                if st is not None and st.phase == CallPhase.RINGING:
                     await router.answered(st.call_id, e.get("Seat") or None)
-            elif kind == "HotlineCallbackResult":
-                cid = e.get("CallId", "")
-                if e.get("Status") == "ANSWER":
-                    await router.ended(cid)
-                else:
-                    await router.callback_failed(cid)
+            elif kind in ("HotlineCallbackResult", "DialEnd"):     # on the callback's own channel
+                dial_status[e.get("Uniqueid", "")] = e.get("Status" if kind != "DialEnd" else "DialStatus", "")
+                if kind == "HotlineCallbackResult":
+                    await callback_over(e.get("Uniqueid", ""))
+            elif kind == "Hangup" or e.get("Response") == "Failure":   # OriginateResponse: the seat did not answer
+                await callback_over(e.get("Uniqueid", ""))
         except (AgentsError, RedisError) as exc:
-            log.warning("%s for call %s: %s", kind, e.get("CallId"), exc)
+            log.warning("%s for call %s: %s", e.name, e.get("CallId") or callbacks.get(e.get("Uniqueid", "")), exc)
 
-    async def on_originate(e: AMIEvent) -> None:
-        cid = callbacks.pop(e.get("Uniqueid", ""), None)
-        if cid and e.get("Response") == "Failure":     # the seat did not answer the callback
-            with contextlib.suppress(AgentsError, RedisError):
-                await router.requeue_front(cid)
+    def on_event(e: AMIEvent):
+        """One subscription, so the events of a call are handled in the order Asterisk sent them."""
+        if e.name == "UserEvent" and e.get("UserEvent") == "HotlineAnswered":
+            return handle(e)
+        if e.name in ("UserEvent", "DialEnd", "Hangup", "OriginateResponse") and e.get("Uniqueid", "") in callbacks:
+            return handle(e)              # callbacks this controller placed (HotlineCallbackResult and the rest)
+        return None
 
-    rt.ami.on_event("UserEvent", on_user_event)
-    rt.ami.on_event("OriginateResponse", on_originate)
+    rt.ami.on_event("*", on_event)
     rt.background += [asyncio.create_task(router.run(), name="router"),
                       asyncio.create_task(rt.services["dispatcher"].run(), name="dispatcher"),
                       asyncio.create_task(follow_published_lanes(rt), name="lanes")]

@@ -17,6 +17,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     ivr = bsub.add_parser("ivr", help="the default tree through the controller vs plain dialplan; validation time")
     ivr.add_argument("--calls", type=int, default=100, help="concurrent calls (default 100)")
     ivr.set_defaults(func=_ivr)
+    routing = bsub.add_parser("routing", help="routing decisions on Redis, and seat free -> ringing "
+                                              "vs Asterisk's own Queue() on the same Asterisk")
+    routing.add_argument("--callers", type=int, default=1000, help="callers waiting for the Redis part (default 1000)")
+    routing.add_argument("--lanes", type=int, default=3, help="lanes (default 3)")
+    routing.add_argument("--seats", type=int, default=50, help="seats for the Redis part (default 50)")
+    routing.add_argument("--free-rate", type=float, default=200.0, help="seats freed per second (default 200)")
+    routing.add_argument("--live-callers", type=int, default=40,
+                         help="simulated callers through Asterisk, each side (default 40; 0: skip)")
+    routing.add_argument("--live-seats", type=int, default=10, help="demo seats through Asterisk (default 10, max 10)")
+    routing.set_defaults(func=_routing)
     stt = bsub.add_parser("stt", help="speech-to-text real-time factor and streams per core")
     stt.add_argument("--model", help="vosk model folder (default: stt.model, else the packaged test model)")
     stt.add_argument("--seconds", type=float, default=15.0, help="seconds of telephone audio per stream")
@@ -31,6 +41,21 @@ def _agi(args: argparse.Namespace) -> int:
     json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
     print()
     return 0 if out["controller_fastagi"]["completed"] == args.calls else 1
+
+
+def _routing(args: argparse.Namespace) -> int:
+    from hotline import bench_routing, logs
+
+    logs.setup("WARNING")
+    out = asyncio.run(bench_routing.run(callers=args.callers, lanes=args.lanes, seats=args.seats,
+                                        free_rate=args.free_rate, live_callers=args.live_callers,
+                                        live_seats=args.live_seats))
+    json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
+    print()
+    live = out.get("live_asterisk")
+    ok = out["decisions_redis"]["assignments"] > 0 and (
+        live is None or all(live[k]["completed"] == args.live_callers for k in ("baseline_app_queue", "hotline")))
+    return 0 if ok else 1
 
 
 def _stt(args: argparse.Namespace) -> int:

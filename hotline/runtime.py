@@ -63,6 +63,7 @@ class Runtime:
     web_routes: list = field(default_factory=list)
     pjsip_seats: str = ""
     closers: list = field(default_factory=list)     # async callables run at stop, before Redis goes
+    web_contexts: list = field(default_factory=list)  # aiohttp cleanup contexts (e.g. the WebSocket fan-out)
     fallback_members: tuple[str, ...] = ()
     _lock: Any = None
     redis_server: RedisServer | None = None
@@ -151,6 +152,7 @@ class Runtime:
         app = create_app(self.status, redis=self.redis, routes=self.web_routes,
                          config=WebConfig(cookie_secure=w.cookie_secure, session_idle_s=w.session_idle_s,
                                           session_absolute_s=w.session_absolute_s, metrics_token=w.metrics_token))
+        app.cleanup_ctx.extend(self.web_contexts)
         self.web_runner = web.AppRunner(app, access_log=None)
         await self.web_runner.setup()
         self.web_port = s.network.web_port or free_port()

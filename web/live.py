@@ -68,6 +68,7 @@ class Client:
     ws: web.WebSocketResponse
     queue: asyncio.Queue[tuple[float, str]]
     seat: str | None = None
+    transport: Any = None             # the connection (to drop it at once)
     discarded: int = 0
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -258,10 +259,10 @@ class LiveHub:
 LIVE = web.AppKey("live_hub", LiveHub)
 
 
-def _abort(request: web.Request) -> None:
+def _abort(client: Client) -> None:
     """Drop the connection at once (a page that reads nothing would never let close() finish)."""
-    if request.transport is not None and not request.transport.is_closing():
-        request.transport.abort()
+    if client.transport is not None and not client.transport.is_closing():
+        client.transport.abort()
 
 
 def _report(task: asyncio.Task) -> None:
@@ -288,10 +289,10 @@ class LiveRoutes(RouteTable):
             ws = web.WebSocketResponse(heartbeat=settings.heartbeat_s, max_msg_size=4096)
             await ws.prepare(request)
             client = Client(user, ws, asyncio.Queue(maxsize=settings.queue_size),
-                            seat=await hub.initial_seat(user))
+                            seat=await hub.initial_seat(user), transport=request.transport)
             hub.clients.add(client)
             writer = asyncio.create_task(hub.pump(client), name=f"live-{user.username}")
-            writer.add_done_callback(lambda _t: _abort(request))
+            writer.add_done_callback(lambda _t: _abort(client))
             try:
                 await ws.send_str(json.dumps({"type": "hello", "src": "live", "seat": client.seat,
                                               "role": user.role.id}, ensure_ascii=False))

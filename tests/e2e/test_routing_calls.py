@@ -433,7 +433,7 @@ async def test_callback_calls_the_seat_then_the_citizen(routing):
         cid = await ev.call_id(number)
 
         async def offer_heard():            # the offer prompt played, then the wait goes on
-            cmds = [e.get("Command", "").split(" ")[0] + " " + e.get("Command", "").split(" ")[1]
+            cmds = [" ".join(e.get("Command", "").split(" ")[:2])
                     for e in seen if e.name == "AGIExecStart" and e.get("Uniqueid") == cid]
             if "STREAM FILE" in cmds and cmds[cmds.index("STREAM FILE") + 1:].count("WAIT FOR") >= 1:
                 return next(e.get("Channel") for e in seen if e.get("Uniqueid") == cid and e.get("Channel"))
@@ -449,14 +449,21 @@ async def test_callback_calls_the_seat_then_the_citizen(routing):
 
         await stack.services["seats"].ready("1002")
         await ev.wait(lambda e: e["type"] == "call_ended" and e["call_id"] == cid, 30, "the callback to end")
-        users = [e for e in seen if e.name == "UserEvent"]
+        settled = list(seen)
 
-    mine = [e for e in users if e.get("CallId") == cid or e.get("Number") == number]
-    assert [e.get("UserEvent") for e in mine] == ["HotlineAnswered", "HotlineExternal", "HotlineAnswered",
-                                                  "HotlineCallbackResult"]
-    assert mine[0].get("Seat") == "1002"                      # the seat first...
-    assert mine[1].get("Number") == number                    # ...then the citizen
-    assert mine[-1].get("Status") == "ANSWER"
+    mine = [e for e in settled if e.name == "UserEvent" and (e.get("CallId") == cid or e.get("Number") == number)]
+    kinds = [e.get("UserEvent") for e in mine]
+    # the seat answers (hotline-callback), the citizen is dialled and answers (on-answer gosub)
+    assert kinds[:3] == ["HotlineAnswered", "HotlineExternal", "HotlineAnswered"], kinds
+    assert mine[0].get("Seat") == "1002" and mine[0].get("Context") == "hotline-callback"
+    assert mine[1].get("Number") == number
+    # The callback context reports HotlineCallbackResult only when its Dial returns to it: with the
+    # current dialplan (Dial without `g`) a citizen hanging up ends the channel first, so the
+    # controller settles the attempt on the channel's DialEnd and Hangup (hotline.app.started).
+    assert all(e.get("Status") == "ANSWER" for e in mine if e.get("UserEvent") == "HotlineCallbackResult")
+    cb_dials = [e for e in settled if e.name == "DialEnd" and e.get("Uniqueid", "").startswith(f"cb-{cid}-")]
+    assert [e.get("DialStatus") for e in cb_dials] == ["ANSWER"]
+    assert cb_dials[0].get("DestChannel", "").startswith(f"Local/{number}@hotline-external")
     kinds = [(e["type"], e.get("seat_id"), e.get("callback")) for e in await ev.of(cid)
              if e["type"] in ("call_callback_requested", "call_assigned", "call_answered", "call_ended")]
     assert kinds == [("call_callback_requested", None, None), ("call_assigned", "1002", True),
@@ -493,3 +500,215 @@ async def test_caller_hanging_up_while_waiting_is_counted_and_listed(routing):
     missed = {m["call_id"]: m for m in await stack.services["router"].missed_calls()}
     assert missed[cid]["reason"] == "abandoned" and missed[cid]["caller"] == number
     assert rec["end_reason"] == "caller_hangup" and not rec.get("answered")
+
+
+# ---------------------------------------------------------------- 7. a real SIP softphone seat
+
+
+def wav_rms(path: Path) -> float:
+    with wave.open(str(path)) as w:
+        assert w.getsampwidth() == 2
+        samples = array.array("h", w.readframes(w.getnframes()))
+    return (sum(x * x for x in samples) / len(samples)) ** 0.5 if samples else 0.0
+
+
+async def netstring(host: str, port: int, payload: dict) -> None:
+    """One command to baresip's ctrl_tcp module (a netstring of JSON)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    body = json.dumps(payload).encode()
+    writer.write(str(len(body)).encode() + b":" + body + b",")
+    await writer.drain()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(reader.read(1000), 2)
+    writer.close()
+
+
+async def test_baresip_softphone_answers_as_a_seat(routing, tmp_path):
+    from agents.secrets import seat_credentials
+    from hotline.app import data_dir
+    from hotline.procs import free_port, free_ports
+
+    stack = routing
+    exe = shutil.which("baresip")
+    if exe is None:
+        pytest.skip("baresip is not installed (scripts/setup installs it)")
+    username, secret = seat_credentials(stack.services["seats_config"], data_dir(stack.settings))["1005"]
+    tone = tmp_path / "tone.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(tone), "synth", "20", "sine", "440",
+                    "vol", "0.5"], check=True)
+    folder = tmp_path / "baresip"
+    folder.mkdir()
+    sip_port = free_ports(1)[0]
+    ctrl_port = free_port()
+    (folder / "config").write_text(f"""poll_method epoll
+sip_listen 127.0.0.1:{sip_port}
+audio_source aufile,{tone}
+audio_player aufile,/dev/null
+module_path /usr/lib/baresip/modules
+module stdio.so
+module g711.so
+module aufile.so
+module_app account.so
+module_app menu.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen 127.0.0.1:{ctrl_port}
+""")
+    (folder / "accounts").write_text(
+        f"<sip:{username}@127.0.0.1:{stack.asterisk.ports.sip}>;auth_pass={secret};answermode=auto;regint=60\n")
+    log = open(tmp_path / "baresip.log", "wb")
+    phone = subprocess.Popen([exe, "-f", str(folder)], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    try:
+        async def registered():
+            out = await stack.ami.command("pjsip show contacts")
+            return f"{username}/sip:" in out or f"1005/sip:" in out
+        await until(registered, 15, "baresip to register seat 1005", every=0.3)
+        await arrange(stack, ready=[])
+        await stack.services["seats"].login("1005", "8005")
+        ev = Events(stack)
+        await ev.mark()
+        number = new_number()
+        placed = asyncio.ensure_future(call(stack, caller=number))
+        cid = await ev.call_id(number)
+        await ev.wait(lambda e: e["type"] == "call_answered" and e["call_id"] == cid, 15, "baresip to answer")
+        await asyncio.sleep(3)                      # a short conversation, then the operator hangs up
+        await netstring("127.0.0.1", ctrl_port, {"command": "hangup", "token": "e2e"})
+        result, rec = await placed
+    finally:
+        phone.terminate()
+        try:
+            phone.wait(5)
+        except subprocess.TimeoutExpired:
+            phone.kill()
+            phone.wait(5)
+        log.close()
+
+    assert result.completed
+    assert rec["seat"] == "1005" and rec.get("answered"), rec
+    assert rec["path"][-1] == "bye"                  # the caller went on after the seat hung up
+    assert dials(result) == ["PJSIP/1005"]
+    kinds = [(e["type"], e.get("seat_id")) for e in await ev.of(cid)
+             if e["type"] in ("call_assigned", "call_answered", "call_ended")]
+    assert kinds == [("call_assigned", "1005"), ("call_answered", "1005"), ("call_ended", "1005")]
+    seat_wav = Path(rec["recording"]).with_name(Path(rec["recording"]).stem + "-seat.wav")
+    assert wav_rms(seat_wav) > 500, "no audio from the softphone in the seat's recording"
+
+
+# ---------------------------------------------------------------- 8. the controller killed with calls waiting
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
+
+
+def _stop_group(pid: int | None) -> None:
+    """Stop a service the killed controller left behind (its own process group), by pid."""
+    if not pid:
+        return
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if not _alive(pid):
+            return
+
+
+def _start_up(tmp: Path, demo_seats: int) -> tuple[subprocess.Popen, dict]:
+    env = dict(os.environ, HOTLINE__HOTLINE__RUN_ROOT=str(tmp / "run"), HOTLINE__STORAGE__DATA_DIR=str(tmp / "data"),
+               HOTLINE__FALLBACK__QUEUE_TIMEOUT_S="150")
+    err = open(tmp / "controller.log", "wb")
+    proc = subprocess.Popen([str(VENV_BIN / "hotline"), "up", "--demo-seats", str(demo_seats)],
+                            stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+    err.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("READY "):
+            info = json.loads(line[len("READY "):])
+            info.update(json.loads((Path(info["run"]) / "ready.json").read_text()))
+            return proc, info
+        if not line and proc.poll() is not None:
+            break
+    proc.send_signal(signal.SIGINT)                 # a clean stop takes Asterisk and Redis down too
+    try:
+        proc.wait(40)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    raise AssertionError(f"no READY line: {(tmp / 'controller.log').read_text()[-3000:]}")
+
+
+async def test_controller_killed_with_callers_waiting_all_reach_a_seat(tmp_path):
+    import redis.asyncio as aioredis
+
+    from agents.config import load_seats
+    from agents.events import all_events
+    from agents.service import SeatService
+    from agents.store import RoutingStore
+    from pbx.ami import AMIClient
+
+    """A separate `hotline up` (Redis and Asterisk in their own process groups); 12 callers wait in
+    Redis with every seat paused; SIGKILL of the controller alone sends each call's dialplan to
+    the fallback queue, whose members (the demo seats) app_queue rings whatever Redis says.
+    Four demo seats rather than two keep the test under a minute (talk + the queue's wrap-up)."""
+    demo, n_calls = 4, 12
+    proc, info = await asyncio.to_thread(_start_up, tmp_path, demo)
+    pids = info["pids"]
+    ami = redis = None
+    calls: list[asyncio.Future] = []
+    try:
+        redis = aioredis.from_url(info["redis"], decode_responses=True)
+        lanes = ("deputy", "enterprise", "general")
+        store = RoutingStore(redis, load_seats(REPO / "config" / "seats.yaml", lanes=lanes))
+        await store.load_scripts()
+        seats = SeatService(store)
+        demo_ids = [f"{1001 + i}" for i in range(demo)]
+        for sid in demo_ids:                       # nobody answers: the callers wait in the deputies' lane
+            await seats.pause(sid, "小休")
+        ami = AMIClient("127.0.0.1", info["ports"]["ami"], info["ami_user"], info["ami_secret"])
+        await ami.connect()
+        # DID 12345001 goes straight to the deputies' lane in the default tree (no menu).
+        calls = [later(0.2 * i, place_call(ami, did="12345001", caller=new_number(), hold=170, timeout=180))
+                 for i in range(n_calls)]
+
+        async def all_waiting():
+            queued = {e["call_id"] for _, e in await all_events(redis) if e["type"] == "call_queued"}
+            waiting = [await store.call(c) for c in queued]
+            return len(queued) == n_calls and all(st.phase.value == "waiting" for st in waiting)
+        await until(all_waiting, 30, f"{n_calls} callers waiting", every=0.3)
+        await asyncio.sleep(1)
+        os.kill(pids["controller"], signal.SIGKILL)            # the controller only: Asterisk and Redis stay
+        await asyncio.to_thread(proc.wait, 10)
+        results = await asyncio.gather(*calls)
+    finally:
+        for c in calls:
+            c.cancel()
+        if proc.poll() is None:                                # failed before the kill: a clean stop
+            proc.send_signal(signal.SIGINT)
+            await asyncio.to_thread(proc.wait, 40)
+        if ami is not None:
+            await ami.close()
+        if redis is not None:
+            await redis.aclose()
+        for name in ("asterisk", "redis"):
+            await asyncio.to_thread(_stop_group, pids.get(name))
+    assert not any(_alive(p) for p in pids.values())
+
+    members = {f"Local/{sid}@hotline-demo-seat/n" for sid in demo_ids}
+    for r in results:
+        assert r.completed, r.sim_id
+        fallback = r.user_events("HotlineFallback")
+        assert fallback, r.sim_id                                  # the dialplan took the call over...
+        connects = r.named("AgentConnect")
+        assert len(connects) == 1 and connects[0].get("Queue") == "hotline-fallback", r.sim_id
+        assert connects[0].get("Interface") in members, connects[0].get("Interface")   # ...and a seat answered
+        assert not r.user_events("HotlineMissed")
+        assert r.events.index(fallback[0]) < r.events.index(connects[0])
