@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.e2e.helpers import alive
 
 pytestmark = pytest.mark.asterisk
 
@@ -48,15 +49,6 @@ def _listening(port: int, name: str = "") -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
-
-
 def test_up_call_second_instance_and_clean_stop(tmp_path):
     first, info1 = _start(tmp_path, "a")
     second, info2 = _start(tmp_path, "b")
@@ -82,6 +74,6 @@ def test_up_call_second_instance_and_clean_stop(tmp_path):
     time.sleep(0.5)
     for info in (info1, info2):
         for name, pid in info["pids"].items():
-            assert not _alive(pid), f"{name} (pid {pid}) still running"
+            assert not alive(pid), f"{name} (pid {pid}) still running"
         for name, port in info["ports"].items():
             assert not _listening(port, name), f"{name} port {port} still listening"

@@ -12,23 +12,13 @@ import pytest
 
 from hotline.simcall import place_call
 from ivr.loader import parse_file
-from ivr.versions import VersionError
+from tests.e2e.helpers import publish
 
 pytestmark = pytest.mark.asterisk
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 REPO = DATA.parent.parent
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
-
-
-async def publish(stack, doc, comment: str) -> int:
-    versions = stack.services["versions"]
-    try:
-        return (await versions.publish(doc, "e2e", comment)).number
-    except VersionError as exc:
-        if exc.error_id == "unchanged":
-            return await versions.current_number()
-        raise
 
 
 def use_ivr(stack, at: dt.datetime | None = None):

@@ -33,8 +33,8 @@ from agents.errors import AgentsError
 from agents.events import events_key, stats_today
 from agents.model import NO_ANSWER, SeatState, SeatStatus
 from hotline.simcall import CallResult, place_call
-from ivr.versions import VersionError
 from pbx.ami import AMIEvent
+from tests.e2e.helpers import publish, alive
 
 pytestmark = pytest.mark.asterisk
 
@@ -90,16 +90,6 @@ async def until(check: Callable[[], Awaitable[Any]], timeout: float, what: str, 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(every)
-
-
-async def publish(stack, doc, comment: str) -> int:
-    versions = stack.services["versions"]
-    try:
-        return (await versions.publish(doc, "e2e", comment)).number
-    except VersionError as exc:
-        if exc.error_id == "unchanged":
-            return await versions.current_number()
-        raise
 
 
 class Events:
@@ -597,15 +587,6 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
 # ---------------------------------------------------------------- 8. the controller killed with calls waiting
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
-
-
 def _stop_group(pid: int | None) -> None:
     """Stop a service the killed controller left behind (its own process group), by pid."""
     if not pid:
@@ -616,9 +597,9 @@ def _stop_group(pid: int | None) -> None:
         except ProcessLookupError:
             return
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and alive(pid):
             time.sleep(0.1)
-        if not _alive(pid):
+        if not alive(pid):
             return
 
 
@@ -700,7 +681,7 @@ async def test_controller_killed_with_callers_waiting_all_reach_a_seat(tmp_path)
             await redis.aclose()
         for name in ("asterisk", "redis"):
             await asyncio.to_thread(_stop_group, pids.get(name))
-    assert not any(_alive(p) for p in pids.values())
+    assert not any(alive(p) for p in pids.values())
 
     members = {f"Local/{sid}@hotline-demo-seat/n" for sid in demo_ids}
     for r in results:
