@@ -140,7 +140,7 @@ def build(spec: DialplanSpec) -> Dialplan:
             # The seat answered an Originate; now call the citizen back.
             # CB_DIAL: the citizen's dial string; CB_REC, CB_CALL_ID, CB_SEAT as for ON_ANSWER.
             ("UserEvent", "HotlineAnswered,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT}"),
-            ("Dial", f"${{CB_DIAL}},30,U({ON_ANSWER}^${{CB_REC}}^${{CB_CALL_ID}}^${{CB_SEAT}})"),
+            ("Dial", f"${{CB_DIAL}},30,gU({ON_ANSWER}^${{CB_REC}}^${{CB_CALL_ID}}^${{CB_SEAT}})"),
             ("UserEvent", "HotlineCallbackResult,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT},Status: ${DIALSTATUS}"),
             ("Hangup", ""),
         )),
