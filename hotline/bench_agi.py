@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from dialplan.model import Context, Extension, steps
-from hotline.bench_harness import ControllerProcess, batch, pct, ratio
+from hotline.bench_harness import ControllerProcess, batch, compare, pct
 from pbx import chanvars as V
 from pbx.agi import AGISession
 
@@ -101,16 +101,10 @@ async def run(calls: int = 50, concurrency: int | None = None, settings=None) ->
         ours["keys_read"] = sum(1 for k in ctl["keys"] if k == "2")
         ours["agi_rtt_ms"] = {"p50": round(pct(ctl["rtt"], 50) * 1000, 3),
                               "p99": round(pct(ctl["rtt"], 99) * 1000, 3), "samples": len(ctl["rtt"])}
-        base_cpu = baseline["asterisk_cpu_s_per_call"]
         return {"benchmark": "agi", "concurrency": conc,
                 "flow": "answer, caller number, 1 s prompt, one key, two variables, hang up",
                 "baseline_plain_dialplan": baseline, "controller_fastagi": ours,
-                "ratio_controller_over_baseline": {
-                    "calls_per_s": ratio(ours["calls_per_s"], baseline["calls_per_s"]),
-                    "asterisk_cpu_per_call": ratio(ours["asterisk_cpu_s_per_call"], base_cpu),
-                    "total_cpu_per_call": ratio(ours["asterisk_cpu_s_per_call"] + ours["controller_cpu_s_per_call"],
-                                                base_cpu),
-                    "call_duration": ratio(ours["call_duration_p50_s"], baseline["call_duration_p50_s"])},
+                "ratio_controller_over_baseline": compare(baseline, ours),
                 "note": "the controller runs in its own process; the simulated callers' AMI work "
                         "(callers_harness_cpu) is the same for both rows and belongs to neither system"}
     finally:

@@ -31,6 +31,18 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
+def compare(baseline: dict, ours: dict) -> dict:
+    """Ratios ours/baseline of two `batch` rows (the controller's CPU counts on our side only)."""
+    base_cpu = baseline["asterisk_cpu_s_per_call"]
+    return {
+        "calls_per_s": ratio(ours["calls_per_s"], baseline["calls_per_s"]),
+        "asterisk_cpu_per_call": ratio(ours["asterisk_cpu_s_per_call"], base_cpu),
+        "total_cpu_per_call": ratio(ours["asterisk_cpu_s_per_call"] + ours.get("controller_cpu_s_per_call", 0.0),
+                                    base_cpu),
+        "call_duration": ratio(ours["call_duration_p50_s"], baseline["call_duration_p50_s"]),
+    }
+
+
 def _child(conn, builder: str, arg) -> None:
     """Child process: build the handlers (module:function(arg) -> (handlers, report)), serve FastAGI."""
     from pbx.agi_server import FastAGIServer

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from dialplan.model import Context, Extension, steps
-from hotline.bench_harness import ControllerProcess, batch, ratio
+from hotline.bench_harness import ControllerProcess, batch, compare, ratio
 from hotline.settings import REPO
 
 PLAIN = "hotline-bench-ivr-plain"
@@ -143,15 +143,10 @@ async def run(calls: int = 100) -> dict:
         baseline, _ = await batch(rt, PLAIN, calls, calls, **caller)
         ours, ctl = await batch(rt, VIA_AGI, calls, calls, controller, **caller)
         ours["reached_enterprise_lane"] = sum(1 for ln in ctl["lanes"] if ln == "enterprise")
-        base_cpu = baseline["asterisk_cpu_s_per_call"]
         return {"benchmark": "ivr", "concurrency": calls,
                 "flow": "default tree: greeting, menu, key 2 in office hours, describe (prompt + record), enterprise lane entry",
                 "baseline_plain_dialplan": baseline, "controller_fastagi": ours,
-                "ratio_controller_over_baseline": {
-                    "calls_per_s": ratio(ours["calls_per_s"], baseline["calls_per_s"]),
-                    "asterisk_cpu_per_call": ratio(ours["asterisk_cpu_s_per_call"], base_cpu),
-                    "total_cpu_per_call": ratio(ours["asterisk_cpu_s_per_call"] + ours["controller_cpu_s_per_call"],
-                                                base_cpu)},
+                "ratio_controller_over_baseline": compare(baseline, ours),
                 "validation_10000_nodes": validation_timing()}
     finally:
         await rt.stop()

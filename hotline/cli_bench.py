@@ -33,25 +33,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     stt.set_defaults(func=_stt)
 
 
-def _agi(args: argparse.Namespace) -> int:
-    from hotline import bench_agi, logs
+def _emit(coro) -> dict:
+    """Run one benchmark quietly and print its JSON."""
+    from hotline import logs
 
     logs.setup("WARNING")
-    out = asyncio.run(bench_agi.run(calls=args.calls))
+    out = asyncio.run(coro)
     json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
     print()
+    return out
+
+
+def _agi(args: argparse.Namespace) -> int:
+    from hotline import bench_agi
+
+    out = _emit(bench_agi.run(calls=args.calls))
     return 0 if out["controller_fastagi"]["completed"] == args.calls else 1
 
 
 def _routing(args: argparse.Namespace) -> int:
-    from hotline import bench_routing, logs
+    from hotline import bench_routing
 
-    logs.setup("WARNING")
-    out = asyncio.run(bench_routing.run(callers=args.callers, lanes=args.lanes, seats=args.seats,
-                                        free_rate=args.free_rate, live_callers=args.live_callers,
-                                        live_seats=args.live_seats))
-    json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
-    print()
+    out = _emit(bench_routing.run(callers=args.callers, lanes=args.lanes, seats=args.seats,
+                                  free_rate=args.free_rate, live_callers=args.live_callers,
+                                  live_seats=args.live_seats))
     live = out.get("live_asterisk")
     ok = out["decisions_redis"]["assignments"] > 0 and (
         live is None or all(live[k]["completed"] == args.live_callers for k in ("baseline_app_queue", "hotline")))
@@ -59,28 +64,23 @@ def _routing(args: argparse.Namespace) -> int:
 
 
 def _stt(args: argparse.Namespace) -> int:
-    from hotline import logs
     from hotline.settings import load
     from recordings.bench_stt import run_bench
     from recordings.models import default_model_path
     from tickets.bench import run as extraction_bench
 
-    logs.setup("WARNING")
     model = default_model_path(args.model or load().stt.model or None)
     if model is None:
         print("hotline bench stt: no vosk model (give --model or set stt.model)", file=sys.stderr)
         return 2
-    out = {"stt": asyncio.run(run_bench(model, seconds=args.seconds)), "extraction": extraction_bench()}
-    json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
-    print()
+    async def both() -> dict:
+        return {"stt": await run_bench(model, seconds=args.seconds), "extraction": extraction_bench()}
+    _emit(both())
     return 0
 
 
 def _ivr(args: argparse.Namespace) -> int:
-    from hotline import bench_ivr, logs
+    from hotline import bench_ivr
 
-    logs.setup("WARNING")
-    out = asyncio.run(bench_ivr.run(calls=args.calls))
-    json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
-    print()
+    out = _emit(bench_ivr.run(calls=args.calls))
     return 0 if out["controller_fastagi"]["reached_enterprise_lane"] == args.calls else 1
