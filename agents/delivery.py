@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from agents.errors import AgentsError
 from agents.model import Assignment, CallPhase, CancelReason, WaitingCall
 from agents.service import Router
+from agents.transfer import caller_action, keeps_seat, seat_in_conference
 from dialplan.hotline import CALLBACK, ON_ANSWER
 from dialplan.seats import seat_interface
 from hotline.privacy import mask_number
@@ -48,6 +49,7 @@ class DeliverySettings:
     recordings_dir: Path = Path("recordings")
     outbound_dial: str = "Local/{number}@hotline-external"
     max_wait_s: int = 900        # then the call leaves the line, goes on the callback list, and the tree's on_fail runs
+    demo_wrap_up_s: float | None = None   # demo seats' wrap-up after a call (None: the seats config's)
 
 
 class Dispatcher:
@@ -111,7 +113,7 @@ class RoutedQueueRunner:
     dialplan's fallback queue when Redis cannot take the call."""
 
     def __init__(self, router: Router, dispatcher: Dispatcher, settings: DeliverySettings, say, calls,
-                 fallback, publish=None) -> None:
+                 fallback, publish=None, transfers=None) -> None:
         self.router = router
         self.dispatcher = dispatcher
         self.cfg = settings
@@ -119,6 +121,7 @@ class RoutedQueueRunner:
         self.calls = calls               # CallRecords
         self.fallback = fallback         # QueueRunner used when Redis is down
         self.publish = publish           # async (event dict) -> None (screen pop)
+        self.transfers = transfers       # agents.transfer.TransferService: a seat's transfer of the call
 
     async def run(self, call, action: E.Queue) -> E.Event:
         waiting = WaitingCall(call_id=call.call_id, lane=action.lane, caller=call.caller or None,
@@ -145,6 +148,8 @@ class RoutedQueueRunner:
             if st is not None and st.phase in (CallPhase.WAITING, CallPhase.RINGING):
                 await self.router.cancel(call_id, CancelReason.ABANDONED)   # frees a ringing seat too
             elif st is not None and st.phase == CallPhase.ON_CALL:
+                if self.transfers is not None and seat_in_conference(await self.transfers.active(call_id)):
+                    return                       # the seat is still in the conference: its leaving ends it
                 await self.router.ended(call_id)
 
     async def _wait_and_deliver(self, call, action: E.Queue, fut: asyncio.Future) -> E.Event:
@@ -220,8 +225,16 @@ class RoutedQueueRunner:
                 st = await self.router.call(call.call_id)
                 if st is not None and st.phase == CallPhase.RINGING:
                     await self.router.answered(call.call_id, a.seat_id)
-            await self.router.ended(call.call_id)
+            transfer = await self.transfers.active(call.call_id) if self.transfers is not None else None
+            if transfer is not None and caller_action(transfer) == "none":
+                transfer = None                           # an earlier one, over
+            if not keeps_seat(transfer):                  # (a seat in the conference ends it when it leaves)
+                demo = a.seat_id in self.cfg.demo_seats
+                with contextlib.suppress(AgentsError):
+                    await self.router.ended(call.call_id, wrap_up_s=self.cfg.demo_wrap_up_s if demo else None)
             await self.calls.update(call.call_id, status="answered", recording=f"{rec}.wav", answered=time.time())
+            if transfer is not None:
+                await self.transfers.caller_side(s, call.call_id, call.channel)
         return status
 
     async def _callback_request(self, call) -> None:

@@ -50,6 +50,36 @@ PBX_IN_USE = "in_use"
 PBX_RINGING = "ringing"
 PBX_UNAVAILABLE = "unavailable"   # not registered
 STAFFED = frozenset({SeatState.READY, SeatState.RINGING, SeatState.ON_CALL, SeatState.WRAP_UP})
+# Asterisk device states (DEVICE_STATE(), DeviceStateChange) -> what the PBX says about a seat's phone.
+DEVICE_STATES = {"NOT_INUSE": PBX_IDLE, "INUSE": PBX_IN_USE, "BUSY": PBX_IN_USE, "ONHOLD": PBX_IN_USE,
+                 "RINGING": PBX_RINGING, "RINGINUSE": PBX_RINGING, "UNAVAILABLE": PBX_UNAVAILABLE,
+                 "INVALID": PBX_UNAVAILABLE}
+
+
+def phone_state(device_state: str | None) -> str | None:
+    """An Asterisk device state as a seat's phone state; None when it says nothing (UNKNOWN)."""
+    return DEVICE_STATES.get((device_state or "").strip().upper())
+
+
+def seat_phone_states(seat_ids: Iterable[str], demo: Iterable[str], devices: Mapping[str, str | None],
+                      channels: Iterable[str], demo_context: str) -> dict[str, str]:
+    """Each seat's phone as the PBX sees it (for ``Router.resync``).
+
+    ``devices``: seat -> device state of its PJSIP endpoint; ``channels``: the
+    names of the channels up. A demo seat (a Local channel in ``demo_context``)
+    is in use while one of its channels is up, idle otherwise.
+    """
+    demo_ids, names = set(demo), list(channels)
+    out: dict[str, str] = {}
+    for sid in seat_ids:
+        if sid in demo_ids:
+            prefix = f"Local/{sid}@{demo_context}-"
+            out[sid] = PBX_IN_USE if any(n.startswith(prefix) for n in names) else PBX_IDLE
+        else:
+            st = phone_state(devices.get(sid))
+            if st is not None:
+                out[sid] = st
+    return out
 
 
 class SeatService:
@@ -101,6 +131,20 @@ class SeatService:
         """Start (or restart) wrap-up: ready again by itself after ``seconds`` (default: wrap_up_s)."""
         s = self.config.wrap_up_s if seconds is None else seconds
         await self.store.seat_op("wrap_up", self._seat(seat_id), wrap_ms=int(round(s * 1000)))
+        return await self.store.seat(seat_id)
+
+    async def phone_changed(self, seat_id: str, phone: str) -> SeatStatus | None:
+        """The seat's phone unregistered (a ready seat is paused 离线) or came back
+        (a seat paused 离线 is ready again). None when nothing changed."""
+        st = await self.store.seat(self._seat(seat_id))
+        if phone == PBX_UNAVAILABLE and st.state == SeatState.READY:
+            await self.store.seat_op("force", seat_id, **{"from": ["ready"]}, to="paused", reason=OFFLINE)
+        elif phone == PBX_IDLE and st.state == SeatState.PAUSED and st.reason == OFFLINE:
+            await self.store.seat_op("ready", seat_id)
+            self.notify()
+        else:
+            return None
+        log.info("seat %s: phone %s", seat_id, phone)
         return await self.store.seat(seat_id)
 
     async def logout(self, seat_id: str) -> SeatStatus:

@@ -19,7 +19,23 @@ DEMO_SEAT = "hotline-demo-seat"
 EXTERNAL = "hotline-external"
 ON_ANSWER = "hotline-on-answer"
 CALLBACK = "hotline-callback"
+LIVE_SPY = "hotline-live-spy"
 FALLBACK_QUEUE = "hotline-fallback"
+CONFERENCE = "hotline-conf"
+SPY = "hotline-spy"
+CONF_BRIDGE_PROFILE = "hotline_bridge"      # asterisk-conf/confbridge.conf
+CONF_PARTY_PROFILE = "hotline_party"        # the operator and the transfer target (marked)
+CONF_CALLER_PROFILE = "hotline_caller"      # the caller: let go when the last marked member leaves
+
+
+def conference_join(conference: str) -> tuple[str, ...]:
+    """The application and arguments a caller's session runs to join its transfer conference."""
+    return ("ConfBridge", conference, CONF_BRIDGE_PROFILE, CONF_CALLER_PROFILE)
+
+
+def external_dial(dial: str, ring_s: int) -> tuple[str, ...]:
+    """A caller's session dialling a transfer target (blind); back to the session when it ends (g)."""
+    return ("Dial", dial, str(int(ring_s)), "g")
 
 
 @dataclass(frozen=True)
@@ -110,10 +126,18 @@ def build(spec: DialplanSpec) -> Dialplan:
     demo = Context(DEMO_SEAT, (
         Extension("_X.", steps(
             ("Answer", ""),
-            ("Playback", reply) if reply else ("Wait", "1"),
-            ("Wait", _if_empty("DEMO_TALK_S", str(spec.demo_talk_s))),
-            ("Hangup", ""),
+            # DEMO_SAY (inherited from the call, tests and benchmarks): what the seat says instead.
+            ("Playback", _if_empty("DEMO_SAY", reply)) if reply else ("Wait", "1"),
+            # Then stay on the line DEMO_TALK_S. With DEMO_LINE set, sending line noise as a phone
+            # does (a Wait sends no frames on a Local channel: live transcription hears no pause).
+            ("Set", f"talk={_if_empty('DEMO_TALK_S', str(spec.demo_talk_s))}"),
+            *((("GotoIf", '$["${DEMO_LINE}" = "" | ${talk} <= 0]?quiet'),   # (absolute timeout 0 = none)
+               ("Set", "TIMEOUT(absolute)=${talk}"),
+               ("Playback", line, "noise"), ("Goto", "noise")) if line else ()),
+            ("Wait", "${talk}", "quiet"),
+            ("Hangup", "", "end"),
         )),
+        Extension("T", steps(("Hangup", ""),)),
     ), comment="Demo seats: auto-answering Local channels that say a short reply.")
 
     on_answer = Context(ON_ANSWER, (
@@ -121,7 +145,8 @@ def build(spec: DialplanSpec) -> Dialplan:
             # Runs on the seat's channel when it answers (Dial U() option).
             # ARG1: recording base path, ARG2: call id, ARG3: seat id.
             ("MixMonitor", "${ARG1}.wav,r(${ARG1}-seat.wav)t(${ARG1}-caller.wav)"),
-            ("UserEvent", "HotlineAnswered,CallId: ${ARG2},Seat: ${ARG3}"),
+            # Rec: the live transcriber follows the two per-direction files (recordings/live.py).
+            ("UserEvent", "HotlineAnswered,CallId: ${ARG2},Seat: ${ARG3},Rec: ${ARG1}"),
             ("Return", ""),
         )),
     ), comment="On answer: record caller and seat (mixed and each direction), tell the controller.")
@@ -146,8 +171,49 @@ def build(spec: DialplanSpec) -> Dialplan:
         )),
     ), comment="Callbacks: the seat is called first (Originate), then the citizen.")
 
-    return Dialplan(contexts=(entry, ivr, fallback, sim, demo, on_answer, callback, external)
-                    + tuple(spec.extra))
+    join = ("ConfBridge", f"${{{V.CONF}}},{CONF_BRIDGE_PROFILE},{CONF_PARTY_PROFILE}")
+    conference = Context(CONFERENCE, (
+        # seat: the operator's channel, redirected here over AMI (three-way, attended);
+        # external: the transfer target's leg, originated here when it answers.
+        Extension("seat", steps(
+            ("Set", f"{V.CONF_ROLE}=seat"),
+            join,
+            ("Hangup", ""),
+        )),
+        Extension("external", steps(
+            ("Set", f"{V.CONF_ROLE}=external"),
+            ("UserEvent", f"HotlineTransferJoined,CallId: ${{{V.CALL_ID}}},Transfer: ${{{V.TRANSFER}}}"),
+            join,
+            ("Hangup", ""),
+        )),
+        Extension("h", steps(
+            ("UserEvent", f"HotlineConfLeft,CallId: ${{{V.CALL_ID}}},Transfer: ${{{V.TRANSFER}}},"
+                          f"Role: ${{{V.CONF_ROLE}}},Conference: ${{{V.CONF}}}"),
+        )),
+    ), comment="Transfers: the operator and the target in the call's conference (the caller joins from its session).")
+
+    spy = Context(SPY, (
+        Extension("s", steps(
+            # The supervisor's own phone, called first (Originate), then put on the seat's channel.
+            ("Answer", ""),
+            ("ChanSpy", f"${{{V.SPY_TARGET}}},${{{V.SPY_OPTIONS}}}"),
+            ("Hangup", ""),
+        )),
+    ), comment="Supervisors listen to (q), whisper to (w) or barge into (B) a seat's call (pbx/spy.py).")
+
+    live_spy = Context(LIVE_SPY, (
+        # ;2 of Local/spy@LIVE_SPY (originated by pbx/live_audio.py): hear only the audio coming from
+        # LIVE_SPY_TARGET (o: that party's voice), quietly (q), until it hangs up (E) or is not there
+        # (S). ;1 runs the EAGI script that forwards what this half hears (fd 3) to the controller.
+        Extension("spy", steps(
+            ("Answer", ""),
+            ("ChanSpy", "${LIVE_SPY_TARGET},qoES"),
+            ("Hangup", ""),
+        )),
+    ), comment="Live transcription: one direction of a bridged call into an EAGI reader (recordings/live.py).")
+
+    return Dialplan(contexts=(entry, ivr, fallback, sim, demo, on_answer, callback, external, conference, spy,
+                              live_spy) + tuple(spec.extra))
 
 
 def render(spec: DialplanSpec) -> str:

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 
 from redis.exceptions import RedisError
@@ -20,9 +21,11 @@ from agents.fallback_queue import FallbackQueueRunner
 from agents.model import CallPhase
 from agents.policy import Rules
 from agents.secrets import seat_credentials
-from agents.service import Router, SeatService
+from agents.service import Router, SeatService, phone_state, seat_phone_states
 from agents.store import RoutingStore
-from dialplan.hotline import CALLBACK
+from agents.transfer import TransfersFile
+from agents.transfer_service import TransferService
+from dialplan.hotline import CALLBACK, DEMO_SEAT, LIVE_SPY
 from dialplan.seats import render_pjsip, seat_interface
 from hotline.runtime import Runtime
 from hotline.settings import Settings
@@ -32,7 +35,9 @@ from ivr.problems import TreeInvalid
 from ivr.trees import TreeSource
 from ivr.versions import VersionError, VersionStore
 from pbx.ami import AMIError, AMIEvent
+from pbx.live_audio import LiveAudioServer, SpyCapture, install_script
 from recordings.describe import DescribeToTicket
+from recordings.live import LiveTranscriber
 from recordings.prompts import PromptResolver
 from tickets.store import TicketStore
 
@@ -61,7 +66,9 @@ async def _stt_pool(s: Settings):
     return pool
 
 
-def make_wire(demo_seats: int = 0):
+def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
+    """demo_wrap_up_s: the demo seats' wrap-up after each call (None: the seats config's wrap_up_s);
+    as for any seat, `hotline seats ready` or the console ends it early."""
     async def wire(rt: Runtime) -> dict:
         s = rt.settings
         base_dir = s.path("config")
@@ -91,6 +98,7 @@ def make_wire(demo_seats: int = 0):
         delivery = DeliverySettings(
             ring_timeout_s=seats_cfg.ring_timeout_s, announce_every_s=seats_cfg.announce_every_s,
             callback_offer_after_s=seats_cfg.callback.offer_after_s, demo_seats=frozenset(demo),
+            demo_wrap_up_s=demo_wrap_up_s,
             recordings_dir=data / "recordings", outbound_dial=s.transfer.dial, max_wait_s=s.agents.max_wait_s)
         callbacks: dict[str, str] = {}             # originate channel id -> call id
 
@@ -115,14 +123,24 @@ def make_wire(demo_seats: int = 0):
                 raise
 
         dispatcher = Dispatcher(router, node, originate=originate_callback)
+        transfers = TransferService(rt.redis, None, router, calls, TransfersFile(base_dir / "transfers.yaml"),
+                                    dial=s.transfer.dial, publish=publish)     # AMI: set in started()
         queue = RoutedQueueRunner(router, dispatcher, delivery, say, calls,
-                                  FallbackQueueRunner(s.fallback.queue_timeout_s), publish=publish)
+                                  FallbackQueueRunner(s.fallback.queue_timeout_s), publish=publish,
+                                  transfers=transfers)
         pool = await _stt_pool(s)
         if pool is not None:
             rt.closers.append(pool.close)
         tickets = TicketStore(rt.redis)
         describe = DescribeToTicket(tickets, calls, pool, publish=publish)
         rt.closers.insert(0, describe.close)
+        live_stt = None
+        if pool is not None and s.stt.live:      # the conversation, both directions, transcribed live
+            live_audio = LiveAudioServer(s.network.host)
+            await live_audio.start()
+            capture = SpyCapture(lambda: rt.ami, live_audio, install_script(rt.run / "agi-bin"), LIVE_SPY)
+            live_stt = LiveTranscriber(pool, publish, calls, tickets, capture=capture, redis=rt.redis, node=node)
+            rt.closers[:0] = [live_stt.close, live_audio.close]
         ivr = IvrCallHandler(trees, resolver, calls, queue, recordings_dir=data / "recordings",
                              transfer_dial=s.transfer.dial, silence=str(rt.prompts.silence(1)), sink=describe)
 
@@ -132,17 +150,30 @@ def make_wire(demo_seats: int = 0):
         from web.routes_wallboard import wallboard_routes
 
         live = live_routes(rt.redis, router=router)
-        rt.web_routes += [console_routes(seat_service, router, tickets, calls), wallboard_routes(router, rt.redis),
-                          live, vendor_routes()]
+        rt.web_routes += [console_routes(seat_service, router, tickets, calls),
+                          wallboard_routes(router, rt.redis, tickets=tickets), live, vendor_routes()]
+        from web.routes_supervise import supervise_routes
+        rt.web_routes.append(supervise_routes(store, lambda: rt.ami, demo))
+        from web.routes_reports import reports_routes
+        rt.web_routes.append(reports_routes(router, tickets, rt.redis))
         rt.web_contexts.append(live.cleanup_ctx)
+        from web.routes_transfer import transfer_routes
+        rt.web_routes.append(transfer_routes(transfers, seat_service.store))
+        from web.routes_admin_config import admin_config_routes
+        from web.routes_admin_ivr import admin_ivr_routes
+
+        rt.web_routes += [admin_ivr_routes(versions, base_dir, resolver),
+                          admin_config_routes(versions, base_dir, s.path(s.agents.seats), base_dir / "transfers.yaml")]
 
         creds = seat_credentials(seats_cfg, data)
         rt.pjsip_seats = render_pjsip(creds)
         rt.fallback_members = tuple(seat_interface(sid, sid in delivery.demo_seats) for sid in sorted(seats_cfg.seats))
+        rt.on_ami_reconnect = lambda: resync(rt)      # Asterisk restarted (or AMI lost): line Redis up again
         rt.services.update(versions=versions, trees=trees, calls=calls, prompts=resolver, router=router,
                            seats=seat_service, store=store, dispatcher=dispatcher, node=node,
                            seats_config=seats_cfg, demo_seats=demo, callbacks=callbacks, tickets=tickets,
-                           stt=pool, lanes_version=pinned.version)
+                           transfers=transfers,
+                           stt=pool, live_stt=live_stt, lanes_version=pinned.version)
         return {"ivr": ivr}
     return wire
 
@@ -164,13 +195,15 @@ async def started(rt: Runtime) -> None:
         st = await router.call(cid) if cid else None
         if st is None or not st.callback:
             return
+        calls: CallRecords = rt.services["calls"]
         if st.phase == CallPhase.RINGING:              # the seat did not answer
             await router.requeue_front(cid)
         elif st.phase == CallPhase.ON_CALL:
             if status == "ANSWER":
                 await router.ended(cid)
-            else:
-                await router.callback_failed(cid)
+                await calls.update(cid, status="callback_connected", seat=st.seat_id, callback_at=time.time())
+            elif not await router.callback_failed(cid):      # no retry left: on the callback list
+                await calls.update(cid, status="missed")
 
     async def handle(e: AMIEvent) -> None:
         try:
@@ -197,17 +230,37 @@ async def started(rt: Runtime) -> None:
         return None
 
     rt.ami.on_event("*", on_event)
+    rt.services["transfers"].ami = rt.ami
+    seats: SeatService = rt.services["seats"]
+    phones = {seat_interface(sid, False): sid for sid in rt.services["seats_config"].seats
+              if sid not in set(rt.services["demo_seats"])}
+
+    async def phone_changed(e: AMIEvent) -> None:
+        """A softphone seat unregisters (ready -> paused 离线) or registers again (-> ready)."""
+        st = phone_state(e.get("State"))
+        if st is not None:
+            try:
+                await seats.phone_changed(phones[e.get("Device", "")], st)
+            except (AgentsError, RedisError) as exc:
+                log.warning("seat %s phone %s: %s", phones[e.get("Device", "")], st, exc)
+
+    rt.ami.on_event("DeviceStateChange", lambda e: phone_changed(e) if e.get("Device") in phones else None)
+    rt.ami.on_event("*", rt.services["transfers"].on_ami_event)      # transfers and the seat's channel
+    if rt.services.get("live_stt") is not None:      # both directions of answered calls, transcribed live
+        rt.ami.on_event("*", rt.services["live_stt"].on_ami_event)
     rt.background += [asyncio.create_task(router.run(), name="router"),
                       asyncio.create_task(rt.services["dispatcher"].run(), name="dispatcher"),
                       asyncio.create_task(follow_published_lanes(rt), name="lanes")]
-    seats: SeatService = rt.services["seats"]
     cfg = rt.services["seats_config"]
     operators = list(cfg.operators)
+    await resync(rt)              # first: a seat left "on call" by a controller that died is freed
     for seat_id, op in zip(rt.services["demo_seats"], operators):
         with contextlib.suppress(AgentsError):
             await seats.logout(seat_id)
-        await seats.login(seat_id, op)
-    await resync(rt)
+        try:
+            await seats.login(seat_id, op)
+        except AgentsError as exc:            # e.g. still on a live call another controller holds
+            log.warning("demo seat %s: not logged in again (%s)", seat_id, exc.error_id)
 
 
 async def follow_published_lanes(rt: Runtime, interval_s: float = 1.0) -> None:
@@ -238,22 +291,26 @@ async def follow_published_lanes(rt: Runtime, interval_s: float = 1.0) -> None:
 
 
 async def resync(rt: Runtime) -> None:
-    """Line Redis up with what Asterisk has (after a controller or Asterisk restart)."""
+    """Line Redis up with what Asterisk has (after a controller or Asterisk restart):
+    the channels up, and each seat's phone (device state; demo seats: their Local channels)."""
     router: Router = rt.services["router"]
+    demo = set(rt.services["demo_seats"])
+    seat_ids = list(rt.services["seats_config"].seats)
     try:
+        await rt.ami.wait_fully_booted()            # after a restart AMI answers before PJSIP is loaded
         channels = await rt.ami.core_show_channels()
+        devices = {sid: await rt.ami.device_state(seat_interface(sid, False)) for sid in seat_ids if sid not in demo}
     except AMIError as exc:
         log.warning("resync skipped: %s", exc)
         return
     live = {c.get("Uniqueid", "") for c in channels} | {c.get("Linkedid", "") for c in channels}
-    demo = set(rt.services["demo_seats"])
-    pbx = {sid: "idle" for sid in rt.services["seats_config"].seats}
-    report = await router.resync(live, {k: v for k, v in pbx.items() if k in demo})
-    log.info("resync: %s", report)
+    pbx = seat_phone_states(seat_ids, demo, devices, [c.get("Channel", "") for c in channels], DEMO_SEAT)
+    report = await router.resync(live, pbx)
+    log.info("resync (phones %s): %s", pbx, report)
 
 
-def compose(settings: Settings, run_dir: Path, demo_seats: int = 0) -> Runtime:
-    return Runtime(settings, run_dir, wire=make_wire(demo_seats), started=started)
+def compose(settings: Settings, run_dir: Path, demo_seats: int = 0, demo_wrap_up_s: float | None = None) -> Runtime:
+    return Runtime(settings, run_dir, wire=make_wire(demo_seats, demo_wrap_up_s), started=started)
 
 
 wire = make_wire(0)

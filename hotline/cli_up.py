@@ -18,15 +18,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--web-port", type=int, help="web port (default: a free port)")
     p.add_argument("--fastagi-port", type=int, help="FastAGI port (default: a free port)")
     p.add_argument("--demo-seats", type=int, default=0, help="log in N simulated auto-answering seats")
+    p.add_argument("--demo-wrap-up", type=float, default=None, metavar="SECONDS",
+                   help="the demo seats' wrap-up after each call (default: wrap_up_s of the seats config); "
+                        "`hotline seats ready SEAT` ends it early")
     p.set_defaults(func=run)
 
 
-async def _serve(settings, demo_seats: int) -> int:
+async def _serve(settings, demo_seats: int, demo_wrap_up_s: float | None = None) -> int:
     from hotline.app import compose
     from hotline.runtime import new_run_dir
 
     run_dir = new_run_dir(settings)
-    runtime = compose(settings, run_dir, demo_seats=demo_seats)
+    runtime = compose(settings, run_dir, demo_seats=demo_seats, demo_wrap_up_s=demo_wrap_up_s)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,4 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     logs.setup(settings.log.level)
-    return asyncio.run(_serve(settings, args.demo_seats))
+    if args.demo_wrap_up is not None and not 0 <= args.demo_wrap_up <= 3600:
+        print("--demo-wrap-up: seconds from 0 to 3600", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(settings, args.demo_seats, args.demo_wrap_up))

@@ -100,6 +100,7 @@ class WebSection:
 class SttSection:
     model: str
     workers: int
+    live: bool          # transcribe the conversation of answered calls as it happens
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,8 @@ class CallRecords:
         raw = await self.r.hgetall(self.key(call_id))
         if not raw:
             return None
-        for k in ("path", "outcome", "notes", "vars", "transcript_finals"):
+        for k in ("path", "outcome", "notes", "vars", "transcript_finals", "transcript_stats", "live_transcript",
+                  "transfers"):
             if raw.get(k):
                 try:
                     raw[k] = json.loads(raw[k])

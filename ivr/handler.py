@@ -28,6 +28,8 @@ from recordings.prompts import PromptResolver
 log = logging.getLogger("hotline.ivr.call")
 
 ALL_KEYS = "0123456789*#"
+# Call record statuses the routing engine owns after the walk (agents/delivery.py, hotline/app.py).
+ROUTING_STATUSES = frozenset({"callback", "callback_connected", "missed"})
 
 
 @dataclass
@@ -115,11 +117,13 @@ class IvrCallHandler:
             log.info("call %s: caller hung up at %s", call.call_id, call.step.state.node)
         finally:
             step = call.step
-            await self.calls.update(call.call_id, path=list(step.state.path), outcome=call.outcome,
-                                    vars=step.state.variables, notes=list(step.state.notes),
-                                    status="ended" if step.finished else "handed_over",
-                                    end_reason=call.end_reason or getattr(step.action, "reason", ""),
-                                    ended=time.time())
+            fields = dict(path=list(step.state.path), outcome=call.outcome, vars=step.state.variables,
+                          notes=list(step.state.notes),
+                          end_reason=call.end_reason or getattr(step.action, "reason", ""), ended=time.time())
+            # a status the routing engine set last (a callback pending, a missed call) is kept
+            if ((await self.calls.get(call.call_id)) or {}).get("status") not in ROUTING_STATUSES:
+                fields["status"] = "ended" if step.finished else "handed_over"
+            await self.calls.update(call.call_id, **fields)
         if not s.hung_up:
             await s.set_variable(V.NEXT, "hangup")
             await s.hangup()

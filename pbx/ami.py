@@ -671,6 +671,22 @@ class AMIClient:
         """One CoreShowChannel event per channel."""
         return await self.action_list("CoreShowChannels")
 
+    async def wait_fully_booted(self, timeout: float = 30.0) -> None:
+        """Return once Asterisk has loaded every module (AMI answers earlier than that after a restart)."""
+        await self._request("Command", {"Command": "core waitfullybooted"}, as_list=False, timeout=timeout)
+
+    async def device_state(self, device: str) -> str | None:
+        """A device's state (``PJSIP/1005`` -> NOT_INUSE, INUSE, RINGING, UNAVAILABLE, ...)."""
+        reply = Headers(await self.action("Getvar", Variable=f"DEVICE_STATE({device})"))
+        return reply.get("Value") or None
+
+    async def confbridge_list(self, conference: str) -> list[AMIEvent]:
+        """One ConfbridgeList event per member; an unknown conference raises AMIActionError."""
+        return await self.action_list("ConfbridgeList", Conference=conference)
+
+    async def confbridge_kick(self, conference: str, channel: str) -> None:
+        await self.action("ConfbridgeKick", Conference=conference, Channel=channel)
+
     async def user_event(self, name: str, **headers: Any) -> None:
         await self.action("UserEvent", UserEvent=name, **headers)
 

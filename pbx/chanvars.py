@@ -21,6 +21,13 @@ CALL_ID = "HOTLINE_CALL_ID"
 TREE_VERSION = "HOTLINE_TREE_VERSION"
 # Lane the call waits in, once queued.
 LANE = "HOTLINE_LANE"
+# Transfers (hotline-conf context): the call's conference, the transfer id, the leg's role.
+CONF = "HOTLINE_CONF"
+TRANSFER = "HOTLINE_XFER"
+CONF_ROLE = "HOTLINE_ROLE"
+# Supervision (hotline-spy context): the seat channel spied on and the ChanSpy options.
+SPY_TARGET = "HOTLINE_SPY_TARGET"
+SPY_OPTIONS = "HOTLINE_SPY_OPTIONS"
 
 # Simulated caller (tests and `hotline call`): what the caller side does.
 SIM_ID = "SIM_ID"

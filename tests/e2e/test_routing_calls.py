@@ -463,6 +463,11 @@ async def test_callback_calls_the_seat_then_the_citizen(routing):
     assert after["callback_connected"] == before["callback_connected"] + 1
     assert after["abandoned"] == before["abandoned"]
     assert result.completed
+    # the call record says what became of the call: called back and connected, at that seat
+    # (the caller's walk ending with the callback request did not overwrite it)
+    rec = await stack.services["calls"].get(cid)
+    assert (rec["status"], rec["seat"], rec["callback_number"]) == ("callback_connected", "1002", number), rec
+    assert rec["end_reason"] == "callback_requested" and float(rec["callback_at"]) > float(rec["ended"])
 
 
 # ---------------------------------------------------------------- 6. abandonment
@@ -693,3 +698,47 @@ async def test_controller_killed_with_callers_waiting_all_reach_a_seat(tmp_path)
         assert connects[0].get("Interface") in members, connects[0].get("Interface")   # ...and a seat answered
         assert not r.user_events("HotlineMissed")
         assert r.events.index(fallback[0]) < r.events.index(connects[0])
+
+
+# ---------------------------------------------------------------- 9. demo seats' wrap-up
+
+
+async def test_demo_seat_wrap_up_is_configurable_and_ended_early_by_the_operator(routing):
+    import dataclasses
+
+    stack = routing
+    queue = stack.services["ivr_handler"].queue          # `hotline up --demo-wrap-up 2` sets this
+    cfg = queue.cfg
+    await arrange(stack, ready=["1002"])
+    ev = Events(stack)
+    await ev.mark()
+    queue.cfg = dataclasses.replace(cfg, demo_wrap_up_s=2)
+    try:
+        r1, _ = await call(stack)
+    finally:
+        queue.cfg = cfg
+
+    async def moves():
+        return [(e["from"], e["to"], e["at"]) for e in await ev.read()
+                if e["type"] == "seat_state" and e["seat_id"] == "1002"]
+
+    async def ready_again():
+        m = await moves()
+        return m if m and m[-1][1] == "ready" and any(t == "wrap_up" for _, t, _ in m) else None
+    m = await until(ready_again, 10, "1002 ready again by itself")
+    start = next(at for f, t, at in m if t == "wrap_up")
+    assert 1.5 <= m[-1][2] - start <= 3.5, m                  # 2 s, ended by the matcher's clock
+    assert r1.completed
+
+    # the configured wrap-up (config/seats.yaml, 15 s): the operator ends it early (console 示闲)
+    await ev.mark()
+    r2, _ = await call(stack)
+    st = await seat(stack, "1002")
+    assert st.state == SeatState.WRAP_UP and 14 <= st.wrap_until - st.since <= 16, st
+    await asyncio.sleep(1)
+    st = await stack.services["seats"].ready("1002")
+    assert st.state == SeatState.READY
+    m = await moves()
+    start = next(at for f, t, at in m if t == "wrap_up")
+    assert m[-1][:2] == ("wrap_up", "ready") and m[-1][2] - start < 5, m
+    assert r2.completed

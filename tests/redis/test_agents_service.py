@@ -413,3 +413,17 @@ async def test_bench_smoke(redis_server, redis_client):
     assert out["assignments"] == 60 and out["burst"]["assignments"] == 60
     assert out["decision_latency_ms"]["n"] == 60 and out["decision_latency_ms"]["p50"] > 0
     assert not await redis_client.keys("bench-*")  # its keys are removed
+
+
+async def test_softphone_unregistering_and_coming_back(hotline_factory):
+    """AMI DeviceStateChange of a seat's PJSIP endpoint (hotline.app): ready -> paused 离线 -> ready."""
+    h = hotline_factory({"1005": GEN})
+    await h.login_all("1005")
+    st = await h.seats.phone_changed("1005", PBX_UNAVAILABLE)
+    assert (st.state, st.reason) == (SeatState.PAUSED, "离线")
+    assert await h.seats.phone_changed("1005", PBX_UNAVAILABLE) is None
+    st = await h.seats.phone_changed("1005", PBX_IDLE)
+    assert (st.state, st.reason) == (SeatState.READY, "")
+    await h.seats.pause("1005", "小休")
+    assert await h.seats.phone_changed("1005", PBX_IDLE) is None            # a pause the operator chose stays
+    assert (await h.seats.status("1005")).reason == "小休"
