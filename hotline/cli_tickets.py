@@ -3,6 +3,12 @@
     hotline tickets extract            < transcript.txt   # one draft (contract JSON)
     hotline tickets extract --jsonl    < calls.jsonl      # {"id","transcript"} per line in, a draft per line out
     hotline tickets eval FILE                             # per-field accuracy JSON
+    hotline tickets export [--since WHEN] > tickets.jsonl # the running hotline's tickets, JSON Lines
+    hotline tickets dead-letters                          # hand-offs that gave up, one JSON per line
+    hotline tickets redrive ID | --all                    # put dead letters back on the outbox
+
+export, dead-letters and redrive work on the running hotline's Redis (the
+latest `hotline up`, or `--run FOLDER`), found as `hotline seats` finds it.
 
 `register(subparsers)` adds the commands to the main parser; each sets
 `func(args) -> int` (the exit code). `main(argv)` runs them on their own.
@@ -10,22 +16,30 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import re
 import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 from tickets.eval import EvalFileError, evaluate, load_cases
 from tickets.extract import extract
 from tickets.model import TicketsError
 from tickets.rules import Rules, load_rules
+from tickets.store import DEFAULT_TZ
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
 EXIT_BAD_CONFIG = 2
+EXIT_NO_HOTLINE = 2
 
 
 def register(subparsers: Any) -> None:
-    """Add `tickets extract` and `tickets eval` to an argparse subparsers object."""
+    """Add the `tickets` commands to an argparse subparsers object."""
     parser = subparsers.add_parser("tickets", help="draft tickets from transcripts")
     sub = parser.add_subparsers(dest="tickets_command", metavar="COMMAND")
     sub.required = True
@@ -43,6 +57,27 @@ def register(subparsers: Any) -> None:
     ev.add_argument("--misses", action="store_true", help="also list every wrong field")
     ev.add_argument("--rules", metavar="DIR", help="dictionary folder (default: config/tickets)")
     ev.set_defaults(func=cmd_eval)
+
+    xp = sub.add_parser("export", help="the running hotline's tickets as JSON Lines on stdout")
+    xp.add_argument("--since", metavar="WHEN",
+                    help="first day (2026-12-01), a time (2026-12-01T08:00, local unless it has an offset) "
+                         "or an age (36h, 7d); default: today")
+    xp.add_argument("--until", metavar="DAY", help="last day, inclusive (default: today)")
+    xp.add_argument("--mask", action="store_true", help="leave personal data out (numbers, names, transcripts)")
+    xp.add_argument("--run", help="run folder of the hotline (default: the latest `hotline up`)")
+    xp.set_defaults(func=cmd_export)
+
+    dl = sub.add_parser("dead-letters", help="tickets whose hand-off gave up, oldest first (JSON Lines)")
+    dl.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
+    dl.add_argument("--run", help="run folder of the hotline (default: the latest `hotline up`)")
+    dl.set_defaults(func=cmd_dead_letters)
+
+    rd = sub.add_parser("redrive", help="put dead-lettered tickets back on the hand-off outbox")
+    which = rd.add_mutually_exclusive_group(required=True)
+    which.add_argument("ticket", nargs="?", help="the ticket id")
+    which.add_argument("--all", action="store_true", help="every dead letter")
+    rd.add_argument("--run", help="run folder of the hotline (default: the latest `hotline up`)")
+    rd.set_defaults(func=cmd_redrive)
 
 
 def cmd_extract(args: argparse.Namespace, stdin: IO[bytes] | None = None,
@@ -101,6 +136,137 @@ def cmd_eval(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO
         out["splits"] = {s: evaluate(cases, rules, s).accuracy() for s in sorted({c.split for c in cases})}
     stdout.write(_dumps(out, indent=2) + "\n")
     return EXIT_OK
+
+
+# -- the running hotline's tickets -----------------------------------------------------------
+
+class WhenError(ValueError):
+    pass
+
+
+def parse_since(text: str | None, tz: ZoneInfo, now: float) -> tuple[date, float | None]:
+    """`--since` as (first day to read, earliest receive time or None for whole days)."""
+    today = datetime.fromtimestamp(now, tz).date()
+    if not text:
+        return today, None
+    text = text.strip()
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([hd])", text)
+    if m:
+        after = now - float(m.group(1)) * (3600 if m.group(2) == "h" else 86400)
+        return datetime.fromtimestamp(after, tz).date(), after
+    if re.fullmatch(r"\d{8}", text):
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return date.fromisoformat(text), None
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise WhenError(f"--since {text!r}: give a day (2026-12-01), a time (2026-12-01T08:00) "
+                        "or an age (36h, 7d)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=tz)
+    return when.astimezone(tz).date(), when.timestamp()
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text if "-" in text else f"{text[:4]}-{text[4:6]}-{text[6:]}")
+    except ValueError:
+        raise WhenError(f"--until {text!r}: give a day (2026-12-01)") from None
+
+
+def _hotline_redis(args: argparse.Namespace, what: str, stderr: IO[str]):
+    """A Redis client on the running hotline's Redis, or None (message written)."""
+    import redis.asyncio as aioredis
+
+    from hotline.cli_call import NoHotline, find_run
+
+    try:
+        folder = find_run(Path(args.run) if getattr(args, "run", None) else None)
+        url = json.loads((folder / "ready.json").read_text()).get("redis")
+    except (NoHotline, OSError, ValueError) as exc:
+        stderr.write(f"hotline tickets {what}: {exc}\n")
+        return None
+    if not url:
+        stderr.write(f"hotline tickets {what}: {folder}/ready.json names no Redis\n")
+        return None
+    return aioredis.from_url(url, decode_responses=True, socket_connect_timeout=3)
+
+
+def _run_on_redis(args: argparse.Namespace, what: str, body, stderr: IO[str]) -> int:
+    from redis.exceptions import RedisError
+
+    redis = _hotline_redis(args, what, stderr)
+    if redis is None:
+        return EXIT_NO_HOTLINE
+
+    async def go() -> int:
+        try:
+            return await body(redis)
+        finally:
+            await redis.aclose()
+    try:
+        return asyncio.run(go())
+    except RedisError as exc:
+        stderr.write(f"hotline tickets {what}: Redis: {exc}\n")
+        return EXIT_NO_HOTLINE
+
+
+def cmd_export(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    from tickets.store import TicketStore
+
+    stdout = stdout if stdout is not None else sys.stdout
+    stderr = stderr if stderr is not None else sys.stderr
+    tz = ZoneInfo(DEFAULT_TZ)
+    try:
+        first, after = parse_since(args.since, tz, time.time())
+        last = _parse_day(args.until) if args.until else datetime.now(tz).date()
+    except WhenError as exc:
+        stderr.write(f"hotline tickets export: {exc}\n")
+        return EXIT_BAD_INPUT
+    if last < first:
+        stderr.write(f"hotline tickets export: --until {last} is before --since {first}\n")
+        return EXIT_BAD_INPUT
+
+    async def body(redis) -> int:
+        count = await TicketStore(redis, tz=DEFAULT_TZ).export_jsonl(stdout, first, last, mask=args.mask, after=after)
+        stdout.flush()
+        stderr.write(f"hotline tickets export: {count} ticket(s) received {first} .. {last}\n")
+        return EXIT_OK
+    return _run_on_redis(args, "export", body, stderr)
+
+
+def cmd_dead_letters(args: argparse.Namespace, stdout: IO[str] | None = None,
+                     stderr: IO[str] | None = None) -> int:
+    from tickets.outbox import Outbox
+
+    stdout = stdout if stdout is not None else sys.stdout
+    stderr = stderr if stderr is not None else sys.stderr
+    tz = ZoneInfo(DEFAULT_TZ)
+
+    async def body(redis) -> int:
+        for dead in await Outbox(redis).dead_letters(max(1, args.limit)):
+            row = dead.to_dict()
+            row["at"] = datetime.fromtimestamp(dead.at, tz).isoformat(timespec="seconds")
+            stdout.write(_dumps(row) + "\n")
+        return EXIT_OK
+    return _run_on_redis(args, "dead-letters", body, stderr)
+
+
+def cmd_redrive(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    from tickets.outbox import Outbox
+
+    stdout = stdout if stdout is not None else sys.stdout
+    stderr = stderr if stderr is not None else sys.stderr
+
+    async def body(redis) -> int:
+        done = await Outbox(redis).redrive(time.time(), None if args.all else args.ticket)
+        stdout.write(_dumps({"redriven": done}) + "\n")
+        if not args.all and not done:
+            stderr.write(f"hotline tickets redrive: {args.ticket} is not in the dead-letter list\n")
+            return EXIT_BAD_INPUT
+        return EXIT_OK
+    return _run_on_redis(args, "redrive", body, stderr)
 
 
 def _rules(args: argparse.Namespace, stderr: IO[str]) -> Rules | None:

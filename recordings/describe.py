@@ -37,21 +37,52 @@ class DescribeToTicket:
             log.error("describe task %s failed", task.get_name(), exc_info=task.exception())
 
     async def _work(self, call_id: str, caller: str, path: Path) -> None:
-        text, finals = "", []
+        text, finals, stats = "", [], {}
         if self.pool is not None:
             try:
-                pcm, info = await asyncio.to_thread(read_wav, path)
-                transcript = await self.pool.transcribe(pcm, rate=info.rate, encoding="slin", call_id=call_id)
-                text = transcript.text
-                finals = [{"text": f.text, "start": f.start, "end": f.end} for f in transcript.finals]
+                text, finals, stats = await self._transcribe(call_id, path)
             except (STTError, OSError, ValueError) as exc:
                 log.warning("call %s: transcription failed (%s); the draft is filed without it", call_id, exc)
+                stats = {"error": getattr(exc, "error_id", type(exc).__name__)}
         ticket = await self.tickets.create_draft(call_id, caller or None, text, recording=str(path))
-        await self.calls.update(call_id, ticket=ticket.id, transcript=text, transcript_finals=finals)
+        if text and text not in ticket.transcript:      # the live transcript made the draft first: add the account
+            ticket = await self.tickets.update_transcript(ticket.id, text)
+        await self.calls.update(call_id, ticket=ticket.id, transcript=text, transcript_finals=finals,
+                                transcript_stats=stats)
         log.info("call %s: draft ticket %s (%d characters heard)", call_id, ticket.id, len(text))
         if self.publish:
             with contextlib.suppress(Exception):
                 await self.publish({"type": "draft_ticket", "call_id": call_id, "ticket": ticket.id})
+
+    async def _transcribe(self, call_id: str, path: Path) -> tuple[str, list[dict], dict]:
+        """Stream the recording through the pool as a call would (0.2 s chunks) and keep what
+        the pool itself produced: seconds heard, and each result's kind and times in order."""
+        pcm, info = await asyncio.to_thread(read_wav, path)
+        results: list = []
+        async with self.pool.stream(call_id, info.rate, "slin") as session:
+            async def feed() -> None:
+                step = max(2, info.rate * 2 // 5)
+                for i in range(0, len(pcm), step):
+                    await session.feed(pcm[i:i + step])
+                await session.end()
+
+            feeder = asyncio.create_task(feed())
+            try:
+                async for result in session.results():
+                    results.append(result)
+            finally:
+                if not feeder.done():
+                    feeder.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await feeder
+        transcript = await session.transcript()
+        finals = [{"text": f.text, "start": f.start, "end": f.end} for f in transcript.finals]
+        stats = {"heard_s": transcript.duration, "engine_s": transcript.stats.get("engine_s"),
+                 "skipped_s": transcript.stats.get("skipped_s"),
+                 "partials": sum(1 for r in results if r.kind == "partial"),
+                 "finals": len(finals),
+                 "results": [[r.kind, r.start, r.end] for r in results[:500]]}
+        return transcript.text, finals, stats
 
     async def close(self, timeout: float = 20.0) -> None:
         """Let transcriptions in progress finish (no ticket is lost on a clean stop)."""

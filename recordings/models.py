@@ -50,6 +50,21 @@ def default_model_path(configured: str | os.PathLike | None = None,
     return packaged_model_path()
 
 
+def mandarin_model_path(configured: str | os.PathLike | None = None,
+                        env: Mapping[str, str] | None = None) -> Path | None:
+    """A Mandarin model to measure accuracy with: $HOTLINE_VOSK_MODEL_CN, else the configured
+    model (stt.model) unless it is the packaged Korean test model; None when there is none."""
+    value = (os.environ if env is None else env).get(ENV_MODEL_CN)
+    if value:
+        return Path(value).expanduser()
+    if configured:
+        path = Path(configured).expanduser()
+        packaged = packaged_model_path()
+        if packaged is None or path.resolve() != packaged.resolve():
+            return path
+    return None
+
+
 def check_model_dir(path: str | os.PathLike | None) -> Path:
     """`path` as a Path when it holds a vosk model; else ModelNotFoundError
     naming the path and what is missing."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -24,7 +23,7 @@ import pytest
 from hotline.cli_stt import _line
 from recordings import audio as A
 from recordings.bench_stt import run_bench
-from recordings.models import ENV_MODEL_CN, default_model_path, packaged_model_path
+from recordings.models import ENV_MODEL_CN, default_model_path, mandarin_model_path, packaged_model_path
 from recordings.stt import Final, Partial, VoskEngine, VoskEngineFactory
 from recordings.stt_errors import ModelNotFoundError
 from recordings.stt_metrics import corpus_cer, normalize_zh
@@ -91,7 +90,11 @@ async def stream(pool: STTPool, name: str, data: bytes, rate: int, encoding: str
         feeder = asyncio.create_task(feed())
         results = [r async for r in s.results()]
         await feeder
+    STREAMED[name] = await s.transcript()
     return results
+
+
+STREAMED: dict = {}             # name -> the stream's Transcript (stats: what the worker heard)
 
 
 def check_stream(results: list, spans: list[tuple[float, float]]) -> list[Final]:
@@ -125,6 +128,16 @@ async def test_partials_then_finals_on_time_wideband_and_phone_line(pool, senten
     elapsed = time.monotonic() - t
     check_stream(wide, spans)
     finals = check_stream(narrow, spans)
+    # The workers heard every second of both streams, on the stream's own clock; the gate kept the
+    # line noise between sentences (mostly) from the engine, and the transcript is the finals in order.
+    seconds = len(pcm16) / 32000
+    for name, results in (("wideband", wide), ("phone", narrow)):
+        transcript = STREAMED[name]
+        assert transcript.duration == pytest.approx(seconds, abs=0.01), (name, transcript.stats)
+        assert transcript.stats["input_s"] == pytest.approx(seconds, abs=0.01)
+        assert 0.5 * seconds < transcript.stats["engine_s"] <= seconds + 0.01, transcript.stats
+        assert list(transcript.finals) == [r for r in results if isinstance(r, Final) and r.text]
+        assert results[-1].end == pytest.approx(seconds, abs=0.35)      # the last result is at the end
     print(f"\n{len(pcm16) / 32000:.1f} s per stream, two streams in {elapsed:.1f} s; phone line heard: "
           + " | ".join(f.text for f in finals))
 
@@ -252,11 +265,23 @@ def test_default_model_path(monkeypatch, tmp_path):
     assert default_model_path(env={}) == MODEL
 
 
-@pytest.mark.skipif(not os.environ.get(ENV_MODEL_CN),
-                    reason=f"no Mandarin model: set {ENV_MODEL_CN} to e.g. vosk-model-small-cn-0.22 to measure CER")
+def _configured_model() -> str | None:
+    from hotline.settings import load
+    try:
+        return load().stt.model or None
+    except Exception:                     # a broken local config: no configured model
+        return None
+
+
+MANDARIN = mandarin_model_path(_configured_model())
+
+
+@pytest.mark.skipif(MANDARIN is None,
+                    reason=f"no Mandarin model configured: set {ENV_MODEL_CN} (or stt.model) to e.g. "
+                           "vosk-model-small-cn-0.22 to measure CER on ../shared/testdata/speech")
 async def test_mandarin_character_error_rate():
     rows = [line.split("\t") for line in (SPEECH_DIR / "references.tsv").read_text(encoding="utf-8").splitlines()[1:]]
-    async with STTPool(VoskEngineFactory(os.environ[ENV_MODEL_CN]), PoolConfig(workers=2)) as p:
+    async with STTPool(VoskEngineFactory(str(MANDARIN)), PoolConfig(workers=2)) as p:
         async def one(name: str) -> str:
             phone = A.ulaw_encode(load_wav(SPEECH_DIR / name, 8000))     # 8 kHz μ-law round trip
             return (await p.transcribe(phone, 8000, "ulaw", call_id=name)).text

@@ -102,6 +102,7 @@ class Ticket:
     confirmed_at: float | None = None
     handoff: Mapping[str, Any] = field(default_factory=dict)   # attempts, last_error, handed_off_at, ...
     updated_at: float | None = None
+    turns: tuple[Mapping[str, Any], ...] = ()   # the live conversation: {"speaker", "text", "start", "end"}
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -125,6 +126,7 @@ class Ticket:
             repeat=RepeatCheck.from_dict(data["repeat"]), confirmed=data["confirmed"],
             corrections=data["corrections"] or {}, confirmed_by=h.get("confirmed_by") or None,
             confirmed_at=_float(h.get("confirmed_at")), handoff=handoff, updated_at=_float(h.get("updated_at")),
+            turns=tuple(json.loads(h["turns"])) if h.get("turns") else (),
         )
 
     def to_dict(self, tz: ZoneInfo = ZoneInfo(DEFAULT_TZ)) -> dict[str, Any]:
@@ -135,7 +137,8 @@ class Ticket:
             "id": self.id, "call_id": self.call_id, "caller": self.caller, "channel": self.channel,
             "received_at": _iso(self.received_at, tz), "seat": self.seat, "recording": self.recording,
             "status": self.status, "confidential": self.confidential, "draft": dict(self.draft),
-            "transcript": self.transcript, "linked": list(self.repeat.linked), "repeat": self.repeat.to_dict(),
+            "transcript": self.transcript, "turns": [dict(t) for t in self.turns],
+            "linked": list(self.repeat.linked), "repeat": self.repeat.to_dict(),
             "confirmed": dict(self.confirmed) if self.confirmed is not None else None,
             "corrections": dict(self.corrections), "confirmed_by": self.confirmed_by,
             "confirmed_at": _iso(self.confirmed_at, tz), "handoff": handoff, "updated_at": _iso(self.updated_at, tz),
@@ -144,7 +147,7 @@ class Ticket:
 
 def _masked(d: dict[str, Any]) -> dict[str, Any]:
     """An exported ticket without personal data: numbers and names masked, the transcript left out."""
-    d = dict(d, caller=mask_number(d["caller"]) if d["caller"] else None, transcript=None)
+    d = dict(d, caller=mask_number(d["caller"]) if d["caller"] else None, transcript=None, turns=None)
     for part in ("draft", "confirmed"):
         if d.get(part):
             p = dict(d[part])
@@ -221,16 +224,20 @@ class TicketStore:
         return await self._many(await self.r.zrange(self.keys.day(_day(day).strftime("%Y%m%d")), 0, -1))
 
     async def export_jsonl(self, out: IO[str], start: date | str, end: date | str | None = None, *,
-                           mask: bool = False, reveal_confidential: bool = False) -> int:
+                           mask: bool = False, reveal_confidential: bool = False,
+                           after: float | None = None) -> int:
         """Write the tickets received from day `start` to day `end` (inclusive) as JSON Lines; the count.
 
         `mask` leaves personal data out of every ticket; confidential tickets
-        are always exported masked unless `reveal_confidential`.
+        are always exported masked unless `reveal_confidential`. `after`: only
+        tickets received at or after this time (epoch seconds).
         """
         first, last = _day(start), _day(end if end is not None else start)
         count, day = 0, first
         while day <= last:
             for ticket in await self.list_by_day(day):
+                if after is not None and ticket.received_at < after:
+                    continue
                 d = ticket.to_dict(self.tz)
                 if mask or (ticket.confidential and not reveal_confidential):
                     d = _masked(d)
@@ -309,9 +316,11 @@ class TicketStore:
                  mask_number(number), check.likely_repeat_of or "-")
         return Ticket.from_hash(mapping)
 
-    async def update_transcript(self, ticket_id: str, text: str) -> Ticket:
+    async def update_transcript(self, ticket_id: str, text: str, *, turn: Mapping[str, Any] | None = None,
+                                max_turns: int = 2000) -> Ticket:
         """Append live transcript text (a new line); while the ticket is a draft, extract the draft
-        again from the whole transcript (replacing a draft given ready-made) and re-check repeats."""
+        again from the whole transcript (replacing a draft given ready-made) and re-check repeats.
+        `turn` ({"speaker", "text", "start", "end"}) is kept in the ticket's speaker turns."""
         text = (text or "").strip()
         key = self.keys.ticket(ticket_id)
         while True:
@@ -327,6 +336,8 @@ class TicketStore:
                     await pipe.unwatch()
                     return ticket
                 updates = {"transcript": joined, "updated_at": repr(self.clock())}
+                if turn is not None and len(ticket.turns) < max_turns:
+                    updates["turns"] = json.dumps([*ticket.turns, dict(turn)], ensure_ascii=False)
                 if ticket.status == "draft":
                     draft = await self._extract(joined, ticket.caller)
                     check = await check_caller(self, ticket.caller, draft.to_dict(), before=ticket.received_at,

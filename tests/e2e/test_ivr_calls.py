@@ -12,6 +12,12 @@ import pytest
 
 from hotline.simcall import place_call
 from ivr.loader import parse_file
+from recordings import audio as A
+from recordings.models import ENV_MODEL_CN, mandarin_model_path
+from recordings.stt import VoskEngineFactory
+from recordings.stt_metrics import corpus_cer, normalize_zh
+from recordings.stt_pool import PoolConfig, STTPool
+from recordings.wavfile import load_wav
 from tests.e2e.helpers import publish
 
 pytestmark = pytest.mark.asterisk
@@ -154,13 +160,14 @@ async def test_publish_during_call_keeps_the_pinned_version(fresh):
 
 @pytest.fixture(scope="module")
 def korean_wav(tmp_path_factory) -> str:
-    """Speech the test model (Korean) can recognise, at 8 kHz as a phone line carries it."""
+    """Speech the test model (Korean) recognises, at 8 kHz as a phone line carries it (a little
+    silence around it, at a pace the model follows: it then makes words every time)."""
     import subprocess
     out = tmp_path_factory.mktemp("say") / "ko.wav"
-    subprocess.run(["espeak-ng", "-v", "ko", "-s", "150", "-w", str(out.with_suffix(".raw.wav")),
+    subprocess.run(["espeak-ng", "-v", "ko", "-s", "140", "-w", str(out.with_suffix(".raw.wav")),
                     "안녕하세요 우리 집 앞 가로등이 고장 났어요"], check=True)
-    subprocess.run(["sox", str(out.with_suffix(".raw.wav")), "-r", "8000", "-c", "1", "-b", "16", str(out)],
-                   check=True)
+    subprocess.run(["sox", str(out.with_suffix(".raw.wav")), "-r", "8000", "-c", "1", "-b", "16", str(out),
+                    "pad", "0.3", "0.8"], check=True)
     return str(out.with_suffix(""))
 
 
@@ -176,11 +183,78 @@ async def test_caller_account_becomes_a_draft_ticket(nodes_tree, fresh, korean_w
             break
         await asyncio.sleep(0.2)
     assert record.get("ticket"), record
-    # The Korean test model does not always make words of synthetic speech: the recording must have
-    # gone through vosk (the transcript field is written only after the pool answered), text or not.
-    assert "transcript" in record and isinstance(record.get("transcript_finals", []), list)
-    starts = [f["start"] for f in record.get("transcript_finals") or []]
-    assert starts == sorted(starts)
+    # What the pool itself produced from the recording: all of its audio heard...
+    stats = record["transcript_stats"]
+    with wave.open(str(record["describe_recording"])) as w:
+        recorded_s = w.getnframes() / w.getframerate()
+    assert recorded_s > 2.0 and stats["heard_s"] == pytest.approx(recorded_s, abs=0.01), (stats, recorded_s)
+    assert 0 < stats["engine_s"] <= stats["heard_s"] + 0.01
+    # ...partial results first, a final after them, in time order...
+    kinds = [k for k, _, _ in stats["results"]]
+    assert kinds[0] == "partial" and kinds[-1] == "final" and stats["partials"] >= 1, kinds
+    for i, kind in enumerate(kinds):
+        if kind == "final" and i and kinds[i - 1] == "final":
+            continue                              # the closing (empty) final after a real one
+        if kind == "final":
+            assert "partial" in kinds[:i], kinds
+    heard = [end for kind, _, end in stats["results"] if kind == "partial"]     # how far the engine had heard
+    assert heard == sorted(heard) and max(end for _, _, end in stats["results"]) <= stats["heard_s"] + 0.01
+    spans = [(start, end) for kind, start, end in stats["results"] if kind == "final"]
+    assert all(a[1] <= b[0] + 0.01 for a, b in zip(spans, spans[1:])), spans
+    # ...and words of the caller's language, which are the call's transcript and the ticket's.
+    finals = record["transcript_finals"]
+    assert stats["finals"] == len(finals) >= 1
+    assert all(any("\uac00" <= ch <= "\ud7a3" for ch in f["text"]) for f in finals), finals
+    assert [f["start"] for f in finals] == sorted(f["start"] for f in finals)
+    assert record["transcript"] == " ".join(f["text"] for f in finals)
     ticket = await fresh.services["tickets"].get(record["ticket"])
     assert ticket.call_id == result.ivr_uniqueid
-    assert ticket.status == "draft"
+    assert ticket.status == "draft" and ticket.transcript == record["transcript"]
+
+
+def _configured_model() -> str | None:
+    from hotline.settings import load
+    try:
+        return load().stt.model or None
+    except Exception:
+        return None
+
+
+SPEECH_DIR = REPO.parent / "shared" / "testdata" / "speech"
+MANDARIN = mandarin_model_path(_configured_model())
+
+
+@pytest.mark.skipif(MANDARIN is None, reason=f"no Mandarin model configured: set {ENV_MODEL_CN} (or stt.model) "
+                                             "to e.g. vosk-model-small-cn-0.22 to report CER through a call")
+async def test_mandarin_character_error_rate_through_a_call(fresh, tmp_path):
+    """The shared Mandarin recordings said on real calls (describe), recorded by Asterisk, sent through
+    an 8 kHz μ-law line and transcribed by the Mandarin model: CER reported."""
+    import subprocess
+
+    doc = parse_file(DATA / "ivr" / "e2e_nodes.yaml").data
+    doc = copy.deepcopy(doc)
+    doc["nodes"]["message"]["max_s"] = 20                 # the longest recording is 13 s
+    await publish(fresh, doc, "e2e nodes, long accounts")
+    use_ivr(fresh)
+    rows = [line.split("\t") for line in (SPEECH_DIR / "references.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    says = []
+    for row in rows:
+        out = tmp_path / row[0]
+        subprocess.run(["sox", str(SPEECH_DIR / row[0]), "-r", "8000", "-c", "1", "-b", "16", str(out)], check=True)
+        says.append(str(out.with_suffix("")))
+    calls = await asyncio.gather(*(call(fresh, keys="3", wav=w) for w in says))
+    pool = STTPool(VoskEngineFactory(str(MANDARIN)), PoolConfig(workers=1, stall_timeout_s=180))
+    await pool.start()
+    try:
+        hyps = []
+        for _, record in calls:
+            pcm = load_wav(record["describe_recording"], 8000)
+            hyps.append((await pool.transcribe(A.ulaw_encode(pcm), 8000, "ulaw", call_id=record.get("id", ""))).text)
+    finally:
+        await pool.close()
+    pairs = [(row[1], hyp) for row, hyp in zip(rows, hyps)]
+    total = corpus_cer(pairs)
+    print(f"\nMandarin CER through calls (Asterisk recording, 8 kHz μ-law): {total:.1%} over {len(pairs)} files")
+    for (ref, hyp), row in zip(pairs, rows):
+        print(f"  {row[0]}: {normalize_zh(ref)} <- {normalize_zh(hyp)}")
+    assert total < 0.5

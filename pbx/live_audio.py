@@ -1,0 +1,141 @@
+"""Live audio of a bridged call, one direction per stream: ChanSpy into a
+Local channel whose other half runs an EAGI script (pbx/eagi_audio.py) that
+forwards file descriptor 3 to a TCP listener in the controller.
+
+    capture = SpyCapture(lambda: ami, server, script, LIVE_SPY)   # server: LiveAudioServer, started
+    sources = await capture.open(call_id, {"caller": "PJSIP/trunk-0001", "operator": "PJSIP/seat1001-0002"})
+    async for pcm in sources["caller"]: ...          # 8 kHz s16le, as Asterisk sends each frame
+
+`ChanSpy(channel,qoES)`: only the audio coming from that channel (o) - its
+party's voice -, quietly (q), until it hangs up (E) or is gone (S). The spy's Local
+channel ends with it, the script sees EOF and closes its connection, and
+the stream ends. Why this capture: see recordings/live.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("hotline.pbx.live_audio")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def install_script(folder: Path, python: str = sys.executable) -> Path:
+    """Write the EAGI launcher into `folder` (the run's agi-bin); its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "hotline-live-audio"
+    script.write_text(f"#!{python} -S\nimport sys\nsys.path.insert(0, {str(REPO)!r})\n"
+                      "from pbx.eagi_audio import main\nraise SystemExit(main())\n")
+    script.chmod(0o755)
+    return script
+
+
+class _Stream:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.connected = asyncio.Event()
+        self.writer: asyncio.StreamWriter | None = None
+
+
+class LiveAudioServer:
+    """Accepts the EAGI scripts' connections: a JSON line {"tag", "rate"}, then raw audio."""
+
+    def __init__(self, host: str = "127.0.0.1", header_timeout_s: float = 5.0) -> None:
+        self.host = host
+        self.header_timeout_s = header_timeout_s
+        self.port = 0
+        self._streams: dict[str, _Stream] = {}
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._client, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+        for stream in self._streams.values():
+            stream.queue.put_nowait(None)
+
+    def expect(self, tag: str) -> None:
+        self._streams.setdefault(tag, _Stream())
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stream = None
+        try:
+            head = json.loads(await asyncio.wait_for(reader.readline(), self.header_timeout_s))
+            stream = self._streams.get(str(head.get("tag")))
+            if stream is None or stream.connected.is_set():
+                log.warning("live audio connection for an unknown stream %r refused", head.get("tag"))
+                return
+            stream.connected.set()
+            stream.writer = writer
+            while data := await reader.read(8192):
+                stream.queue.put_nowait(data)
+        except (asyncio.TimeoutError, ValueError, ConnectionError):
+            log.warning("live audio connection without a valid header dropped")
+        finally:
+            if stream is not None:
+                stream.queue.put_nowait(None)
+            writer.close()
+
+    async def chunks(self, tag: str, *, connect_timeout_s: float = 8.0,
+                     stop: asyncio.Event | None = None, linger_s: float = 3.0) -> AsyncIterator[bytes]:
+        """The audio of one stream until its script disconnects (or it never connects, or
+        `stop` was set `linger_s` ago and the script is still there)."""
+        stream = self._streams.setdefault(tag, _Stream())
+        try:
+            try:
+                await asyncio.wait_for(stream.connected.wait(), connect_timeout_s)
+            except asyncio.TimeoutError:
+                log.warning("live audio %s: the spy never connected", tag)
+                return
+            watcher = None
+            if stop is not None:
+                async def end_after_stop() -> None:
+                    await stop.wait()
+                    await asyncio.sleep(linger_s)
+                    stream.queue.put_nowait(None)
+                watcher = asyncio.ensure_future(end_after_stop())
+            try:
+                while (data := await stream.queue.get()) is not None:
+                    yield data
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+        finally:
+            self._streams.pop(tag, None)
+            if stream.writer is not None:
+                stream.writer.close()
+
+
+class SpyCapture:
+    """Starts one ChanSpy + EAGI pair per direction over AMI."""
+
+    def __init__(self, ami: Callable[[], Any], server: LiveAudioServer, script: Path, context: str) -> None:
+        self.ami = ami                   # the AMI client when needed (it connects after wiring)
+        self.server, self.script, self.context = server, script, context
+
+    async def open(self, call_id: str, channels: Mapping[str, str],
+                   stop: asyncio.Event | None = None) -> dict[str, AsyncIterator[bytes]]:
+        """Spy on each party's channel (speaker -> channel name); speaker -> audio chunks."""
+        sources = {}
+        for speaker, channel in channels.items():
+            tag = f"{call_id}|{speaker}"
+            self.server.expect(tag)
+            await self.ami().originate(
+                f"Local/spy@{self.context}/n", application="EAGI",
+                data=f"{self.script},{self.server.host},{self.server.port},{tag}",
+                variables={"LIVE_SPY_TARGET": channel}, timeout_ms=5000)
+            sources[speaker] = self.server.chunks(tag, stop=stop)
+        return sources
