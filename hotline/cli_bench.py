@@ -27,9 +27,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="simulated callers through Asterisk, each side (default 40; 0: skip)")
     routing.add_argument("--live-seats", type=int, default=10, help="demo seats through Asterisk (default 10, max 10)")
     routing.set_defaults(func=_routing)
+    webp = bsub.add_parser("web", help="live fan-out latency: AMI event in -> WebSocket message out, "
+                                        "vs a raw AMI and a raw Redis stream subscriber")
+    webp.add_argument("--clients", type=int, default=200, help="WebSocket pages (default 200)")
+    webp.add_argument("--events", type=int, default=200, help="events measured (default 200)")
+    webp.add_argument("--rate", type=float, default=50.0, help="events per second (default 50)")
+    webp.set_defaults(func=_web)
     stt = bsub.add_parser("stt", help="speech-to-text real-time factor and streams per core")
     stt.add_argument("--model", help="vosk model folder (default: stt.model, else the packaged test model)")
     stt.add_argument("--seconds", type=float, default=15.0, help="seconds of telephone audio per stream")
+    stt.add_argument("--live", action="store_true",
+                     help="also measure live-conversation capture (MixMonitor files vs ChanSpy+EAGI) on a "
+                          "private Asterisk: speech -> partial on Redis latency and CPU")
+    stt.add_argument("--live-only", action="store_true", help="only the live-capture section")
+    stt.add_argument("--calls", type=int, default=1,
+                     help="simultaneous calls per capture mode for --live (default 1: two streams)")
     stt.set_defaults(func=_stt)
 
 
@@ -63,6 +75,14 @@ def _routing(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _web(args: argparse.Namespace) -> int:
+    from hotline import bench_web
+
+    out = _emit(bench_web.run(clients=args.clients, events=args.events, rate=args.rate))
+    rows = [out[k] for k in ("consoles", "supervisors")]
+    return 0 if all(r["websocket_ms"]["lost"] == 0 and r["pages"] == args.clients for r in rows) else 1
+
+
 def _stt(args: argparse.Namespace) -> int:
     from hotline.settings import load
     from recordings.bench_stt import run_bench
@@ -74,7 +94,13 @@ def _stt(args: argparse.Namespace) -> int:
         print("hotline bench stt: no vosk model (give --model or set stt.model)", file=sys.stderr)
         return 2
     async def both() -> dict:
-        return {"stt": await run_bench(model, seconds=args.seconds), "extraction": extraction_bench()}
+        out: dict = {}
+        if not args.live_only:
+            out = {"stt": await run_bench(model, seconds=args.seconds), "extraction": extraction_bench()}
+        if args.live or args.live_only:
+            from hotline.bench_live import run as live_bench
+            out["live"] = await live_bench(model, calls=args.calls)
+        return out
     _emit(both())
     return 0
 

@@ -101,7 +101,7 @@ def summarize(diff: Mapping[str, Any]) -> list[str]:
         lines += [f"{section}.{k}: added" for k in d["added"]]
         lines += [f"{section}.{k}: removed" for k in d["removed"]]
         for k, ch in d["changed"].items():
-            fields = ch.get("fields", ch) if section == "nodes" else ch
+            fields = ch.get("fields", {}) if section == "nodes" else ch   # a node with only options changed has none
             for f, c in fields.items():
                 lines.append(f"{section}.{k}.{f}: {c['old']!r} -> {c['new']!r}")
             for key, target in ch.get("options", {}).get("added", {}).items() if section == "nodes" else ():

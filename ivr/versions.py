@@ -90,9 +90,12 @@ class VersionStore:
             return None
         return json.loads(h["doc"]), json.loads(h.get("problems", "[]"))
 
-    async def publish(self, doc: Any, author: str, comment: str = "", *, rollback_of: int | None = None
-                      ) -> VersionInfo:
-        """Validate, then publish as a new immutable version. A broken tree is refused, never published."""
+    async def publish(self, doc: Any, author: str, comment: str = "", *, rollback_of: int | None = None,
+                      force: bool = False) -> VersionInfo:
+        """Validate, then publish as a new immutable version. A broken tree is refused, never published.
+
+        ``force`` republishes an unchanged document (its lists or calendar
+        override files changed: a new version reads them again)."""
         problems = list(self.validate(doc))
         if problems:
             raise VersionError("tree_invalid", f"tree has {len(problems)} problem(s); not published", problems)
@@ -100,7 +103,7 @@ class VersionStore:
             raise VersionError("author_required", "publishing needs an author")
         digest = content_hash(doc)
         current = await self.current()
-        if current and current.hash == digest and rollback_of is None:
+        if current and current.hash == digest and rollback_of is None and not force:
             raise VersionError("unchanged", f"identical to the current version {current.number}")
         number = int(await self.r.incr(f"{self.key}:seq"))
         fields = {"doc": canonical(doc), "hash": digest, "author": author, "comment": comment,

@@ -10,7 +10,7 @@ from aiohttp import web
 from web.access import RouteTable, actor, body, json_ok, query
 from web.accounts import ROLE_IDS, USER_SCHEMA, AccountError, Role
 from web.audit import ENTRY_SCHEMA
-from web.errors import not_found
+from web.errors import invalid, not_found
 from web.keys import ACCOUNTS, AUDIT, SESSIONS
 from web.routes_auth import account_api_error
 
@@ -115,6 +115,17 @@ async def reset_password(request: web.Request) -> web.Response:
                    "before": {"type": "string", "pattern": r"^\d+-\d+$"}})
 async def audit_log(request: web.Request) -> web.Response:
     q = query(request)
-    entries = await request.app[AUDIT].entries(count=q["count"], before=q.get("before"))
+    before = q.get("before")
+    if before is not None and not _stream_id(before):
+        raise invalid([{"path": "before", "message": "不是有效的日志编号"}])
+    entries = await request.app[AUDIT].entries(count=q["count"], before=before)
     last = entries[-1].id if len(entries) == q["count"] else None
     return json_ok({"entries": [e.to_dict() for e in entries], "next_before": last})
+
+
+def _stream_id(text: str) -> bool:
+    """A Redis stream id that something can be older than: ASCII digits, 64-bit parts, not 0-0."""
+    ms, _, seq = text.partition("-")
+    if not (ms.isascii() and ms.isdigit() and seq.isascii() and seq.isdigit()):
+        return False
+    return int(ms) < 2 ** 64 and int(seq) < 2 ** 64 and (int(ms), int(seq)) != (0, 0)

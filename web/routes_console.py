@@ -14,6 +14,7 @@ Who may do what is decided here, not in the page:
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +23,7 @@ from agents.errors import AgentsError
 from agents.model import SeatStatus
 from agents.service import Router, SeatService
 from ivr.calls import CallRecords
-from tickets.model import TicketsError
+from tickets.model import APPEAL_TYPES, URGENCIES, TicketsError
 from tickets.store import Ticket, TicketNotFound, TicketStore
 from web.access import RouteTable, actor, body, current_user, json_ok, query
 from web.accounts import Role, User
@@ -102,6 +103,33 @@ TICKET_SCHEMA = {"type": "object", "required": ["id", "status", "confirmed", "co
                                 "confirmed": {"type": ["object", "null"]}, "corrections": {"type": "object"}}}
 
 
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+TAXONOMY_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["categories", "districts", "appeal_types", "urgencies"],
+    "properties": {
+        "categories": {"type": "array", "items": {
+            "type": "object", "required": ["name", "children"],
+            "properties": {"name": {"type": "string"}, "children": {"type": "array", "items": {"type": "string"}}}}},
+        "districts": {"type": "array", "items": {"type": "string"}},
+        "appeal_types": {"type": "array", "items": {"type": "string"}},
+        "urgencies": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def taxonomy_view(rules: Any) -> dict[str, Any]:
+    """The pickers' choices from the ticket rules (config/tickets): categories (two levels), districts."""
+    tax = rules.taxonomy
+    return {"categories": [{"name": c, "children": list(tax.children.get(c, ()))} for c in tax.level1],
+            "districts": list(rules.gazetteer.codes), "appeal_types": list(APPEAL_TYPES),
+            "urgencies": list(URGENCIES)}
+
+
+def _lane_label(router: Router, lane: str | None) -> str | None:
+    got = router.rules.lanes.get(lane) if lane else None
+    return getattr(got, "label", None) or lane
+
+
 def _brief(t: Ticket, tz: Any) -> dict[str, Any]:
     f = t.fields
     return {"id": t.id, "call_id": t.call_id, "status": t.status, "received_at": t.to_dict(tz)["received_at"],
@@ -168,6 +196,15 @@ def console_routes(seats: SeatService, router: Router, tickets: TicketStore, cal
         except AgentsError as exc:
             raise agents_api_error(exc) from None
         return json_ok(seat_view(st, st.operator_id or None))
+
+    @routes.get("/console", summary="坐席工作台页面", role=Role.OPERATOR, api=False, content_type="text/html")
+    async def console_page(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC_DIR / "console.html", headers={"Cache-Control": "no-store"})
+
+    @routes.get("/api/console/taxonomy", summary="工单选项：诉求分类（两级）、属地、诉求类型、紧急程度",
+                role=Role.OPERATOR, response=TAXONOMY_SCHEMA)
+    async def console_taxonomy(request: web.Request) -> web.Response:
+        return json_ok(taxonomy_view(tickets.rules()))
 
     @routes.post("/api/console/seat/login", summary="登录坐席（话务员只能以本人工号登录）", role=Role.OPERATOR,
                  request=LOGIN_SCHEMA, response=CONSOLE_SEAT_SCHEMA, errors=(400, 404, 409))
@@ -252,6 +289,7 @@ def console_routes(seats: SeatService, router: Router, tickets: TicketStore, cal
             waited = round(max(0.0, until - st.arrived_at), 1)
         view = {
             "call_id": call_id, "caller": caller, "lane": st.lane if st is not None else None,
+            "lane_label": _lane_label(router, st.lane if st is not None else None),
             "phase": st.phase.value if st is not None else record.get("status"),
             "seat": (st.seat_id or None) if st is not None else record.get("seat"),
             "path": record.get("path") if isinstance(record.get("path"), list) else [],

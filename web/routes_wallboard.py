@@ -11,7 +11,10 @@ never missed.
 """
 from __future__ import annotations
 
+import time
+from collections import Counter
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -31,6 +34,7 @@ class Targets:
     answer_rate_min: float = 0.95     # 接通率 ≥ 95 %
     service_level_min: float = 0.80   # answered within 15 s ≥ 80 %
     avg_answer_s_max: float = 15.0    # a person picks up within 15 s
+    avg_wait_s_max: float = 15.0      # the same, over every call that ended its wait
     abandon_rate_max: float = 0.05    # follows from the answer rate (answered + abandoned = all that ended)
 
 
@@ -41,7 +45,8 @@ FIGURES = ("offered", "answered", "abandoned", "answer_rate", "service_level", "
 def judge(figures: dict[str, Any], targets: Targets) -> dict[str, dict[str, Any]]:
     """Each target with the figure it is measured on and whether it is missed (pure)."""
     checks = (("answer_rate", ">=", targets.answer_rate_min), ("service_level", ">=", targets.service_level_min),
-              ("avg_answer_s", "<=", targets.avg_answer_s_max), ("abandon_rate", "<=", targets.abandon_rate_max))
+              ("avg_answer_s", "<=", targets.avg_answer_s_max), ("abandon_rate", "<=", targets.abandon_rate_max),
+              ("avg_wait_s", "<=", targets.avg_wait_s_max))
     out = {}
     for name, op, target in checks:
         value = figures.get(name)
@@ -55,6 +60,24 @@ def per_hour(hours: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             for h, v in hours.items()}
 
 
+def top_counts(tickets: list[Any], limit: int = 10) -> dict[str, list[list[Any]]]:
+    """Today's most frequent first-level categories and districts (confirmed fields first, else the draft)."""
+    cats: Counter[str] = Counter()
+    districts: Counter[str] = Counter()
+    for t in tickets:
+        f = t.fields
+        cat = f.get("category")
+        if isinstance(cat, (list, tuple)) and cat:
+            cats[str(cat[0])] += 1
+        elif isinstance(cat, str) and cat:
+            cats[cat] += 1
+        if f.get("district"):
+            districts[str(f["district"])] += 1
+    return {"categories": [[k, v] for k, v in cats.most_common(limit)],
+            "districts": [[k, v] for k, v in districts.most_common(limit)], "tickets": len(tickets)}
+
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 SCOPE_SCHEMA = {"type": "object", "required": ["figures", "targets", "hours"],
                 "properties": {"figures": {"type": "object"}, "targets": {"type": "object"},
                                "hours": {"type": "object"}}}
@@ -68,9 +91,36 @@ MISSED_SCHEMA = {"type": "object", "required": ["calls"],
                  "properties": {"calls": {"type": "array", "items": {"type": "object"}}}}
 
 
-def wallboard_routes(router: Router, redis: aioredis.Redis, *, targets: Targets = Targets()) -> RouteTable:
+def wallboard_routes(router: Router, redis: aioredis.Redis, *, targets: Targets = Targets(),
+                     tickets: Any = None, top_cache_s: float = 10.0) -> RouteTable:
+    """`tickets` (tickets.store.TicketStore), when given, adds today's top categories and districts
+    (recounted at most every `top_cache_s`)."""
     routes = RouteTable(tag="wallboard")
     store = router.store
+    cache: dict[str, Any] = {"at": -1e18, "day": None, "top": None}
+
+    async def top_today(day: str) -> dict[str, Any]:
+        if tickets is None:
+            return {"categories": [], "districts": [], "tickets": 0}
+        now = time.monotonic()
+        if cache["day"] != day or now - cache["at"] > top_cache_s:
+            cache.update(at=now, day=day, top=top_counts(await tickets.list_by_day(day)))
+        return cache["top"]
+
+    async def seat_rows() -> list[dict[str, Any]]:
+        """Seats not logged out, for the supervisors' list (no caller numbers)."""
+        out = []
+        for st in await store.seats(router.config.seats or None):
+            if st.state.value == "logged_out":
+                continue
+            out.append({"seat_id": st.seat_id, "state": st.state.value, "operator_id": st.operator_id,
+                        "since": st.since, "reason": st.reason, "call_id": st.call_id or None,
+                        "lane": st.lane or None})
+        return out
+
+    @routes.get("/wallboard", summary="实时大屏页面", role=Role.SUPERVISOR, api=False, content_type="text/html")
+    async def wallboard_page(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC_DIR / "wallboard.html", headers={"Cache-Control": "no-store"})
 
     async def scope(lane: str | None) -> dict[str, Any]:
         s = await stats_today(redis, lane, prefix=store.prefix, clock=store.clock,
@@ -93,8 +143,10 @@ def wallboard_routes(router: Router, redis: aioredis.Redis, *, targets: Targets 
         total = await scope(None)
         lanes = {ln: await scope(ln) for ln in router.rules.lanes}
         names = {ln.id: ln.label for ln in router.rules.lanes.values()}
-        return json_ok({"day": total.pop("day"), "waiting": snap["waiting"], "seats": snap["seats"],
+        day = total.pop("day")
+        return json_ok({"day": day, "waiting": snap["waiting"], "seats": snap["seats"],
                         "longest_wait_s": await longest_waits(), "lane_names": names,
+                        "top": await top_today(day), "seat_list": await seat_rows(),
                         "lanes": {k: {kk: vv for kk, vv in v.items() if kk != "day"} for k, v in lanes.items()},
                         "all": total, "targets": asdict(targets)})
 

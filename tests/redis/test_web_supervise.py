@@ -1,0 +1,136 @@
+"""Supervision (listen / whisper / barge) and the console's and wallboard's
+pages on a real Redis through aiohttp's test client. The PBX side is a
+recording stand-in here; tests/e2e/browser/test_wallboard_supervise.py has
+the real ChanSpy joining a live call."""
+from __future__ import annotations
+
+import pytest
+from aiohttp import DummyCookieJar
+from aiohttp.test_utils import TestClient, TestServer
+
+from agents.model import WaitingCall
+from agents.service import Router, SeatService
+from agents.store import RoutingStore
+from ivr.calls import CallRecords
+from pbx.ami_events import AMIEvent
+from tests.redis.test_web_console import CONFIG, LANES, PASSWORDS, Clock, Env, seats_config
+from tickets.store import TicketStore
+from web.accounts import Role
+from web.app import create_app
+from web.keys import ACCOUNTS
+from web.routes_console import console_routes
+from web.routes_supervise import supervise_routes
+from web.routes_wallboard import wallboard_routes
+
+
+class FakeAMI:
+    connected = True
+
+    def __init__(self) -> None:
+        self.originated: list[tuple[str, dict]] = []
+
+    async def core_show_channels(self):
+        return [AMIEvent("CoreShowChannel", {"Channel": "PJSIP/1001-00000007", "BridgeId": "b1"}),
+                AMIEvent("CoreShowChannel", {"Channel": "PJSIP/1002-00000008", "BridgeId": ""})]
+
+    async def originate(self, channel, **kw):
+        self.originated.append((channel, kw))
+        return {"Response": "Success"}
+
+
+@pytest.fixture
+async def env(redis_client):
+    clock = Clock()
+    store = RoutingStore(redis_client, seats_config(), prefix="hotline", clock=clock)
+    await store.load_scripts()
+    router = Router(store, LANES)
+    seats = SeatService(store, notify=router.poke)
+    tickets = TicketStore(redis_client, clock=clock)
+    calls = CallRecords(redis_client)
+    ami = FakeAMI()
+    app = create_app(lambda: {}, redis=redis_client, config=CONFIG,
+                     routes=[console_routes(seats, router, tickets, calls),
+                             wallboard_routes(router, redis_client, tickets=tickets),
+                             supervise_routes(store, lambda: ami)])
+    client = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
+    await client.start_server()
+    accounts = app[ACCOUNTS]
+    await accounts.create("admin", PASSWORDS["admin"], Role.ADMIN, "管理员")
+    await accounts.create("sup", PASSWORDS["sup"], Role.SUPERVISOR, "班长", seat="1003")
+    await accounts.create("op1", PASSWORDS["op1"], Role.OPERATOR, "话务员一", operator_id="7001")
+    await accounts.create("op2", PASSWORDS["op2"], Role.OPERATOR, "话务员二", operator_id="7002")
+    e = Env(client, app, clock, router, seats, tickets, calls)
+    for name in PASSWORDS:
+        await e.login(name)
+    e.ami = ami
+    yield e
+    await client.close()
+
+
+async def on_call(env: Env, seat: str = "1001", operator: str = "7001") -> str:
+    await env.seats.login(seat, operator)
+    await env.router.enqueue(WaitingCall("c1", "general", "13800001234", env.clock.t))
+    assigned = await env.router.match()
+    assert [a.seat_id for a in assigned] == [seat]
+    await env.router.answered("c1", seat)
+    return "c1"
+
+
+async def test_only_supervisors_and_admins_may_supervise(env):
+    await on_call(env)
+    body = {"seat": "1001", "mode": "listen"}
+    assert (await env.req(None, "POST", "/api/supervise", json=body)).status == 401
+    r = await env.req("op2", "POST", "/api/supervise", json=body)
+    assert r.status == 403
+    r = await env.req("admin", "POST", "/api/supervise", json=body)      # no phone on the admin's account
+    assert r.status == 409 and (await r.json())["error"] == "no_phone"
+    assert env.ami.originated == []
+    r = await env.req("sup", "POST", "/api/supervise", json={"seat": "1001", "mode": "barge"})
+    assert r.status == 202, await r.text()
+    data = await r.json()
+    assert (data["seat"], data["mode"], data["phone"], data["call_id"]) == ("1001", "barge", "1003", "c1")
+    (channel, kw), = env.ami.originated
+    assert channel == "PJSIP/1003" and kw["context"] == "hotline-spy" and kw["channel_id"] == data["spy"]
+    assert kw["variables"] == {"HOTLINE_SPY_TARGET": "PJSIP/1001-00000007", "HOTLINE_SPY_OPTIONS": "qBE"}
+    done = await env.audit("call.supervise")
+    assert len(done) == 1 and done[0]["who"] == "sup" and done[0]["details"]["call_id"] == "c1"
+    refused = await env.audit("call.supervise.refused")
+    assert [e["details"]["reason"] for e in refused] == ["no_phone"]
+
+
+async def test_supervising_needs_a_call_and_a_known_seat(env):
+    r = await env.req("sup", "POST", "/api/supervise", json={"seat": "1002", "mode": "listen"})
+    assert r.status == 409 and (await r.json())["error"] == "not_on_call"
+    r = await env.req("sup", "POST", "/api/supervise", json={"seat": "9999", "mode": "listen"})
+    assert r.status == 404
+    r = await env.req("sup", "POST", "/api/supervise", json={"seat": "1003", "mode": "listen"})
+    assert r.status == 400 and (await r.json())["error"] == "own_seat"
+    r = await env.req("sup", "POST", "/api/supervise", json={"seat": "1001", "mode": "record"})
+    assert r.status == 400
+    assert env.ami.originated == []
+
+
+async def test_pages_and_taxonomy_by_role(env):
+    assert (await env.req("op1", "GET", "/console")).status == 200
+    r = await env.req(None, "GET", "/console")
+    assert r.status == 302 and r.headers["Location"].startswith("/login?next=/console")
+    assert (await env.req("op1", "GET", "/wallboard")).status == 403
+    assert (await env.req("sup", "GET", "/wallboard")).status == 200
+    r = await env.req("op1", "GET", "/api/console/taxonomy")
+    assert r.status == 200
+    data = await r.json()
+    assert "人力资源社会保障" in [c["name"] for c in data["categories"]] and "芦淞区" in data["districts"]
+
+
+async def test_wallboard_lists_seats_and_todays_top_categories(env):
+    await on_call(env)
+    await env.tickets.create_draft("c1", "13800001234", "芦淞区建设路的路灯坏了，晚上很黑。")
+    r = await env.req("sup", "GET", "/api/wallboard")
+    assert r.status == 200, await r.text()
+    board = await r.json()
+    assert board["seat_list"] == [{"seat_id": "1001", "state": "on_call", "operator_id": "7001",
+                                   "since": board["seat_list"][0]["since"], "reason": "", "call_id": "c1",
+                                   "lane": "general"}]
+    assert board["top"]["tickets"] == 1 and board["top"]["districts"] == [["芦淞区", 1]]
+    assert board["top"]["categories"][0][1] == 1
+    assert "avg_wait_s" in board["all"]["targets"]
