@@ -35,6 +35,8 @@ from web.app import create_app
 from web.config import WebConfig
 
 log = logging.getLogger("hotline.runtime")
+STEP_STOP_S = 30.0           # each stop step (web, FastAGI drain, closers, AMI ...)
+BACKGROUND_STOP_S = 10.0       # each background loop gets this long to end after its cancel
 
 
 def new_run_dir(settings: Settings, tag: str = "up") -> Path:
@@ -217,8 +219,11 @@ class Runtime:
         steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
         for task in self.background:
             task.cancel()
-        if self.background:
-            await asyncio.gather(*self.background, return_exceptions=True)
+        if self.background:             # bounded: a loop that lost its cancellation must not hold the stop
+            _, stuck = await asyncio.wait(self.background, timeout=BACKGROUND_STOP_S)
+            for task in stuck:
+                log.error("background task %s did not stop within %g s; left behind", task.get_name(),
+                          BACKGROUND_STOP_S)
         if self.web_runner:
             steps.append(("web", self.web_runner.cleanup))
         if self.agi:
@@ -234,10 +239,25 @@ class Runtime:
         if self.redis_server:
             steps.append(("redis", lambda: asyncio.to_thread(self.redis_server.stop)))
         for name, step in steps:
+            task = asyncio.ensure_future(step())
+            # bounded: a step that hangs (or swallows its cancellation) must not hold the stop;
+            # asyncio.wait never cancels, so a stuck step is reported and left behind
+            limit = STEP_STOP_S + (self.settings.fastagi.drain_timeout_s if name == "fastagi" else 0.0)
+            done, _ = await asyncio.wait({task}, timeout=limit)
+            if not done:
+                log.error("stopping %s did not finish within %g s; going on", name, limit)
+                task.add_done_callback(_swallow)
+                continue
             try:
-                await step()
+                task.result()
             except Exception:
                 log.exception("stopping %s failed", name)
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+def _swallow(task: asyncio.Future) -> None:
+    """Collect the outcome of a stop step that was left behind, so it is not reported as unretrieved."""
+    if not task.cancelled():
+        task.exception()
