@@ -138,9 +138,10 @@ async def _browsers_main(conn, url: str, cookies: list[str]) -> None:
             if msg.type != aiohttp.WSMsgType.TEXT or '"call_answered"' not in msg.data:
                 continue
             now = time.time()
-            data = json.loads(msg.data)
-            if data.get("type") == "call_answered":
-                received.setdefault(data["call_id"], []).append(now)
+            data = json.loads(msg.data)             # one event, or a batch of them (web/live.py)
+            for ev in data if isinstance(data, list) else [data]:
+                if ev.get("type") == "call_answered":
+                    received.setdefault(ev["call_id"], []).append(now)
 
     pages, readers = [], []
     try:

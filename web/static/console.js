@@ -367,9 +367,9 @@ function connect() {
     backoff = Math.min(backoff * 2, 15000);
   };
   ws.onmessage = (msg) => {
-    let ev;
-    try { ev = JSON.parse(msg.data); } catch { return; }
-    onEvent(ev);
+    let data;
+    try { data = JSON.parse(msg.data); } catch { return; }
+    for (const ev of Array.isArray(data) ? data : [data]) onEvent(ev);   // one event, or a batch
   };
 }
 

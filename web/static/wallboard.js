@@ -208,9 +208,10 @@ function connect() {
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
   ws.onopen = () => { backoff = 1000; $("live-state").textContent = "实时连接：已连接"; $("live-state").className = "live on"; };
   ws.onmessage = (msg) => {
-    let ev;
-    try { ev = JSON.parse(msg.data); } catch { return; }
-    if (ev.type !== "hello" && ev.type !== "transcript") soon();
+    let data;
+    try { data = JSON.parse(msg.data); } catch { return; }
+    const events = Array.isArray(data) ? data : [data];             // one event, or a batch
+    if (events.some((ev) => ev && ev.type !== "hello" && ev.type !== "transcript")) soon();
   };
   ws.onclose = () => {
     $("live-state").textContent = "实时连接：已断开，重连中";
