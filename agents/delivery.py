@@ -73,12 +73,15 @@ class Dispatcher:
         self.waiting.pop(call_id, None)
 
     async def run(self) -> None:
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():  # redis-py can swallow a cancel inside BLPOP
+                raise asyncio.CancelledError()
             try:
                 a = await self.router.next_assignment(self.node, timeout=1.0)
                 self._warned = False
             except RedisError as exc:
-                if (task := asyncio.current_task()) is not None and task.cancelling():
+                if task is not None and task.cancelling():
                     raise asyncio.CancelledError from exc      # redis-py can turn a cancel into an error
                 if not self._warned:                     # once per outage, not in a loop
                     log.error("dispatcher: redis unavailable (%s); waiting calls keep waiting", exc)

@@ -28,6 +28,8 @@ Key layout (P = prefix):
   P:wait:<lane>      zset   waiting calls, score = -(priority + boost) * 2^42 + arrival_ms
   P:deferred         zset   callbacks waiting to retry, score = when they re-enter their place
   P:inbox:<node>     list   assignments (JSON) for the controller holding the call
+  P:nodes            hash   node -> its last heartbeat (ms); written by the store, not the scripts (agents/nodes.py)
+  P:seat_node        hash   seat -> the node whose Asterisk its phone is on (likewise)
   P:handle:<lane>    list   recent handling times (ms, newest first)
   P:missed           hash   call id -> JSON: the callback list (漏接回拨)
   P:events           stream every call and seat change (type, ts, json)
@@ -435,7 +437,9 @@ local function first_call(L, T)
 end
 
 local function pick_seat(L, c)
-  local w = NOW - (c.score - math.floor(c.score / BAND) * BAND)
+  -- a call enqueued by a controller whose clock read later than this NOW (a race between an
+  -- enqueue and a match already under way) has waited 0 ms, not a negative time
+  local w = math.max(0, NOW - (c.score - math.floor(c.score / BAND) * BAND))
   for _, sid in ipairs(redis.call('ZRANGE', key('ready', L.id), 0, -1)) do
     if thr(sid, L.id, 0) <= w then return sid, false end
   end

@@ -106,7 +106,7 @@ def seat_for(rules: Rules, call: WaitingCall, seats: Sequence[ReadySeat], now: f
     lane = rules.lanes.get(call.lane)
     if lane is None:
         return None
-    waited = to_ms(now) - to_ms(call.arrived_at)
+    waited = max(0, to_ms(now) - to_ms(call.arrived_at))   # arrived "after" now (clock race): waited 0
     for s in _by_preference(seats, lane.id):
         if _threshold(rules, s.seat_id, lane.id, 0, waiting) <= waited:
             return s, False

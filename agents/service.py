@@ -36,6 +36,7 @@ from agents.errors import (
 from agents.model import (
     NO_ANSWER, OFFLINE, Assignment, CallPhase, CallStatus, CancelReason, SeatState, SeatStatus, WaitingCall,
 )
+from agents.nodes import DEAD, OWN, may_settle, owner_state
 from agents.policy import Rules, estimate_wait, repeat_boost, wait_announcement
 from agents.store import RoutingStore
 from hotline.privacy import mask_number
@@ -168,6 +169,8 @@ class ResyncReport:
     calls_requeued: tuple[str, ...] = ()  # calls still up whose seat was not ringing: back in their place
     calls_ended: tuple[str, ...] = ()     # calls "on call" whose seat's phone is idle: ended
     callbacks_failed: tuple[str, ...] = ()  # callback attempts whose channels are gone
+    calls_elsewhere: tuple[str, ...] = ()   # calls of another live node: left to it
+    calls_adopted: tuple[str, ...] = ()     # a dead node's callback calls waiting their turn: now this node's
 
 
 class Router:
@@ -254,7 +257,8 @@ class Router:
         """Match on every poke and at least every ``interval_s`` (overflow times, wrap-up ends, retries).
 
         Redis connection errors are logged and retried (calls meanwhile take the
-        dialplan's fallback); any other error ends the task (the supervisor sees it).
+        dialplan's fallback); any other error is logged with its traceback and
+        retried too (a dead matcher would leave every caller waiting, silently).
         redis-py 8.1 sometimes loses a cancellation that lands inside a command
         (swallowed, or turned into ConnectionError): the loop checks for one itself.
         """
@@ -274,6 +278,9 @@ class Router:
                 if task is not None and task.cancelling():
                     raise asyncio.CancelledError() from exc
                 log.warning("matcher: redis unavailable (%s); retrying", exc)
+                await asyncio.sleep(min(interval_s, 1.0))
+            except Exception:           # nobody restarts this loop: a dead matcher leaves every caller waiting
+                log.exception("matcher: match failed; retrying")
                 await asyncio.sleep(min(interval_s, 1.0))
 
     async def answered(self, call_id: str, seat_id: str | None = None) -> None:
@@ -349,7 +356,8 @@ class Router:
 
     # ------------------------------------------------------------ restart
 
-    async def resync(self, live_call_ids: Iterable[str], seat_states_from_pbx: Mapping[str, str]) -> ResyncReport:
+    async def resync(self, live_call_ids: Iterable[str], seat_states_from_pbx: Mapping[str, str], *,
+                     node: str = "", dead_after_s: float = 30.0, dead_only: bool = False) -> ResyncReport:
         """After a controller restart: line Redis up with what the PBX says (``live_call_ids``: channels up).
 
         - a waiting or ringing call that is gone is dropped (reason "lost", not
@@ -361,23 +369,52 @@ class Router:
           离线 when its phone is unavailable);
         - a ready seat whose phone is unavailable is paused with 离线.
         Items another controller changes meanwhile are left to it.
+
+        ``node``: this controller (agents/nodes.py). The PBX it asked is its own
+        Asterisk, so only its own calls and seats (and those with no owner) are
+        judged by it; another live node's are left alone; a dead node's (no beat
+        for ``dead_after_s``) are gone with its Asterisk: dropped (callback calls
+        waiting their turn move to this node). No ``node``: every call is judged.
+        ``dead_only``: settle only the dead nodes' calls (the periodic sweep).
         """
         live, pbx = set(live_call_ids), dict(seat_states_from_pbx)
         r: dict[str, list[str]] = {f.name: [] for f in dataclasses.fields(ResyncReport)}
         idle_phone = (PBX_IDLE, PBX_UNAVAILABLE)
+        beats = await self.store.node_beats() if node else {}
+        seat_owner = await self.store.seat_nodes() if node else {}
+        now = self.store.clock()
+
+        def owner(of: str) -> str:
+            return owner_state(of, node, beats, now, dead_after_s) if node else OWN
+
+        def phone(seat_id: str, call_owner: str) -> str | None:
+            """The seat's phone as our PBX sees it, when our PBX is where it is."""
+            if call_owner == DEAD or not may_settle(owner(seat_owner.get(seat_id, ""))):
+                return None
+            return pbx.get(seat_id)
+
         for cid in await self.store.active_calls():
             st = await self.store.call(cid)
             if st is None or st.phase == CallPhase.ENDED:
                 continue
+            who = owner(st.node)
+            if not may_settle(who):
+                r["calls_elsewhere"].append(cid)
+                continue
+            if dead_only and who != DEAD:
+                continue
             try:
+                if st.callback and who == DEAD and await self.store.adopt_call(cid, st.node, node):
+                    r["calls_adopted"].append(cid)       # its next attempt is placed from here
                 if st.callback and st.phase in (CallPhase.WAITING, CallPhase.DEFERRED):
                     continue
-                if cid not in live:
+                seat_phone = phone(st.seat_id, who) if st.seat_id else None
+                if who == DEAD or cid not in live:
                     if st.callback:
                         await self.callback_failed(cid)
                         r["callbacks_failed"].append(cid)
                         continue
-                    offline = pbx.get(st.seat_id) == PBX_UNAVAILABLE
+                    offline = seat_phone == PBX_UNAVAILABLE
                     out = await self.store.call_op("drop", cid, reason="lost", seat_to="paused" if offline else "ready",
                                                    seat_reason=OFFLINE if offline else None)
                     r["calls_dropped"].append(cid)
@@ -393,22 +430,57 @@ class Router:
                     r["seats_freed"].append(st.seat_id)
             except (InvalidTransition, CallStateError, UnknownCall) as exc:
                 log.info("resync: call %s changed meanwhile (%s)", cid, exc.error_id)
-        for s in await self.store.seats():
+        for s in [] if dead_only else await self.store.seats():
             try:
+                seat_phone = phone(s.seat_id, OWN)
                 if s.state in (SeatState.RINGING, SeatState.ON_CALL):
                     c = await self.store.call(s.call_id) if s.call_id else None
                     if c is None or c.phase not in (CallPhase.RINGING, CallPhase.ON_CALL) or c.seat_id != s.seat_id:
-                        offline = pbx.get(s.seat_id) == PBX_UNAVAILABLE
+                        offline = seat_phone == PBX_UNAVAILABLE
                         await self.store.seat_op("force", s.seat_id, **{"from": [s.state.value]}, call=s.call_id,
                                                  to="paused" if offline else "ready",
                                                  reason=OFFLINE if offline else None)
                         r["seats_freed"].append(s.seat_id)
-                elif s.state == SeatState.READY and pbx.get(s.seat_id) == PBX_UNAVAILABLE:
+                elif s.state == SeatState.READY and seat_phone == PBX_UNAVAILABLE:
                     await self.store.seat_op("force", s.seat_id, **{"from": ["ready"]}, to="paused", reason=OFFLINE)
                     r["seats_offline"].append(s.seat_id)
             except AgentsError as exc:
                 log.info("resync: seat %s changed meanwhile (%s)", s.seat_id, exc.error_id)
         report = ResyncReport(**{k: tuple(dict.fromkeys(v)) for k, v in r.items()})
-        log.info("resync: %s", {k: len(v) for k, v in dataclasses.asdict(report).items()})
+        counts = {k: len(v) for k, v in dataclasses.asdict(report).items()}
+        if not dead_only or any(n for k, n in counts.items() if k != "calls_elsewhere"):
+            log.info("resync%s (node %s): %s", " of dead nodes' calls" if dead_only else "", node or "-", counts)
         self.poke()
         return report
+
+    async def keep_alive(self, node: str, dead_after_s: float, *, interval_s: float | None = None) -> None:
+        """Beat for ``node`` every ``interval_s`` (default a third of ``dead_after_s``), and settle the
+        calls of nodes that stopped beating (their Asterisk is gone with them: nobody else would).
+
+        Redis connection errors are logged and retried; cancellation is checked
+        by hand as in ``run`` (redis-py can lose one inside a command).
+        """
+        every = interval_s if interval_s is not None else max(0.5, dead_after_s / 3)
+        task = asyncio.current_task()
+        warned = False
+        while True:
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError()
+            try:
+                await self.store.beat(node)
+                now = self.store.clock()
+                dead = [n for n, t in (await self.store.node_beats()).items() if n != node and now - t > dead_after_s]
+                if dead:
+                    await self.resync((), {}, node=node, dead_after_s=dead_after_s, dead_only=True)
+                    for n in dead:                       # settled: no need to look at it again
+                        await self.store.forget_node(n)
+                warned = False
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError() from exc
+                if not warned:
+                    log.warning("node %s: heartbeat not written, redis unavailable (%s); retrying", node, exc)
+                    warned = True
+            if task is not None and task.cancelling():        # a cancel redis-py swallowed: stop now
+                raise asyncio.CancelledError()
+            await asyncio.sleep(every)

@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, WatchError
 
 from agents import lua
 from agents.config import SeatsConfig
@@ -163,6 +163,43 @@ class RoutingStore:
             got = await self.r.blpop([k], timeout=timeout)
             raw = got[1] if got else None
         return Assignment.from_dict(json.loads(_s(raw))) if raw else None
+
+    # ------------------------------------------------------------ nodes (controllers sharing this Redis)
+
+    async def beat(self, node: str, *, now: float | None = None) -> None:
+        """This node is alive (see agents/nodes.py)."""
+        await self.r.hset(self.key("nodes"), node, str(to_ms(self.clock() if now is None else now)))
+
+    async def node_beats(self) -> dict[str, float]:
+        """Each node's last beat (seconds)."""
+        return {_s(k): int(_s(v)) / 1000 for k, v in (await self.r.hgetall(self.key("nodes"))).items()}
+
+    async def forget_node(self, node: str) -> None:
+        await self.r.hdel(self.key("nodes"), node)
+
+    async def claim_seats(self, node: str, seat_ids: Iterable[str]) -> None:
+        """These seats' phones are on ``node``'s Asterisk."""
+        mapping = {sid: node for sid in seat_ids}
+        if mapping:
+            await self.r.hset(self.key("seat_node"), mapping=mapping)
+
+    async def seat_nodes(self) -> dict[str, str]:
+        return {_s(k): _s(v) for k, v in (await self.r.hgetall(self.key("seat_node"))).items()}
+
+    async def adopt_call(self, call_id: str, old: str, new: str) -> bool:
+        """Move a call from (dead) node ``old`` to ``new``, unless someone changed its owner meanwhile."""
+        k = self.key("call", call_id)
+        async with self.r.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(k)
+                if _s(await pipe.hget(k, "node")) != old:
+                    return False
+                pipe.multi()
+                pipe.hset(k, "node", new)
+                await pipe.execute()
+                return True
+            except WatchError:
+                return False
 
     # ------------------------------------------------------------ reads
 

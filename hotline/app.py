@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import socket
 import time
 from pathlib import Path
@@ -19,9 +18,10 @@ from agents.delivery import DeliverySettings, Dispatcher, RoutedQueueRunner
 from agents.errors import AgentsError
 from agents.fallback_queue import FallbackQueueRunner
 from agents.model import CallPhase
+from agents.nodes import check_node, default_node
 from agents.policy import Rules
 from agents.secrets import seat_credentials
-from agents.service import Router, SeatService, phone_state, seat_phone_states
+from agents.service import PBX_UNAVAILABLE, Router, SeatService, phone_state, seat_phone_states
 from agents.store import RoutingStore
 from agents.transfer import TransfersFile
 from agents.transfer_service import TransferService
@@ -66,6 +66,14 @@ async def _stt_pool(s: Settings):
     return pool
 
 
+def controller_node(s: Settings) -> str:
+    """This controller's id among those sharing the Redis (agents/nodes.py): ``routing.node``, else
+    the host name and a digest of the data folder (the same again after a restart)."""
+    if s.routing.node:
+        return check_node(s.routing.node)
+    return default_node(socket.gethostname(), str(data_dir(s).resolve()))
+
+
 def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
     """demo_wrap_up_s: the demo seats' wrap-up after each call (None: the seats config's wrap_up_s);
     as for any seat, `hotline seats ready` or the console ends it early."""
@@ -85,7 +93,7 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         await store.load_scripts()
         router = Router(store, pinned.tree.lanes)
         seat_service = SeatService(store, notify=router.poke)
-        node = f"{socket.gethostname()}-{os.getpid()}"
+        node = controller_node(s)
         demo = sorted(seats_cfg.seats)[:demo_seats]
 
         async def say(text: str) -> str:
@@ -240,6 +248,8 @@ async def started(rt: Runtime) -> None:
         st = phone_state(e.get("State"))
         if st is not None:
             try:
+                if st != PBX_UNAVAILABLE:                  # registered here: this node's seat
+                    await seats.store.claim_seats(rt.services["node"], [phones[e.get("Device", "")]])
                 await seats.phone_changed(phones[e.get("Device", "")], st)
             except (AgentsError, RedisError) as exc:
                 log.warning("seat %s phone %s: %s", phones[e.get("Device", "")], st, exc)
@@ -248,7 +258,10 @@ async def started(rt: Runtime) -> None:
     rt.ami.on_event("*", rt.services["transfers"].on_ami_event)      # transfers and the seat's channel
     if rt.services.get("live_stt") is not None:      # both directions of answered calls, transcribed live
         rt.ami.on_event("*", rt.services["live_stt"].on_ami_event)
+    node, dead_after_s = rt.services["node"], rt.settings.routing.dead_after_s
+    await rt.services["store"].beat(node)       # alive before the resync: others leave our calls alone
     rt.background += [asyncio.create_task(router.run(), name="router"),
+                      asyncio.create_task(router.keep_alive(node, dead_after_s), name="heartbeat"),
                       asyncio.create_task(rt.services["dispatcher"].run(), name="dispatcher"),
                       asyncio.create_task(follow_published_lanes(rt), name="lanes")]
     cfg = rt.services["seats_config"]
@@ -259,6 +272,7 @@ async def started(rt: Runtime) -> None:
             await seats.logout(seat_id)
         try:
             await seats.login(seat_id, op)
+            await seats.store.claim_seats(node, [seat_id])
         except AgentsError as exc:            # e.g. still on a live call another controller holds
             log.warning("demo seat %s: not logged in again (%s)", seat_id, exc.error_id)
 
@@ -273,7 +287,10 @@ async def follow_published_lanes(rt: Runtime, interval_s: float = 1.0) -> None:
     router: Router = rt.services["router"]
     trees: TreeSource = rt.services["trees"]
     seen = rt.services.get("lanes_version")
+    task = asyncio.current_task()
     while True:
+        if task is not None and task.cancelling():   # redis-py can swallow a cancel inside a command
+            raise asyncio.CancelledError()
         try:
             number = await rt.services["versions"].current_number()
             if number is not None and number != seen:
@@ -305,7 +322,10 @@ async def resync(rt: Runtime) -> None:
         return
     live = {c.get("Uniqueid", "") for c in channels} | {c.get("Linkedid", "") for c in channels}
     pbx = seat_phone_states(seat_ids, demo, devices, [c.get("Channel", "") for c in channels], DEMO_SEAT)
-    report = await router.resync(live, pbx)
+    node = rt.services["node"]
+    registered = [sid for sid in seat_ids if sid not in demo and pbx.get(sid) not in (None, PBX_UNAVAILABLE)]
+    await router.store.claim_seats(node, registered)         # phones registered on our Asterisk
+    report = await router.resync(live, pbx, node=node, dead_after_s=rt.settings.routing.dead_after_s)
     log.info("resync (phones %s): %s", pbx, report)
 
 

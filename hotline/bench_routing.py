@@ -22,7 +22,9 @@ routing engine's clock, on one machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import re
 import shutil
 import tempfile
@@ -39,10 +41,12 @@ from dialplan.model import Context, Extension, steps
 from dialplan.seats import seat_interface
 from hotline.procs import RedisServer
 from hotline.runtime import Runtime
-from hotline.simcall import place_call
+from hotline.simcall import CallResult, place_call
 from pbx.ami import AMIEvent
 
 REPO = Path(__file__).resolve().parent.parent
+START_LIMIT_S = 180.0          # the private Asterisk, Redis and controller up
+log = logging.getLogger("hotline.bench.routing")
 BENCH_QUEUE = "hotline-bench-q"
 BENCH_ENTRY = "hotline-bench-q-entry"
 _SEAT_CHAN = re.compile(rf"^Local/(\d+)@{re.escape(DEMO_SEAT)}-[0-9a-f]+;1$")
@@ -143,21 +147,140 @@ def _next_after(starts: dict[str, list[float]], ends: dict[str, list[float]]) ->
     return out
 
 
-async def _callers(rt: Runtime, n: int, **kw) -> tuple[int, float]:
+# Each demo seat call lasts ~6 s (a 2 s reply, 3 s on the line, set-up); a side of the benchmark
+# gets three times what its callers need with every seat busy, plus a margin, then is stopped.
+SEAT_CALL_S = 6.0
+
+
+def side_deadline_s(callers: int, seats: int) -> float:
+    """How long one side may take before it is stopped and reported (never waits unbounded)."""
+    rounds = -(-callers // max(1, seats))
+    return round(30.0 + 3 * (rounds * SEAT_CALL_S + 0.03 * callers), 1)
+
+
+class Stuck(RuntimeError):
+    """A side of the benchmark did not finish in time; ``report`` says what was missing."""
+
+    def __init__(self, side: str, report: dict[str, Any]) -> None:
+        super().__init__(f"{side}: {report.get('missing')}")
+        self.side, self.report = side, report
+
+
+def _call_view(r: CallResult) -> dict[str, Any]:
+    """Where an unfinished simulated call is: its halves, contexts, last application, dials."""
+    up = {r.caller_uniqueid, r.ivr_uniqueid} - {e.get("Uniqueid") for e in r.named("Hangup")}
+    apps = r.applications()
+    dials = [(e.name, e.get("DestChannel", ""), e.get("DialStatus", "")) for e in r.events
+             if e.name in ("DialBegin", "DialEnd")]
+    orig = r.named("OriginateResponse")
+    return {"sim_id": r.sim_id, "age_s": round(r.duration, 1),
+            "halves_up": sorted("caller" if u == r.caller_uniqueid else "ivr" for u in up),
+            "originate": orig[-1].get("Response") if orig else "no OriginateResponse yet",
+            "contexts": r.contexts(), "last_app": apps[-1] if apps else None,
+            "dials": dials[-4:], "events": len(r.events),
+            "last_events": [e.name for e in r.events[-6:]]}
+
+
+async def _pbx_view(rt: Runtime) -> dict[str, Any]:
+    """The channels up and the baseline queue's members and callers, from AMI (caller ids left out)."""
+    out: dict[str, Any] = {}
+    try:
+        chans = await rt.ami.core_show_channels()
+        out["channels"] = [{k: c.get(k, "") for k in ("Channel", "ChannelStateDesc", "Context", "Exten",
+                                                       "Application", "Duration", "BridgeId")} for c in chans]
+        q = await rt.ami.queue_status(BENCH_QUEUE)
+        out["queue_members"] = [{k: e.get(k, "") for k in ("Name", "Status", "InCall", "Paused", "CallsTaken",
+                                                          "LastCall")} for e in q if e.name == "QueueMember"]
+        out["queue_callers"] = sum(1 for e in q if e.name == "QueueEntry")
+    except Exception as exc:        # diagnostics only: say why they are missing
+        out["ami_error"] = repr(exc)
+    return out
+
+
+async def _routing_view(rt: Runtime) -> dict[str, Any]:
+    """Seats and calls as the routing engine has them in Redis."""
+    try:
+        store = rt.services["store"]
+        seats = [{"seat": s.seat_id, "state": s.state.value, "reason": s.reason, "call": s.call_id,
+                  "for_s": round(time.time() - s.since, 1) if s.since else None}
+                 for s in await store.seats(rt.services["demo_seats"])]
+        calls = {}
+        for cid in await store.active_calls():
+            st = await store.call(cid)
+            if st is not None and st.phase.value != "ended":
+                calls[cid] = {"phase": st.phase.value, "seat": st.seat_id, "node": st.node}
+        return {"seats": seats, "calls": calls}
+    except Exception as exc:
+        return {"redis_error": repr(exc)}
+
+
+def _tasks_view(rt: Runtime) -> list[dict[str, Any]]:
+    """The controller's background loops (matcher, dispatcher...): alive, and where each is waiting."""
+    out = []
+    for t in rt.background:
+        row: dict[str, Any] = {"task": t.get_name(), "done": t.done()}
+        if t.done():
+            row["ended"] = "cancelled" if t.cancelled() else f"{type(t.exception()).__name__}: {t.exception()}"
+        else:
+            row["at"] = [f"{Path(f.f_code.co_filename).name}:{f.f_lineno} {f.f_code.co_name}"
+                         for f in t.get_stack(limit=12)]
+        out.append(row)
+    return out
+
+
+async def _callers(rt: Runtime, n: int, side: str, seats: int, **kw) -> tuple[int, float]:
+    """``n`` simulated callers, 30 ms apart; every one finished within ``side_deadline_s``, or
+    ``Stuck`` with what was missing (calls not over, channels up, queue and seats) after the
+    leftover calls are hung up."""
+    limit = side_deadline_s(n, seats)
+    placed: list[CallResult] = []
     t0 = time.perf_counter()
 
-    async def one(i: int):
+    async def one(i: int) -> CallResult:
         await asyncio.sleep(0.03 * i)
-        return await place_call(rt.ami, caller=f"1370{i:07d}", hold=600, timeout=600, **kw)
-    results = await asyncio.gather(*(one(i) for i in range(n)))
-    return sum(1 for r in results if r.completed), time.perf_counter() - t0
+        # the simulated caller holds on longer than the side may last: only the bench hangs up on it
+        return await place_call(rt.ami, caller=f"1370{i:07d}", hold=limit + 60, timeout=limit + 30,
+                                on_placed=placed.append, **kw)
+    tasks = [asyncio.create_task(one(i), name=f"{side}-caller-{i}") for i in range(n)]
+    done, pending = await asyncio.wait(tasks, timeout=limit)
+    wall = time.perf_counter() - t0
+    failed = [t for t in done if t.exception() is not None]
+    results = [t.result() for t in done if t.exception() is None]
+    short = [r for r in results if not r.completed]
+    if not pending and not failed and not short:
+        return len(results), wall
+    over = {r.sim_id for r in results if r.completed}
+    report: dict[str, Any] = {
+        "missing": f"{n - len(over)} of {n} calls not over after {wall:.1f} s (limit {limit:g} s)",
+        "completed": len(over),
+        "calls_not_over": [_call_view(r) for r in placed if r.sim_id not in over],
+        "not_placed": n - len(placed),
+        "errors": [repr(t.exception()) for t in failed], "tasks": _tasks_view(rt),
+        "pbx": await _pbx_view(rt), "routing": await _routing_view(rt)}
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for r in placed:                           # leave nothing up for the next side / the shutdown
+        if r.sim_id not in over:
+            for chan in {e.get("Channel") for e in r.events if e.get("Uniqueid") == r.caller_uniqueid} - {None, ""}:
+                with contextlib.suppress(Exception):
+                    await rt.ami.hangup(chan)
+    raise Stuck(side, report)
 
 
-async def _app_queue(rt: Runtime, callers: int) -> dict[str, Any]:
+async def _hang_up_everything(rt: Runtime) -> None:
+    with contextlib.suppress(Exception):
+        for c in await rt.ami.core_show_channels():
+            with contextlib.suppress(Exception):
+                await rt.ami.hangup(c.get("Channel", ""))
+
+
+async def _app_queue(rt: Runtime, callers: int, seats: int) -> dict[str, Any]:
     watch = _Watch()
     unsubscribe = rt.ami.on_event("*", watch)
     try:
-        completed, wall = await _callers(rt, callers, did="2000", entry_context=BENCH_ENTRY)
+        completed, wall = await _callers(rt, callers, "baseline_app_queue", seats,
+                                         did="2000", entry_context=BENCH_ENTRY)
     finally:
         unsubscribe()
     return {"completed": completed, "wall_s": round(wall, 2),
@@ -165,14 +288,14 @@ async def _app_queue(rt: Runtime, callers: int) -> dict[str, Any]:
             "agentcomplete_to_agentcalled_ms": _summary(watch.queue_lat)}
 
 
-async def _hotline(rt: Runtime, callers: int) -> dict[str, Any]:
+async def _hotline(rt: Runtime, callers: int, seats: int) -> dict[str, Any]:
     from agents.events import all_events
 
     watch = _Watch()
     before = {eid for eid, _ in await all_events(rt.redis)}
     unsubscribe = rt.ami.on_event("*", watch)
     try:
-        completed, wall = await _callers(rt, callers, did="12345")
+        completed, wall = await _callers(rt, callers, "hotline", seats, did="12345")
     finally:
         unsubscribe()
     freed: dict[str, float] = {}
@@ -219,14 +342,26 @@ async def _live(folder: Path, callers: int, seats: int) -> dict[str, Any]:
     rt = _BenchRuntime(settings, folder / "run", wire=make_wire(seats), started=started, persistent_redis=False)
     rt.extra_contexts_factory = lambda agi_url, prompts: (_entry_context(),)
     (folder / "run").mkdir()
+    sides: dict[str, Any] = {}
     try:
-        await rt.start()
-        baseline = await _app_queue(rt, callers)
-        ours = await _hotline(rt, callers)
+        async with asyncio.timeout(START_LIMIT_S):
+            await rt.start()
+        for side, run_side in (("baseline_app_queue", _app_queue), ("hotline", _hotline)):
+            try:
+                sides[side] = await run_side(rt, callers, seats)
+            except Stuck as exc:            # reported, then the next side runs on a clean PBX
+                log.error("bench routing: %s did not finish: %s\n%s", side, exc.report["missing"],
+                          json.dumps(exc.report, ensure_ascii=False, indent=1))
+                sides[side] = {"completed": exc.report["completed"], "stuck": exc.report}
+                await _hang_up_everything(rt)
+                await asyncio.sleep(2)
     finally:
-        await rt.stop()
+        await rt.stop()                 # every step bounded (background loops, FastAGI drain, Asterisk)
+    baseline, ours = sides["baseline_app_queue"], sides["hotline"]
 
     def ratio(key: str) -> float | None:
+        if "stuck" in ours or "stuck" in baseline:
+            return None
         a, b = ours["free_to_ringing_ms"][key], baseline["free_to_ringing_ms"][key]
         return round(a / b, 3) if a is not None and b else None
     return {"callers": callers, "seats": seats,

@@ -64,6 +64,12 @@ class AgentsSection:
 
 
 @dataclass(frozen=True)
+class RoutingSection:
+    node: str             # this controller's id among those sharing the Redis ("" = host name + data folder)
+    dead_after_s: float   # a node without a heartbeat this long is gone: its calls are settled by the others
+
+
+@dataclass(frozen=True)
 class IvrSection:
     tree: str
     lists_dir: str
@@ -116,6 +122,7 @@ class Settings:
     storage: StorageSection
     transfer: TransferSection
     agents: AgentsSection
+    routing: RoutingSection
     ivr: IvrSection
     fastagi: FastAGISection
     fallback: FallbackSection

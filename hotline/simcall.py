@@ -179,17 +179,23 @@ async def place_call(ami: AMIClient, *, did: str = "12345", caller: str = "13800
                      wait: float = 1.0, wav: str | None = None, hold: float = 20.0,
                      timeout: float = 60.0, variables: dict[str, str] | None = None,
                      entry_context: str = ENTRY, answer_prompts: bool = False,
-                     hangup_at_prompt: int | None = None) -> CallResult:
+                     hangup_at_prompt: int | None = None,
+                     on_placed: Callable[[CallResult], None] | None = None) -> CallResult:
     """Place one simulated call and wait until both halves have hung up (or timeout).
 
     answer_prompts=False: the caller side sends `keys` on a timer (dialplan).
     answer_prompts=True: keys answer the IVR's input prompts one group each, and
     `wav` is said when the IVR records (see PromptAnswerer).
+    on_placed: called with the (growing) result just before the Originate, so a
+    caller can see the events of a call that has not finished (benchmarks' diagnostics).
+    An Originate that fails (OriginateResponse Failure and no channel left) ends the wait.
     """
     sim_id = uuid.uuid4().hex[:12]
     result = CallResult(sim_id=sim_id, caller_uniqueid=f"sim-{sim_id}", ivr_uniqueid=f"sim-{sim_id}-ivr")
     ids = {result.caller_uniqueid, result.ivr_uniqueid}
     hung_up: set[str] = set()
+    created: set[str] = set()
+    failed: list[bool] = []
     done = asyncio.Event()
 
     answerer = PromptAnswerer(ami, result, keys, wav, hangup_at_prompt=hangup_at_prompt) \
@@ -198,17 +204,21 @@ async def place_call(ami: AMIClient, *, did: str = "12345", caller: str = "13800
     def on_event(event: AMIEvent) -> None:
         if answerer:
             answerer.on_event(event)
-        if event.get("Uniqueid") in ids or event.get("Linkedid") == result.caller_uniqueid \
+        if event.name == "OriginateResponse":      # (its Uniqueid is the caller half's channel id)
+            result.events.append(event)
+            failed.append(event.get("Response") == "Failure")
+        elif event.get("Uniqueid") in ids or event.get("Linkedid") == result.caller_uniqueid \
                 or event.get("DestUniqueid") in ids:
             result.events.append(event)
-            if event.name == "Hangup" and event.get("Uniqueid") in ids:
+            if event.name == "Newchannel" and event.get("Uniqueid") in ids:
+                created.add(event.get("Uniqueid"))
+            elif event.name == "Hangup" and event.get("Uniqueid") in ids:
                 hung_up.add(event.get("Uniqueid"))
-                if hung_up == ids:
-                    done.set()
-        elif event.name == "OriginateResponse" and event.get("Uniqueid") in ids:
-            result.events.append(event)
-            if event.get("Response") == "Failure":
-                done.set()
+        else:
+            return
+        # over: both halves hung up, or the Originate failed and no half of it is still up
+        if hung_up == ids or (failed and failed[-1] and created <= hung_up):
+            done.set()
 
     unsubscribe = _router(ami).add((result.caller_uniqueid, result.ivr_uniqueid), on_event)
     cid = f'"{caller_name}" <{caller}>' if caller_name else f"<{caller}>"
@@ -218,6 +228,8 @@ async def place_call(ami: AMIClient, *, did: str = "12345", caller: str = "13800
         call_vars[V.SIM_WAV] = wav
     call_vars.update(variables or {})
     result.started = time.monotonic()
+    if on_placed is not None:
+        on_placed(result)
     try:
         await ami.originate(f"Local/{did}@{entry_context}", context=SIM_CALLER, exten="s", priority=1,
                             caller_id=cid, variables=call_vars, timeout_ms=int(timeout * 1000),

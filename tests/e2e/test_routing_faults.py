@@ -42,7 +42,8 @@ SHORT = {"__DEMO_TALK_S": "0", "__DEMO_SAY": "silence/1"}
 class Hotline:
     """One `hotline up --demo-seats N` process on a shared Redis, and an AMI client to its Asterisk."""
 
-    def __init__(self, tmp: Path, name: str, redis_url: str, seats_file: Path, tree_file: Path, demo: int) -> None:
+    def __init__(self, tmp: Path, name: str, redis_url: str, seats_file: Path, tree_file: Path, demo: int,
+                 node: str | None = None) -> None:
         self.dir = tmp / name
         self.dir.mkdir()
         self.env = dict(os.environ, HOTLINE__HOTLINE__RUN_ROOT=str(self.dir / "run"),
@@ -50,6 +51,8 @@ class Hotline:
                         HOTLINE__AGENTS__SEATS=str(seats_file), HOTLINE__IVR__TREE=str(tree_file),
                         HOTLINE__FALLBACK__QUEUE_TIMEOUT_S="120", HOTLINE__STT__MODEL="",
                         HOTLINE__LOG__LEVEL="WARNING")
+        if node:                                  # routing.node (default: one per data folder)
+            self.env["HOTLINE__ROUTING__NODE"] = node
         self.demo = demo
         self.proc: subprocess.Popen | None = None
         self.info: dict = {}
@@ -307,11 +310,12 @@ async def test_asterisk_restart_rebuilds_seat_states(tmp_path, shared_redis):
 
 async def test_controller_restart_leaves_nobody_on_call(tmp_path, shared_redis):
     """The controller dies (SIGKILL) with 4 calls on seats, its Asterisk is gone too; a new
-    controller on the same Redis resyncs at start: no seat stuck on a call, calls answered again."""
+    controller of the same node (routing.node) on the same Redis resyncs at start: no seat stuck
+    on a call, calls answered again. (Another node's calls wait for its heartbeat to stop.)"""
     import redis.asyncio as aioredis
 
     seats_file, tree_file = _bench_files(tmp_path)
-    h1 = await Hotline(tmp_path, "a", shared_redis.url, seats_file, tree_file, 4).start()
+    h1 = await Hotline(tmp_path, "a", shared_redis.url, seats_file, tree_file, 4, node="ctl-a").start()
     redis = aioredis.from_url(shared_redis.url, decode_responses=True)
     calls: list[asyncio.Future] = []
     h2 = None
@@ -328,7 +332,7 @@ async def test_controller_restart_leaves_nobody_on_call(tmp_path, shared_redis):
         await asyncio.to_thread(h1.proc.wait, 10)
         await h1.stop()                                        # its Asterisk (and the calls) go too
         assert sorted(await _busy_seats(seats)) == SEATS[:4]   # Redis still says "on call"
-        h2 = await Hotline(tmp_path, "b", shared_redis.url, seats_file, tree_file, 4).start()
+        h2 = await Hotline(tmp_path, "b", shared_redis.url, seats_file, tree_file, 4, node="ctl-a").start()
         assert await _busy_seats(seats) == []                  # resynced before it said READY
         states = {s.seat_id: s.state.value for s in await seats.seats()}
         assert all(states[s] == "ready" for s in SEATS[:4]), states
