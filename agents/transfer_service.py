@@ -28,6 +28,7 @@ from agents.transfer import (
     Transfer, TransferBusy, TransferError, TransfersConfig, TransfersFile, advance, call_id_of_channel,
     caller_action, new_transfer,
 )
+from dialplan.hotline import CONFERENCE, ON_ANSWER, conference_join, external_dial
 
 log = logging.getLogger("hotline.agents.transfer")
 
@@ -162,7 +163,6 @@ class TransferService:
 
     async def pbx_conference(self, t: Transfer, seat_channel: str) -> None:
         """The seat into the call's conference, then the target's leg originated into it."""
-        from dialplan.hotline import CONFERENCE
         from pbx import chanvars as V
 
         for name, value in ((V.CONF, t.conference), (V.CALL_ID, t.call_id), (V.TRANSFER, t.id)):
@@ -239,8 +239,6 @@ class TransferService:
     async def seat_answered(self, e) -> None:
         """HotlineAnswered from the seat's channel (the Dial's on-answer gosub): remember that
         channel, it is what a transfer or the console's hang-up acts on."""
-        from dialplan.hotline import ON_ANSWER
-
         if e.get("Context") != ON_ANSWER or not e.get("Channel"):
             return
         st = await self.router.call(e.get("CallId", ""))
@@ -252,8 +250,6 @@ class TransferService:
     async def caller_side(self, session, call_id: str, caller_channel: str) -> Transfer | None:
         """Run on the caller's FastAGI session after its Dial of the seat returned.
         None: no transfer for this call (go on as usual)."""
-        from dialplan.hotline import conference_join, external_dial
-
         t = await self.active(call_id)
         action = caller_action(t)
         if action == "none":

@@ -245,14 +245,14 @@ async def started(rt: Runtime) -> None:
 
     async def phone_changed(e: AMIEvent) -> None:
         """A softphone seat unregisters (ready -> paused 离线) or registers again (-> ready)."""
-        st = phone_state(e.get("State"))
+        st, seat_id = phone_state(e.get("State")), phones[e.get("Device", "")]
         if st is not None:
             try:
                 if st != PBX_UNAVAILABLE:                  # registered here: this node's seat
-                    await seats.store.claim_seats(rt.services["node"], [phones[e.get("Device", "")]])
-                await seats.phone_changed(phones[e.get("Device", "")], st)
+                    await seats.store.claim_seats(rt.services["node"], [seat_id])
+                await seats.phone_changed(seat_id, st)
             except (AgentsError, RedisError) as exc:
-                log.warning("seat %s phone %s: %s", phones[e.get("Device", "")], st, exc)
+                log.warning("seat %s phone %s: %s", seat_id, st, exc)
 
     rt.ami.on_event("DeviceStateChange", lambda e: phone_changed(e) if e.get("Device") in phones else None)
     rt.ami.on_event("*", rt.services["transfers"].on_ami_event)      # transfers and the seat's channel
