@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hotline.settings import REPO
+from hotline import running
+from hotline.running import NoHotline, find_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,24 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--did", default="12345", help="number dialled (default 12345)")
     p.add_argument("--keys", default="", help="keys for the IVR's prompts; commas separate prompts, '' = no key")
     p.add_argument("--say", type=Path, help="WAV the caller says when the IVR records their account")
-    p.add_argument("--run", type=Path, help="run folder of the hotline (default: the latest `hotline up`)")
+    running.add_arguments(p, redis=False)
     p.add_argument("--timeout", type=float, default=180.0, help="give up after this many seconds")
     p.set_defaults(func=run)
-
-
-class NoHotline(RuntimeError):
-    pass
-
-
-def find_run(run: Path | None) -> Path:
-    folder = run or (REPO / "run" / "current")
-    ready = folder / "ready.json"
-    if not ready.exists():
-        raise NoHotline(f"no running hotline at {folder}: start one with scripts/up")
-    pid = json.loads(ready.read_text()).get("pids", {}).get("controller")
-    if not pid or not Path(f"/proc/{pid}").exists():
-        raise NoHotline(f"the hotline in {folder.resolve()} is not running any more: start one with scripts/up")
-    return folder.resolve()
 
 
 def telephone_wav(src: Path, folder: Path) -> str:

@@ -6,10 +6,12 @@ import asyncio
 import json
 import sys
 
+from hotline import running
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("seats", help="seats and operators of the running hotline")
-    p.add_argument("--run", help="run folder of the hotline (default: the latest `hotline up`)")
+    running.add_arguments(p)
     ssub = p.add_subparsers(dest="seats_cmd", metavar="ACTION")
     ssub.required = True
     ssub.add_parser("list", help="every seat with its state").set_defaults(func=run)
@@ -33,16 +35,14 @@ def _status(st) -> dict:
             "reason": st.reason or None, "call": st.call_id or None}
 
 
-async def _run(args: argparse.Namespace, info: dict) -> object:
-    import redis.asyncio as aioredis
-
+async def _run(args: argparse.Namespace, url: str) -> object:
     from agents.config import load_seats
     from agents.service import SeatService
     from agents.store import RoutingStore
     from hotline.settings import load
 
     settings = load()
-    redis = aioredis.from_url(info["redis"], decode_responses=True)
+    redis = running.redis_client(url)
     try:
         store = RoutingStore(redis, load_seats(settings.path(settings.agents.seats)))
         await store.load_scripts()
@@ -62,16 +62,11 @@ async def _run(args: argparse.Namespace, info: dict) -> object:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from agents.errors import AgentsError
-    from hotline.cli_call import NoHotline, find_run
 
     try:
-        folder = find_run(Path(args.run) if args.run else None)
-        info = json.loads((folder / "ready.json").read_text())
-        out = asyncio.run(_run(args, info))
-    except NoHotline as exc:
+        out = asyncio.run(_run(args, running.redis_url(args)))
+    except running.NoHotline as exc:
         print(f"hotline seats: {exc}", file=sys.stderr)
         return 2
     except AgentsError as exc:

@@ -8,7 +8,8 @@
     hotline tickets redrive ID | --all                    # put dead letters back on the outbox
 
 export, dead-letters and redrive work on the running hotline's Redis (the
-latest `hotline up`, or `--run FOLDER`), found as `hotline seats` finds it.
+latest `hotline up`, `--run FOLDER`, or `--redis-url URL`), found as every command finds it
+(hotline/running.py).
 
 `register(subparsers)` adds the commands to the main parser; each sets
 `func(args) -> int` (the exit code). `main(argv)` runs them on their own.
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+from hotline import running
 from tickets.eval import EvalFileError, evaluate, load_cases
 from tickets.extract import extract
 from tickets.model import TicketsError
@@ -64,19 +66,19 @@ def register(subparsers: Any) -> None:
                          "or an age (36h, 7d); default: today")
     xp.add_argument("--until", metavar="DAY", help="last day, inclusive (default: today)")
     xp.add_argument("--mask", action="store_true", help="leave personal data out (numbers, names, transcripts)")
-    xp.add_argument("--run", help="run folder of the hotline (default: the latest `hotline up`)")
+    running.add_arguments(xp)
     xp.set_defaults(func=cmd_export)
 
     dl = sub.add_parser("dead-letters", help="tickets whose hand-off gave up, oldest first (JSON Lines)")
     dl.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
-    dl.add_argument("--run", help="run folder of the hotline (default: the latest `hotline up`)")
+    running.add_arguments(dl)
     dl.set_defaults(func=cmd_dead_letters)
 
     rd = sub.add_parser("redrive", help="put dead-lettered tickets back on the hand-off outbox")
     which = rd.add_mutually_exclusive_group(required=True)
     which.add_argument("ticket", nargs="?", help="the ticket id")
     which.add_argument("--all", action="store_true", help="every dead letter")
-    rd.add_argument("--run", help="run folder of the hotline (default: the latest `hotline up`)")
+    running.add_arguments(rd)
     rd.set_defaults(func=cmd_redrive)
 
 
@@ -177,20 +179,11 @@ def _parse_day(text: str) -> date:
 
 def _hotline_redis(args: argparse.Namespace, what: str, stderr: IO[str]):
     """A Redis client on the running hotline's Redis, or None (message written)."""
-    import redis.asyncio as aioredis
-
-    from hotline.cli_call import NoHotline, find_run
-
     try:
-        folder = find_run(Path(args.run) if getattr(args, "run", None) else None)
-        url = json.loads((folder / "ready.json").read_text()).get("redis")
-    except (NoHotline, OSError, ValueError) as exc:
+        return running.redis_client(running.redis_url(args))
+    except running.NoHotline as exc:
         stderr.write(f"hotline tickets {what}: {exc}\n")
         return None
-    if not url:
-        stderr.write(f"hotline tickets {what}: {folder}/ready.json names no Redis\n")
-        return None
-    return aioredis.from_url(url, decode_responses=True, socket_connect_timeout=3)
 
 
 def _run_on_redis(args: argparse.Namespace, what: str, body, stderr: IO[str]) -> int:

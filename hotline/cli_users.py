@@ -1,13 +1,15 @@
 """`hotline users ...`: web accounts from the command line.
 
     hotline users create-admin --username NAME [--display-name 张三]   # password from a prompt or stdin
+    hotline users create --username NAME --role operator --operator-id 8001 [--seat 1003]   # likewise
     hotline users set-password --username NAME                          # same; ends nothing else
     hotline users list [--json]
 
 The first admin is made this way; there is never a default password. The
 password is asked twice at a terminal, or read as the first line of stdin
 (for scripts: `printf '%s\\n' "$PW" | hotline users create-admin ...`).
-Redis comes from --redis-url, else from the settings (redis.url).
+Redis: --redis-url, else the running hotline's (`hotline up`; --run FOLDER for another),
+else the settings' redis.url (hotline/running.py).
 """
 from __future__ import annotations
 
@@ -20,9 +22,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-import redis.asyncio as aioredis
-
-from hotline.settings import SettingsError, load
+from hotline import running
 from web.accounts import AccountError, Accounts, Role
 from web.audit import Actor, AuditLog
 from web.config import WebConfig
@@ -39,13 +39,23 @@ def register(subparsers: Any) -> None:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", type=Path, help="site configuration file (its conf.d/ is read too)")
-        p.add_argument("--redis-url", help="Redis holding the accounts (default: the settings' redis.url)")
+        running.add_arguments(p)
 
     ca = sub.add_parser("create-admin", help="create an admin account (password from a prompt or stdin)")
     ca.add_argument("--username", required=True)
     ca.add_argument("--display-name", default=None)
     common(ca)
     ca.set_defaults(func=cmd_create_admin)
+
+    cu = sub.add_parser("create", help="create an operator, supervisor or admin account (password as above)")
+    cu.add_argument("--username", required=True)
+    cu.add_argument("--role", required=True, choices=[r.id for r in Role])
+    cu.add_argument("--display-name", default=None)
+    cu.add_argument("--operator-id", default=None, help="the operator's id (工号) in the seats config: "
+                    "operators need one to log in to a seat at /console")
+    cu.add_argument("--seat", default=None, help="a seat the operator always takes (optional)")
+    common(cu)
+    cu.set_defaults(func=cmd_create)
 
     sp = sub.add_parser("set-password", help="set a user's password (password from a prompt or stdin)")
     sp.add_argument("--username", required=True)
@@ -59,17 +69,11 @@ def register(subparsers: Any) -> None:
 
 
 def _redis_url(args: argparse.Namespace, stderr: IO[str]) -> str | None:
-    if args.redis_url:
-        return args.redis_url
     try:
-        url = load(args.config).redis.url
-    except SettingsError as exc:
-        stderr.write(f"{exc}\n")
+        return running.redis_url(args)
+    except running.NoHotline as exc:
+        stderr.write(f"hotline users: {exc}\n")
         return None
-    if not url:
-        stderr.write("no Redis configured for accounts: set redis.url in the settings or pass --redis-url\n")
-        return None
-    return url
 
 
 def read_password(stdin: IO[str], stderr: IO[str]) -> str | None:
@@ -85,7 +89,7 @@ def read_password(stdin: IO[str], stderr: IO[str]) -> str | None:
 
 
 async def _with_accounts(url: str, work: Any) -> int:
-    client = aioredis.from_url(url, decode_responses=True)
+    client = running.redis_client(url)
     try:
         config = WebConfig()
         accounts = Accounts(client, config.hasher, time.time, min_password_len=config.min_password_len)
@@ -96,6 +100,11 @@ async def _with_accounts(url: str, work: Any) -> int:
 
 def cmd_create_admin(args: argparse.Namespace, stdin: IO[str] | None = None,
                      stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    return cmd_create(argparse.Namespace(**{**vars(args), "role": Role.ADMIN.id}), stdin, stdout, stderr)
+
+
+def cmd_create(args: argparse.Namespace, stdin: IO[str] | None = None,
+               stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     url = _redis_url(args, stderr)
     if url is None:
@@ -107,7 +116,9 @@ def cmd_create_admin(args: argparse.Namespace, stdin: IO[str] | None = None,
 
     async def work(accounts: Accounts, audit: AuditLog) -> int:
         try:
-            user = await accounts.create(args.username, password, Role.ADMIN, args.display_name)
+            user = await accounts.create(args.username, password, Role.parse(args.role), args.display_name,
+                                         operator_id=getattr(args, "operator_id", None),
+                                         seat=getattr(args, "seat", None))
         except AccountError as exc:
             stderr.write(f"{exc.error_id}: {exc.message}\n")
             return EXIT_REFUSED

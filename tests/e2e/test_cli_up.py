@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,7 @@ def test_up_call_second_instance_and_clean_stop(tmp_path):
         assert result["tree_version"] == 1
         assert result["seat"] in ("1001", "1002")                  # a demo seat answered
         assert result["vars"] == {"rating": "1"}                    # and the caller rated the call
+        _first_admin_logs_in(tmp_path / "b", info2)
     finally:
         for proc in (first, second):
             proc.send_signal(signal.SIGINT)
@@ -77,3 +79,30 @@ def test_up_call_second_instance_and_clean_stop(tmp_path):
             assert not alive(pid), f"{name} (pid {pid}) still running"
         for name, port in info["ports"].items():
             assert not _listening(port, name), f"{name} port {port} still listening"
+
+
+def _first_admin_logs_in(run_root: Path, info: dict) -> None:
+    """The README's way to the web pages: `hotline users create-admin` with no flags finds the running
+    hotline (run/current under the run root, as in `hotline up`'s own settings), and that account logs in
+    to that hotline's web app; `hotline users list` and `hotline seats list` find it the same way."""
+    env = dict(os.environ, HOTLINE__HOTLINE__RUN_ROOT=str(run_root))
+    hotline = str(VENV_BIN / "hotline")
+    made = subprocess.run([hotline, "users", "create-admin", "--username", "chief", "--display-name", "值班长"],
+                          input="chief-pass-12345\n", capture_output=True, text=True, env=env, timeout=30)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["role"] == "admin"
+    op = subprocess.run([hotline, "users", "create", "--username", "wang", "--role", "operator", "--operator-id",
+                         "8003"], input="wang-pass-12345\n", capture_output=True, text=True, env=env, timeout=30)
+    assert op.returncode == 0, op.stderr
+    listed = subprocess.run([hotline, "users", "list", "--json"], capture_output=True, text=True, env=env, timeout=30)
+    assert {u["username"]: (u["role"], u["operator_id"]) for u in json.loads(listed.stdout)} == {
+        "chief": ("admin", None), "wang": ("operator", "8003")}, listed.stderr
+    seats = subprocess.run([hotline, "seats", "list"], capture_output=True, text=True, env=env, timeout=30)
+    assert seats.returncode == 0, seats.stderr
+    assert {s["seat"] for s in json.loads(seats.stdout)} >= {"1001", "1002"}
+    req = urllib.request.Request(info["web"] + "api/login", method="POST",
+                                 data=json.dumps({"username": "chief", "password": "chief-pass-12345"}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+        assert json.loads(resp.read())["user"]["role"] == "admin"
