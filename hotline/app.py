@@ -31,6 +31,7 @@ from hotline.runtime import Runtime
 from hotline.settings import Settings
 from ivr.calls import CallRecords
 from ivr.handler import IvrCallHandler
+from ivr.notices import HolidayWatch
 from ivr.problems import TreeInvalid
 from ivr.trees import TreeSource
 from ivr.versions import VersionError, VersionStore
@@ -172,6 +173,11 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
 
         rt.web_routes += [admin_ivr_routes(versions, base_dir, resolver),
                           admin_config_routes(versions, base_dir, s.path(s.agents.seats), base_dir / "transfers.yaml")]
+        from web.routes_notices import notices_metrics, notices_routes
+
+        holidays = HolidayWatch(trees, timezone=s.hotline.timezone)     # a year with no official schedule
+        rt.web_routes.append(notices_routes(holidays.notices))
+        rt.web_contexts.append(notices_metrics(holidays.notices))
 
         creds = seat_credentials(seats_cfg, data)
         rt.pjsip_seats = render_pjsip(creds)
@@ -180,7 +186,7 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         rt.services.update(versions=versions, trees=trees, calls=calls, prompts=resolver, router=router,
                            seats=seat_service, store=store, dispatcher=dispatcher, node=node,
                            seats_config=seats_cfg, demo_seats=demo, callbacks=callbacks, tickets=tickets,
-                           transfers=transfers,
+                           transfers=transfers, holidays=holidays,
                            stt=pool, live_stt=live_stt, lanes_version=pinned.version)
         return {"ivr": ivr}
     return wire
@@ -263,7 +269,8 @@ async def started(rt: Runtime) -> None:
     rt.background += [asyncio.create_task(router.run(), name="router"),
                       asyncio.create_task(router.keep_alive(node, dead_after_s), name="heartbeat"),
                       asyncio.create_task(rt.services["dispatcher"].run(), name="dispatcher"),
-                      asyncio.create_task(follow_published_lanes(rt), name="lanes")]
+                      asyncio.create_task(follow_published_lanes(rt), name="lanes"),
+                      asyncio.create_task(rt.services["holidays"].run(), name="holidays")]
     cfg = rt.services["seats_config"]
     operators = list(cfg.operators)
     await resync(rt)              # first: a seat left "on call" by a controller that died is freed

@@ -320,3 +320,52 @@ def holiday_coverage(calendar: Calendar, years: Iterable[int]) -> list[int]:
         except NotImplementedError:
             missing.append(y)
     return missing
+
+
+NOTICE_AHEAD_DAYS = 60          # warn this long before a year without an official schedule starts
+CALENDAR_FORM = "/admin#calendars"
+
+
+@dataclass(frozen=True)
+class HolidayNotice:
+    """A ``holidays: cn`` calendar lacks the official schedule of ``year`` (from its library and
+    from what admins entered): from 1 January of that year its holidays and 调休 days are treated
+    as ordinary days. ``days_left`` counts down to that day (0 or less: already so)."""
+
+    calendar: str
+    year: int
+    days_left: int
+
+    @property
+    def starts(self) -> dt.date:
+        return dt.date(self.year, 1, 1)
+
+    @property
+    def message(self) -> str:
+        return (f"the official {self.year} holiday and adjusted-working-day schedule is not loaded "
+                f"(calendar {self.calendar!r}): " + (f"from {self.starts} ({self.days_left} days)"
+                                                   if self.days_left > 0 else "in force now")
+                + f", public holidays and 调休 are treated as ordinary days; enter it at {CALENDAR_FORM}")
+
+    @property
+    def message_zh(self) -> str:
+        when = f"{self.days_left} 天后（{self.starts}）起" if self.days_left > 0 else "目前"
+        return (f"工作日历“{self.calendar}”尚未载入 {self.year} 年国家法定节假日和调休安排：{when}"
+                f"节假日和调休将按普通工作日处理。请在“工作日历”页录入 {self.year} 年安排并重新发布。")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"calendar": self.calendar, "year": self.year, "starts": self.starts.isoformat(),
+                "days_left": self.days_left, "message": self.message_zh, "message_en": self.message,
+                "link": CALENDAR_FORM}
+
+
+def holiday_notices(calendars: Mapping[str, Calendar], today: dt.date,
+                    ahead_days: int = NOTICE_AHEAD_DAYS) -> list[HolidayNotice]:
+    """Every ``holidays: cn`` calendar and year, this one or one starting within ``ahead_days``,
+    with no official schedule (pure; ``today`` in the hotline's time zone)."""
+    years = sorted({today.year, (today + dt.timedelta(days=ahead_days)).year})
+    out = []
+    for cid in sorted(calendars):
+        for year in holiday_coverage(calendars[cid], years):
+            out.append(HolidayNotice(cid, year, (dt.date(year, 1, 1) - today).days))
+    return out

@@ -4,6 +4,7 @@ import { api, loadSession } from "/static/api.js";
 import { describeError, say } from "/static/admin-ui.js";
 import { initTree } from "/static/admin-tree.js";
 import { TABS } from "/static/admin-config.js";
+import { showNotices } from "/static/notices.js";
 
 async function showTab(name) {
   for (const b of document.querySelectorAll(".tabs button")) b.classList.toggle("active", b.dataset.tab === name);
@@ -36,7 +37,12 @@ async function start() {
     return;
   }
   for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
+  showNotices(document.getElementById("notices"));
   await initTree();
+  // /admin#calendars (the link of a notice) opens that tab, also when only the hash changes
+  const fromHash = () => { const t = location.hash.slice(1); if (TABS[t]) showTab(t); };
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
   document.body.dataset.ready = "true";
 }
 

@@ -5,6 +5,7 @@
 // supervisors listen / whisper / barge on a seat's call. Refreshes on live
 // events (debounced) and every 5 s.
 import { api, loadSession } from "/static/api.js";
+import { showNotices } from "/static/notices.js";
 
 const SEAT_LABELS = { ready: "空闲", ringing: "振铃", on_call: "通话中", wrap_up: "话后整理", paused: "暂停", logged_out: "未登录" };
 const SEAT_COLORS = { ready: "#43a047", ringing: "#ef6c00", on_call: "#1e88e5", wrap_up: "#8e24aa", paused: "#c9a400", logged_out: "#546e7a" };
@@ -241,6 +242,7 @@ async function start() {
   const tick = () => { $("clock").textContent = new Date().toLocaleString("zh-CN", { hour12: false }); };
   tick();
   setInterval(tick, 1000);
+  showNotices($("notices"));
   await refresh();
   setInterval(refresh, 5000);
   connect();
