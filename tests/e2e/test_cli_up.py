@@ -52,7 +52,11 @@ def _listening(port: int, name: str = "") -> bool:
 
 def test_up_call_second_instance_and_clean_stop(tmp_path):
     first, info1 = _start(tmp_path, "a")
-    second, info2 = _start(tmp_path, "b")
+    try:
+        second, info2 = _start(tmp_path, "b")
+    except BaseException:
+        first.kill()                          # never left running behind a failed start
+        raise
     try:
         ports1, ports2 = set(info1["ports"].values()), set(info2["ports"].values())
         assert not (ports1 & ports2), "two hotlines on one machine must not share a port"
