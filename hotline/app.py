@@ -151,7 +151,8 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
             rt.closers[:0] = [live_stt.close, live_audio.close]
         ivr = IvrCallHandler(trees, resolver, calls, queue, recordings_dir=s.recordings_dir,
                              transfer_dial=s.transfer.dial, silence=str(rt.prompts.silence(1)), sink=describe,
-                             end_recording=lambda channel: rt.ami.receive_dtmf(channel, "#"))
+                             end_recording=lambda channel: rt.ami.receive_dtmf(channel, "#"),
+                             media_received=lambda channel: rt.ami.rtp_received(channel))
 
         from web.live import live_routes
         from web.routes_console import console_routes
