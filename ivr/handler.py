@@ -86,6 +86,7 @@ class IvrCallHandler:
                  silence: str | None = None, sink: RecordingSink | None = None,
                  end_recording: Callable[[str], Awaitable[None]] | None = None,
                  media_received: Callable[[str], Awaitable[int | None]] | None = None,
+                 keeper=None,
                  clock=lambda: dt.datetime.now(dt.timezone.utc)) -> None:
         self.trees = trees
         self.prompts = prompts
@@ -99,6 +100,7 @@ class IvrCallHandler:
         # detection never fires without frames). hotline/app.py passes AMI's receive_dtmf of "#".
         self.end_recording = end_recording
         self.media_received = media_received      # RTP packets a channel received so far (AMI)
+        self.keeper = keeper                      # recordings.keep.RecordingKeeper: one recording kept per call
         self.clock = clock
 
     async def __call__(self, s: AGISession) -> None:
@@ -150,9 +152,12 @@ class IvrCallHandler:
                           notes=list(step.state.notes),
                           end_reason=call.end_reason or getattr(step.action, "reason", ""), ended=time.time())
             # a status the routing engine set last (a callback pending, a missed call) is kept
-            if ((await self.calls.get(call.call_id)) or {}).get("status") not in ROUTING_STATUSES:
+            current = (await self.calls.get(call.call_id)) or {}
+            if current.get("status") not in ROUTING_STATUSES:
                 fields["status"] = "ended" if step.finished else "handed_over"
             await self.calls.update(call.call_id, **fields)
+            if self.keeper is not None and current.get("recording"):
+                self.keeper.call_ended(call.call_id, current["recording"])
         if not s.hung_up:
             await s.set_variable(V.NEXT, "hangup")
             await s.hangup()
@@ -246,6 +251,8 @@ class IvrCallHandler:
             ended = "max"
         else:
             ended = "silence"
+        with contextlib.suppress(OSError):
+            wav.chmod(0o640)
         await self.calls.update(call.call_id, describe_recording=str(wav), describe_ended=ended)
         if self.sink and wav.exists():
             await self.sink.recorded(call, node, wav)

@@ -173,6 +173,15 @@ async def test_rfc4733_key_2_reaches_the_enterprise_lane_and_a_sip_seat_answers(
     # the real uniqueid has a dot: the describe recording is the file Asterisk wrote, not a cut name
     describe = Path(rec["describe_recording"])
     assert describe.name == f"{cid}-enterprise_q.wav" and describe.is_file() and describe.stat().st_size > 1000
+    # one recording of the conversation kept, compressed, once the call is over
+    rec = await record_of(stack, cid, "recording")
+
+    async def kept():
+        r = await stack.services["calls"].get(cid)
+        return r["recording"] if r["recording"].endswith(".ogg") else None
+    ogg = Path(await until(kept, 30, "the call's recording to be compressed"))
+    assert ogg.name == f"{cid}.ogg" and ogg.stat().st_size > 1000
+    assert not list(ogg.parent.glob(f"{cid}-*.wav")) and not (ogg.parent / f"{cid}.wav").exists()
     # The carrier got the call answered with PCMA (first in its offer, allowed on the trunk)
     ok = uac.received("SIP/2.0 200")[0]
     assert re.search(r"m=audio \d+ RTP/AVP 8", ok), ok
