@@ -153,7 +153,7 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         keeper = RecordingKeeper(calls, s.recordings.compress,
                                  busy=lambda call_id: live_stt is not None and call_id in live_stt.active)
         rt.closers.insert(0, keeper.close)
-        ivr = IvrCallHandler(trees, resolver, calls, queue, recordings_dir=s.recordings_dir, keeper=keeper,
+        ivr = IvrCallHandler(trees, resolver, calls, queue, recordings_dir=s.recordings_dir, keeper=keeper, node=node,
                              transfer_dial=s.transfer.dial, silence=str(rt.prompts.silence(1)), sink=describe,
                              end_recording=lambda channel: rt.ami.receive_dtmf(channel, "#"),
                              media_received=lambda channel: rt.ami.rtp_received(channel))

@@ -86,7 +86,7 @@ class IvrCallHandler:
                  silence: str | None = None, sink: RecordingSink | None = None,
                  end_recording: Callable[[str], Awaitable[None]] | None = None,
                  media_received: Callable[[str], Awaitable[int | None]] | None = None,
-                 keeper=None,
+                 keeper=None, node: str = "",
                  clock=lambda: dt.datetime.now(dt.timezone.utc)) -> None:
         self.trees = trees
         self.prompts = prompts
@@ -100,6 +100,7 @@ class IvrCallHandler:
         # detection never fires without frames). hotline/app.py passes AMI's receive_dtmf of "#".
         self.end_recording = end_recording
         self.media_received = media_received      # RTP packets a channel received so far (AMI)
+        self.node = node                          # this controller (agents/nodes.py), on each call record
         self.keeper = keeper                      # recordings.keep.RecordingKeeper: one recording kept per call
         self.clock = clock
 
@@ -123,8 +124,9 @@ class IvrCallHandler:
         await s.set_variable(V.TREE_VERSION, str(pinned.version))
         await self.calls.started(call.call_id, caller=caller, caller_name=call.caller_name, did=did,
                                  version=pinned.version, channel=call.channel)
-        if edge.withheld or trunk:
-            await self.calls.update(call.call_id, withheld=int(edge.withheld), trunk=trunk)
+        extra = {k: v for k, v in (("trunk", trunk), ("node", self.node)) if v}
+        if edge.withheld or extra:
+            await self.calls.update(call.call_id, withheld=int(edge.withheld), **extra)
         tree = pinned.tree
         windows = E.repeat_windows(tree)
         recent = await self.calls.recent_calls(caller, windows, exclude=call.call_id) if windows else 0

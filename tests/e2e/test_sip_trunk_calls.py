@@ -371,3 +371,45 @@ async def test_dead_media_without_bye_is_torn_down_after_rtp_timeout(trunked, tm
     assert rec["trunk"] == "shortlived"
     assert 4 <= took < 20, took
     assert uac.received("BYE"), "the hotline did not send its BYE"
+
+
+# ---------------------------------------------------------------- hotline calls recent
+
+
+async def test_calls_recent_lists_a_sip_call(trunked, tmp_path):
+    """`hotline calls recent --json` on the running hotline: the latest call first, masked unless asked."""
+    import json
+    import sys
+
+    stack = trunked
+    stack.write_ready(stack.ready_info())
+    caller = "13700008888"
+    with carrier(tmp_path, stack, line(key=None, total_s=10), caller=caller, talk_ms=3000) as uac:
+        assert await finished(uac, 30) == 0, uac.log_tail()
+    calls = stack.services["calls"]
+
+    async def latest():
+        recs = await calls.latest(1)
+        return recs[0] if recs and recs[0].get("caller") == caller and recs[0].get("ended") else None
+    rec = await until(latest, 15, "the call to be over")
+    exe = [sys.executable, "-m", "hotline.cli", "calls", "recent", "--run", str(stack.run), "--limit", "3"]
+    out = await asyncio.to_thread(subprocess.run, exe + ["--json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert 1 <= len(rows) <= 3
+    first = rows[0]
+    for key in ("call_id", "channel", "caller", "did", "path", "lane", "seat", "end_reason", "recordings", "ticket",
+                "node"):
+        assert key in first, key
+    assert first["call_id"] == rec["call_id"] and first["channel"].startswith("PJSIP/carrier-")
+    assert first["caller"] == "137****8888" and first["did"] == "12345"
+    assert first["path"] == rec["path"] and first["path"][:2] == ["start", "menu"]
+    assert first["end_reason"] == "caller_hangup" and first["node"] == stack.services["node"]
+    assert all(Path(p).is_absolute() for p in first["recordings"])
+    started = [r["started"] for r in rows]
+    assert started == sorted(started, reverse=True)          # newest first
+    full = await asyncio.to_thread(subprocess.run, exe + ["--json", "--unmasked"], capture_output=True, text=True,
+                                   timeout=60)
+    assert json.loads(full.stdout)[0]["caller"] == caller
+    text = await asyncio.to_thread(subprocess.run, exe, capture_output=True, text=True, timeout=60)
+    assert rec["call_id"] in text.stdout and caller not in text.stdout
