@@ -8,9 +8,12 @@ fallback; a caller hanging up ends the walk quietly.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -18,7 +21,7 @@ from typing import Protocol
 from hotline.privacy import mask_number
 from ivr import engine as E
 from ivr.calls import CallRecords
-from ivr.numbers import memberships
+from ivr.numbers import edge_caller, memberships, normalize_did
 from ivr.simulate import outcome_of
 from ivr.trees import Pinned, TreeSource
 from pbx import chanvars as V
@@ -30,6 +33,11 @@ log = logging.getLogger("hotline.ivr.call")
 ALL_KEYS = "0123456789*#"
 # Call record statuses the routing engine owns after the walk (agents/delivery.py, hotline/app.py).
 ROUTING_STATUSES = frozenset({"callback", "callback_connected", "missed"})
+# Asterisk hangs up a PJSIP channel whose RTP stopped for the endpoint's rtp_timeout with this cause
+# (res_pjsip_sdp_rtp, AST_CAUSE_REQUESTED_CHAN_UNAVAIL) and no SIP reason: no BYE came.
+RTP_TIMEOUT_CAUSE = "44"
+MEDIA_POLL_S = 0.5
+FILE_BUFFER_S = 2.5          # Asterisk writes a recording in 32 KB pieces: about 2 s of 8 kHz audio
 
 
 @dataclass
@@ -47,6 +55,7 @@ class CallContext:
     step: E.Step | None = None          # where the walk is now
     outcome: dict | None = None         # the first terminal action (the simulate contract)
     end_reason: str = ""
+    withheld: bool = False              # the network presented no number
 
     @property
     def version(self) -> int:
@@ -75,6 +84,9 @@ class IvrCallHandler:
     def __init__(self, trees: TreeSource, prompts: PromptResolver, calls: CallRecords,
                  queue: QueueRunner, *, recordings_dir: Path, transfer_dial: str = "Local/{number}@hotline-external",
                  silence: str | None = None, sink: RecordingSink | None = None,
+                 end_recording: Callable[[str], Awaitable[None]] | None = None,
+                 media_received: Callable[[str], Awaitable[int | None]] | None = None,
+                 keeper=None, node: str = "",
                  clock=lambda: dt.datetime.now(dt.timezone.utc)) -> None:
         self.trees = trees
         self.prompts = prompts
@@ -84,20 +96,37 @@ class IvrCallHandler:
         self.transfer_dial = transfer_dial
         self.silence = silence
         self.sink = sink
+        # end_recording(channel): stop a recording that gets no media (the caller's RTP stopped: silence
+        # detection never fires without frames). hotline/app.py passes AMI's receive_dtmf of "#".
+        self.end_recording = end_recording
+        self.media_received = media_received      # RTP packets a channel received so far (AMI)
+        self.node = node                          # this controller (agents/nodes.py), on each call record
+        self.keeper = keeper                      # recordings.keep.RecordingKeeper: one recording kept per call
         self.clock = clock
 
     async def __call__(self, s: AGISession) -> None:
         pinned = await self.trees.current()
         env = s.env
-        did = (await s.get_variable(V.DID)) or env.dnid or env.extension or ""
-        caller = env.callerid if env.callerid not in (None, "", "unknown") else ""
+        # One round trip: the DID the entry context kept, and the trunk the call came in on (its endpoint
+        # sets them; empty for seats and simulated calls).
+        got = (await s.get_full_variable(f"${{{V.DID}}}|${{{V.TRUNK}}}|${{{V.AREA}}}")) or "||"
+        did_var, trunk, area = (got.split("|") + ["", "", ""])[:3]
+        # Numbers at the edge: one canonical form for the tree, the lists and repeat-caller links.
+        area = area if area.isdigit() else ""
+        did = normalize_did(did_var or env.dnid or env.extension or "", area_code=area or None)
+        edge = edge_caller(env.callerid, area_code=area or None)
+        caller = edge.number
         call = CallContext(call_id=env.uniqueid, channel=env.channel, caller=caller,
                            caller_name=env.calleridname if env.calleridname not in (None, "unknown") else "",
                            did=did, arrived_at=self.clock(), pinned=pinned, session=s)
+        call.withheld = edge.withheld
         await s.set_variable(V.CALL_ID, call.call_id)
         await s.set_variable(V.TREE_VERSION, str(pinned.version))
         await self.calls.started(call.call_id, caller=caller, caller_name=call.caller_name, did=did,
                                  version=pinned.version, channel=call.channel)
+        extra = {k: v for k, v in (("trunk", trunk), ("node", self.node)) if v}
+        if edge.withheld or extra:
+            await self.calls.update(call.call_id, withheld=int(edge.withheld), **extra)
         tree = pinned.tree
         windows = E.repeat_windows(tree)
         recent = await self.calls.recent_calls(caller, windows, exclude=call.call_id) if windows else 0
@@ -116,14 +145,21 @@ class IvrCallHandler:
                 call.step = E.advance(tree, call.step.state, E.CallerHangup())
             log.info("call %s: caller hung up at %s", call.call_id, call.step.state.node)
         finally:
+            if s.hung_up and call.end_reason in ("", "caller_hangup") and await self._media_timed_out(s, call):
+                call.end_reason = "rtp_timeout"
+                log.info("call %s: no media for the trunk's rtp_timeout and no BYE: torn down at %s", call.call_id,
+                         call.step.state.node)
             step = call.step
             fields = dict(path=list(step.state.path), outcome=call.outcome, vars=step.state.variables,
                           notes=list(step.state.notes),
                           end_reason=call.end_reason or getattr(step.action, "reason", ""), ended=time.time())
             # a status the routing engine set last (a callback pending, a missed call) is kept
-            if ((await self.calls.get(call.call_id)) or {}).get("status") not in ROUTING_STATUSES:
+            current = (await self.calls.get(call.call_id)) or {}
+            if current.get("status") not in ROUTING_STATUSES:
                 fields["status"] = "ended" if step.finished else "handed_over"
             await self.calls.update(call.call_id, **fields)
+            if self.keeper is not None and current.get("recording"):
+                self.keeper.call_ended(call.call_id, current["recording"])
         if not s.hung_up:
             await s.set_variable(V.NEXT, "hangup")
             await s.hangup()
@@ -150,6 +186,7 @@ class IvrCallHandler:
             return await self._record(call, action.prompt, action.max_s, action.silence_s, action.node, action.beep)
         if isinstance(action, E.Queue):
             await s.set_variable(V.LANE, action.lane)
+            await self.calls.update(call.call_id, lane=action.lane)
             if action.prompt:
                 await s.stream_file(await self.prompts.resolve_async(action.prompt))
             if action.describe:
@@ -190,16 +227,90 @@ class IvrCallHandler:
         await s.stream_file(await self.prompts.resolve_async(prompt))
         target = self.recordings_dir / "describe" / f"{call.call_id}-{node}"
         target.parent.mkdir(parents=True, exist_ok=True)
+        # Not with_suffix: a real uniqueid has a dot (1796236250.12) that it would cut.
+        wav = target.parent / f"{target.name}.wav"
+        watch = asyncio.create_task(self._watch_media(call, wav, silence_s)) if self.end_recording else None
+        started = time.monotonic()
         try:
-            await s.record_file(str(target), "wav", escape_digits="#", timeout_ms=max_s * 1000,
-                                silence_s=silence_s, beep=beep)
+            reply = await s.record_file(str(target), "wav", escape_digits="#", timeout_ms=max_s * 1000,
+                                        silence_s=silence_s, beep=beep)
         except AGIHangup:
             raise
         except AGIError as exc:                   # a full disk must not cost the call its place
             log.warning("call %s: recording failed (%s); going on without it", call.call_id, exc)
             return E.Done()
-        wav = target.with_suffix(".wav")
-        await self.calls.update(call.call_id, describe_recording=str(wav))
+        finally:
+            no_media = False
+            if watch is not None:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    no_media = bool(await watch)
+        if no_media:
+            ended = "no_media"
+        elif reply.data == "dtmf":
+            ended = "key"
+        elif time.monotonic() - started >= max_s - 0.5:
+            ended = "max"
+        else:
+            ended = "silence"
+        with contextlib.suppress(OSError):
+            wav.chmod(0o640)
+        await self.calls.update(call.call_id, describe_recording=str(wav), describe_ended=ended)
         if self.sink and wav.exists():
             await self.sink.recorded(call, node, wav)
         return E.Done()
+
+    async def _watch_media(self, call: CallContext, wav: Path, silence_s: int) -> bool:
+        """While a recording runs: when no media comes for silence_s (so Asterisk's silence detection
+        cannot fire), end it. True if it ended the recording.
+
+        Cheap first: the file not growing (Asterisk buffers about 2 s of audio before it writes); then
+        the channel's count of RTP packets received, when it can be read (media_received)."""
+        last, still = -1, 0.0
+        last_rx, rx_still = None, 0.0
+        limit = max(1.0, float(silence_s))
+        await asyncio.sleep(1.0)                  # the beep and the file's creation
+        while True:
+            await asyncio.sleep(MEDIA_POLL_S)
+            try:
+                size = wav.stat().st_size
+            except OSError:
+                size = -1
+            if size != last:
+                last, still, last_rx, rx_still = size, 0.0, None, 0.0
+                continue
+            still += MEDIA_POLL_S
+            rx = await self._rtp_received(call.channel) if still >= 1.0 else None
+            if rx is not None:
+                rx_still = rx_still + MEDIA_POLL_S if rx == last_rx else 0.0
+                last_rx = rx
+                stopped = rx_still >= limit
+            else:
+                stopped = still >= limit + FILE_BUFFER_S
+            if stopped:
+                log.info("call %s: no media for %.1f s while recording; recording ended", call.call_id,
+                         max(rx_still, still))
+                try:
+                    await self.end_recording(call.channel)
+                except Exception as exc:          # noqa: BLE001 - the recording then ends at its maximum
+                    log.warning("call %s: could not end the recording (%s)", call.call_id, exc)
+                    return False
+                return True
+
+    async def _rtp_received(self, channel: str) -> int | None:
+        if self.media_received is None or not channel.startswith("PJSIP/"):
+            return None
+        try:
+            return await self.media_received(channel)
+        except Exception:                         # noqa: BLE001 - then the file alone tells
+            return None
+
+    async def _media_timed_out(self, s: AGISession, call: CallContext) -> bool:
+        """After a hangup: did the trunk's rtp_timeout tear the call down (no media, no BYE)?"""
+        if not call.channel.startswith("PJSIP/"):
+            return False
+        with contextlib.suppress(Exception):
+            cause = await s.get_variable("HANGUPCAUSE")
+            tech = await s.get_full_variable(f"${{HANGUPCAUSE({call.channel},tech)}}")
+            return cause == RTP_TIMEOUT_CAUSE and not tech
+        return False
