@@ -1,0 +1,91 @@
+"""Calls out through the trunks, as dialplan (pure): the ``hotline-out`` context.
+
+Everything the hotline dials out goes to ``Local/<number>@hotline-out`` (see
+agents/outbound.py: the number was checked by the dialling policy there). The
+context takes nothing from the caller but the extension, and uses it only
+after ``FILTER(0-9,…)`` and a check that filtering changed nothing, so no value
+is re-parsed as a dial string or options. The dial strings themselves are
+built from fixed parts (the trunk's endpoint name).
+
+Each trunk in order: the caller ID is set to the trunk's ``caller_id`` (the
+hotline's number; display name plain ASCII or none) before its Dial, so the
+carrier sees From and P-Asserted-Identity with the hotline's number, never the
+citizen's. The next trunk is tried when the Dial ends with
+
+- ``CONGESTION`` (the trunk answered 503/500/502/504 or "all circuits busy"),
+- ``CHANUNAVAIL`` (the trunk is unreachable, not qualified, or refused the
+  request before ringing: no route, not registered),
+
+and not on ``BUSY`` (486: the called line itself is busy, another carrier
+would ring the same busy line), ``NOANSWER``, ``CANCEL`` or ``ANSWER``. When the
+last trunk fails the Local channel hangs up with that Dial's cause, so the
+leg that dialled it sees the same DIALSTATUS.
+
+Without trunks, numbers go to the ``hotline-external`` stand-in (tests, demo).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .model import Context, Extension, steps
+
+OUT = "hotline-out"
+FAILOVER_STATUSES = ("CONGESTION", "CHANUNAVAIL")
+MAX_DIGITS = 20
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
+_CALLER_ID = re.compile(r"[0-9]{2,20}")
+_DISPLAY = re.compile(r"[A-Za-z0-9 _.-]{0,40}")   # plain ASCII, nothing that needs quoting in SIP
+
+
+@dataclass(frozen=True)
+class OutboundTrunk:
+    """One trunk calls leave through, in the order they are tried."""
+
+    endpoint: str            # the PJSIP endpoint of the trunk
+    caller_id: str           # the hotline's number, presented on every call out
+    display_name: str = ""   # plain ASCII or none
+    ring_s: int = 60         # longest ring through this trunk
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.endpoint):
+            raise ValueError(f"trunk endpoint: expected letters, digits, _ . -, got {self.endpoint!r}")
+        if not _CALLER_ID.fullmatch(self.caller_id):
+            raise ValueError(f"trunk {self.endpoint}: caller_id must be 2..20 digits, got {self.caller_id!r}")
+        if not _DISPLAY.fullmatch(self.display_name):
+            raise ValueError(f"trunk {self.endpoint}: display_name must be plain ASCII letters, digits, "
+                             f"space _ . - (at most 40), got {self.display_name!r}")
+        if not 5 <= int(self.ring_s) <= 300:
+            raise ValueError(f"trunk {self.endpoint}: ring_s must be 5..300")
+
+
+def build(trunks: Sequence[OutboundTrunk], *, stand_in: str = "hotline-external") -> Context:
+    tries: list[tuple] = []
+    if not trunks:
+        tries.append(("Dial", f"Local/${{NUM}}@{stand_in}", "try0"))
+    for i, t in enumerate(trunks):
+        tries += [
+            ("Set", f'CALLERID(all)="{t.display_name}" <{t.caller_id}>', f"try{i}"),
+            ("Set", "CALLERID(pres)=allowed_passed_screen"),
+            ("Set", f"OUT_TRUNK={t.endpoint}"),
+            ("Dial", f"PJSIP/${{NUM}}@{t.endpoint},{int(t.ring_s)}"),
+            ("UserEvent", f"HotlineOutTry,Trunk: {t.endpoint},Status: ${{DIALSTATUS}},Uniqueid: ${{UNIQUEID}}"),
+            ("GotoIf", _failover_test() + f"?try{i + 1}:over"),
+        ]
+    n = len(trunks) if trunks else 1
+    ext = Extension("_X.", steps(
+        # Only the extension comes in; it is used only once filtered to digits (and unchanged by that).
+        ("Set", f"NUM=${{FILTER(0-9,${{EXTEN:0:{MAX_DIGITS}}})}}"),
+        ("GotoIf", f'$["${{NUM}}" != "${{EXTEN}}"]?refused'),
+        *tries,
+        ("NoOp", "every trunk failed", f"try{n}"),
+        ("Hangup", "${HANGUPCAUSE}", "over"),
+        ("UserEvent", "HotlineOutRefused,Uniqueid: ${UNIQUEID}", "refused"),
+        ("Hangup", "21"),                     # call rejected
+    ))
+    return Context(OUT, (ext,), comment="Calls out: the checked number through the trunks in order (failover).")
+
+
+def _failover_test() -> str:
+    return "$[" + " | ".join(f'"${{DIALSTATUS}}" = "{s}"' for s in FAILOVER_STATUSES) + "]"
