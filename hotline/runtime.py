@@ -25,6 +25,7 @@ from aiohttp import web
 
 from dialplan import hotline as dp
 from dialplan.publish import publish
+from dialplan.trunks import render_trunks, transport_options
 from hotline.procs import RedisServer, free_port, try_lock
 from hotline.settings import Settings
 from pbx.agi_server import FastAGIServer, Handler
@@ -110,6 +111,7 @@ class Runtime:
             "extensions_hotline.conf": dp.render(spec),
             "queues_hotline.conf": dp.render_fallback_queue(spec),
             "pjsip_seats.conf": self.pjsip_seats,
+            "pjsip_trunks.conf": render_trunks(s.trunks),
         }
 
     async def start(self) -> None:
@@ -142,7 +144,9 @@ class Runtime:
             ports.ami = s.network.ami_port
         if s.network.sip_port:
             ports.sip = s.network.sip_port
-        self.asterisk = AsteriskServer(self.run, ports)
+        sip = s.network.sip
+        self.asterisk = AsteriskServer(self.run, ports, sip_bind=sip.sip_bind, rtp_ports=(sip.rtp_start, sip.rtp_end),
+                                       transport_extra=transport_options(sip))
         self.asterisk.render(await asyncio.to_thread(self.generated_config))
         await asyncio.to_thread(self.asterisk.start)
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, get_type_hints
 
 import yaml
+
+from dialplan.trunks import Network, Trunk, parse_network, parse_trunks
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULTS = REPO / "config" / "hotline.yaml"
@@ -40,6 +43,15 @@ class NetworkSection:
     sip_port: int
     web_port: int
     redis_port: int
+    sip_bind: str               # SIP listens here (default 127.0.0.1)
+    rtp_ports: str              # FIRST-LAST, default 10000-20000
+    external_address: str       # NAT: public address for signalling and media ("" = none)
+    local_nets: list            # CIDRs reached without NAT
+
+    @cached_property
+    def sip(self) -> Network:
+        """The SIP part, parsed and whitelisted (validated at load: cannot fail here)."""
+        return parse_network(self.__dict__, "network", [])
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,13 @@ class SttSection:
 
 
 @dataclass(frozen=True)
+class RecordingsSection:
+    dir: str                # "" = storage.data_dir/recordings
+    retention_days: int     # recordings older than this are deleted (0 = kept for ever)
+    compress: str           # after the call the mixed recording is compressed by sox: ogg | flac | none
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str
 
@@ -129,7 +148,15 @@ class Settings:
     prompts: PromptsSection
     web: WebSection
     stt: SttSection
+    recordings: RecordingsSection
     log: LogSection
+    # Carrier SIP trunks by name (dialplan/trunks.py has the shape), parsed and whitelisted.
+    trunks: tuple = field(default=(), metadata={"parse": parse_trunks})
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.path(self.recordings.dir) if self.recordings.dir else \
+            self.path(self.storage.data_dir) / "recordings"
 
     def path(self, value: str) -> Path:
         """A path from the settings, relative to the repository when not absolute."""
@@ -184,7 +211,9 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
             problems.append(f"{sub}: missing")
             continue
         typ, value = hints[f.name], data[f.name]
-        if is_dataclass(typ):
+        if "parse" in f.metadata:
+            kwargs[f.name] = f.metadata["parse"](value, problems)
+        elif is_dataclass(typ):
             kwargs[f.name] = _build(typ, value, sub, problems)
         elif typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             kwargs[f.name] = float(value)
@@ -194,6 +223,10 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
             kwargs[f.name] = value
         else:
             problems.append(f"{sub}: expected {typ.__name__}, got {value!r}")
+    if cls is NetworkSection:
+        parse_network(data, path, problems)
+    if cls is RecordingsSection and data.get("compress") not in ("ogg", "flac", "none"):
+        problems.append(f"{path}.compress: expected ogg, flac or none, got {data.get('compress')!r}")
     return cls(**kwargs) if not problems else None
 
 

@@ -198,7 +198,8 @@ class IvrCallHandler:
         except AGIError as exc:                   # a full disk must not cost the call its place
             log.warning("call %s: recording failed (%s); going on without it", call.call_id, exc)
             return E.Done()
-        wav = target.with_suffix(".wav")
+        # Not with_suffix: a real uniqueid has a dot (1796236250.12) that it would cut.
+        wav = target.parent / f"{target.name}.wav"
         await self.calls.update(call.call_id, describe_recording=str(wav))
         if self.sink and wav.exists():
             await self.sink.recorded(call, node, wav)

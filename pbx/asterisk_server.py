@@ -38,7 +38,7 @@ class AsteriskPorts:
         ami, sip = free_ports(2)
         # RTP ranges of side-by-side instances should not overlap much;
         # Asterisk skips ports in use anyway.
-        base = 20000 + (sip % 400) * 100
+        base = 20000 + (sip % 40) * 1000
         return cls(ami=ami, sip=sip, rtp_start=base)
 
 
@@ -50,6 +50,9 @@ class AsteriskServer:
     ami_secret: str = field(default_factory=lambda: secrets.token_hex(12))
     maxcalls: int = 2000
     log_full: str = "notice,warning,error"
+    sip_bind: str = "127.0.0.1"
+    rtp_ports: tuple[int, int] | None = None    # None: 1000 ports from ports.rtp_start (tests side by side)
+    transport_extra: str = ""                   # NAT lines for the UDP transport (dialplan/trunks.py)
     process: ManagedProcess | None = None
 
     @property
@@ -71,10 +74,11 @@ class AsteriskServer:
             "ami_port": self.ports.ami,
             "ami_user": self.ami_user,
             "ami_secret": self.ami_secret,
-            "sip_bind": "127.0.0.1",
+            "sip_bind": self.sip_bind,
             "sip_port": self.ports.sip,
-            "rtp_start": self.ports.rtp_start,
-            "rtp_end": self.ports.rtp_start + 99,
+            "rtp_start": self.rtp_ports[0] if self.rtp_ports else self.ports.rtp_start,
+            "rtp_end": self.rtp_ports[1] if self.rtp_ports else self.ports.rtp_start + 999,
+            "transport_extra": self.transport_extra,
         }
 
     def render(self, generated: Mapping[str, str]) -> None:
