@@ -179,6 +179,8 @@ def check(policy: DialPolicy, raw: Any) -> Verdict:
         return Verdict("", refusal=Refusal.EMPTY)
     text = str(raw)
     v = Verdict(text)
+    if text and not _INPUT.fullmatch(text):
+        return v.refused(Refusal.NOT_DIGITS)
     if len(text) > policy.max_length:
         return v.refused(Refusal.TOO_LONG, length=len(text), max_length=policy.max_length)
     got = normalise(text, policy.area_code)

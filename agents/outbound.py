@@ -17,11 +17,10 @@ from collections.abc import Callable
 
 from agents.dialpolicy import DialPolicy, Refusal, Verdict, check, is_canonical
 from agents.errors import AgentsError
+from dialplan.outbound import OUT as OUT_CONTEXT
 from hotline.privacy import mask_number
 
 log = logging.getLogger("hotline.agents.outbound")
-
-OUT_CONTEXT = "hotline-out"      # dialplan/outbound.py renders it
 
 _COUNT = """
 -- KEYS[1] this number's counter for the hour, KEYS[2] the hotline's counter for the hour

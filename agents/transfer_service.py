@@ -28,6 +28,8 @@ from agents.transfer import (
     Transfer, TransferBusy, TransferError, TransfersConfig, TransfersFile, advance, call_id_of_channel,
     caller_action, new_transfer,
 )
+from agents.dialpolicy import is_canonical
+from agents.outbound import NumberRefused
 from dialplan.hotline import CONFERENCE, ON_ANSWER, conference_join, external_dial
 
 log = logging.getLogger("hotline.agents.transfer")
@@ -65,13 +67,14 @@ class TransferService:
 
     def __init__(self, redis, ami, router, calls, config: TransfersConfig | TransfersFile, *, dial: str,
                  publish: Callable[[dict], Any] | None = None, prefix: str = "hotline",
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, outbound=None) -> None:
         self.r = redis
         self.ami = ami                  # pbx.ami.AMIClient (or a fake with the same methods)
         self.router = router
         self.calls = calls              # ivr.calls.CallRecords
         self._config = config
-        self.dial = dial                # "Local/{number}@hotline-external" or a trunk
+        self.dial = dial                # "Local/{number}@hotline-out": the trunks, in order
+        self.outbound = outbound        # agents.outbound.Outbound: the dialling policy (None: digits only)
         self.publish = publish
         self.prefix = prefix
         self.clock = clock
@@ -125,6 +128,12 @@ class TransferService:
 
     # ------------------------------------------------------------ the seat asks
 
+    def dial_string(self, number: str) -> str:
+        """The dial string of a checked number (only digits ever reach it)."""
+        if not is_canonical(number):
+            raise NumberRefused("not a checked number", reason="not_digits")
+        return self.dial.format(number=number)
+
     def targets(self) -> list[dict[str, Any]]:
         return [t.to_dict() for t in self.config.targets.values()]
 
@@ -145,6 +154,12 @@ class TransferService:
         call_id, record = await self._on_call(call_id, seat_id)
         now = self.clock()
         t = new_transfer(str(int(now * 1000)), call_id, seat_id, by, target, m, now)
+        number = target.number
+        if self.outbound is not None:          # normalised and allowed, or NumberRefused (nothing dialled)
+            number = await self.outbound.require(target.number, "transfer", ref=call_id)
+        elif not is_canonical(number):
+            raise NumberRefused("not a checked number", reason="not_digits")
+        t = dataclasses.replace(t, number=number)
         if not await self._store(t, "create"):
             raise TransferBusy(f"call {call_id} already has a transfer under way", call_id=call_id)
         seat_channel = record["seat_channel"]
@@ -169,7 +184,7 @@ class TransferService:
             await self.ami.setvar(seat_channel, name, value)
         await self.ami.redirect(seat_channel, CONFERENCE, "seat", 1)
         await self.ami.originate(
-            self.dial.format(number=t.number), context=CONFERENCE, exten="external", caller_id="<12345>",
+            self.dial_string(t.number), context=CONFERENCE, exten="external", caller_id="<12345>",
             timeout_ms=self.config.ring_s * 1000, channel_id=t.external_channel_id,
             variables={V.CONF: t.conference, V.CALL_ID: t.call_id, V.TRANSFER: t.id})
 
@@ -256,7 +271,7 @@ class TransferService:
             return None
         if action == "dial":
             try:
-                await session.exec(*external_dial(self.dial.format(number=t.number), self.config.ring_s))
+                await session.exec(*external_dial(self.dial_string(t.number), self.config.ring_s))
                 status = (await session.get_variable("DIALSTATUS")) or "UNKNOWN"
             except BaseException:
                 await self.apply(call_id, Event.CALLER_LEFT, transfer_id=t.id)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from pbx import chanvars as V
 
+from . import outbound as out
 from .model import Context, Dialplan, Extension, steps
 
 ENTRY = "from-pstn"
@@ -47,6 +48,7 @@ class DialplanSpec:
     dids: tuple[str, ...] = ()        # DIDs with their own entry (all others use the catch-all)
     demo_talk_s: int = 3
     extra: tuple[Context, ...] = field(default_factory=tuple)
+    out_trunks: tuple[out.OutboundTrunk, ...] = ()   # calls out leave through these, in order (hotline-out)
 
 
 def _if_empty(var: str, default: str) -> str:
@@ -163,10 +165,17 @@ def build(spec: DialplanSpec) -> Dialplan:
     callback = Context(CALLBACK, (
         Extension("s", steps(
             # The seat answered an Originate; now call the citizen back.
-            # CB_DIAL: the citizen's dial string; CB_REC, CB_CALL_ID, CB_SEAT as for ON_ANSWER.
+            # CB_NUM: the citizen's number, checked by the dialling policy (agents/outbound.py) and
+            # used here only filtered to digits: the dial string is built from fixed parts, never
+            # taken from a variable. CB_REC, CB_CALL_ID, CB_SEAT as for ON_ANSWER.
             ("UserEvent", "HotlineAnswered,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT}"),
-            ("Dial", f"${{CB_DIAL}},30,gU({ON_ANSWER}^${{CB_REC}}^${{CB_CALL_ID}}^${{CB_SEAT}})"),
+            ("Set", f"CB_NUM=${{FILTER(0-9,${{CB_NUM:0:{out.MAX_DIGITS}}})}}"),
+            ("GotoIf", '$["${CB_NUM}" = ""]?refused'),
+            ("Dial", f"Local/${{CB_NUM}}@{out.OUT},30,gU({ON_ANSWER}^${{CB_REC}}^${{CB_CALL_ID}}^${{CB_SEAT}})"),
             ("UserEvent", "HotlineCallbackResult,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT},Status: ${DIALSTATUS}"),
+            ("Hangup", ""),
+            ("UserEvent", "HotlineCallbackResult,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT},Status: REFUSED",
+             "refused"),
             ("Hangup", ""),
         )),
     ), comment="Callbacks: the seat is called first (Originate), then the citizen.")
@@ -213,7 +222,7 @@ def build(spec: DialplanSpec) -> Dialplan:
     ), comment="Live transcription: one direction of a bridged call into an EAGI reader (recordings/live.py).")
 
     return Dialplan(contexts=(entry, ivr, fallback, sim, demo, on_answer, callback, external, conference, spy,
-                              live_spy) + tuple(spec.extra))
+                              live_spy, out.build(spec.out_trunks, stand_in=EXTERNAL)) + tuple(spec.extra))
 
 
 def render(spec: DialplanSpec) -> str:

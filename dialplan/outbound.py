@@ -35,7 +35,7 @@ OUT = "hotline-out"
 FAILOVER_STATUSES = ("CONGESTION", "CHANUNAVAIL")
 MAX_DIGITS = 20
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
-_CALLER_ID = re.compile(r"[0-9]{2,20}")
+_CALLER_ID = re.compile(r"\+?[0-9]{2,20}")
 _DISPLAY = re.compile(r"[A-Za-z0-9 _.-]{0,40}")   # plain ASCII, nothing that needs quoting in SIP
 
 
@@ -58,6 +58,15 @@ class OutboundTrunk:
                              f"space _ . - (at most 40), got {self.display_name!r}")
         if not 5 <= int(self.ring_s) <= 300:
             raise ValueError(f"trunk {self.endpoint}: ring_s must be 5..300")
+
+
+def from_trunks(trunks, default_caller_id: str = "12345") -> tuple[OutboundTrunk, ...]:
+    """The trunks calls leave through (those with an outbound address or a registration), in the
+    order of the settings; a trunk without caller_id presents ``default_caller_id``, never the
+    citizen's number."""
+    return tuple(OutboundTrunk(endpoint=t.endpoint, caller_id=t.caller_id or default_caller_id,
+                               display_name=t.display_name)
+                 for t in trunks if t.outbound is not None or t.register is not None)
 
 
 def build(trunks: Sequence[OutboundTrunk], *, stand_in: str = "hotline-external") -> Context:

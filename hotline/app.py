@@ -19,6 +19,7 @@ from agents.errors import AgentsError
 from agents.fallback_queue import FallbackQueueRunner
 from agents.model import CallPhase
 from agents.nodes import check_node, default_node
+from agents.outbound import DialLimiter, Outbound
 from agents.policy import Rules
 from agents.secrets import seat_credentials
 from agents.service import PBX_UNAVAILABLE, Router, SeatService, phone_state, seat_phone_states
@@ -109,13 +110,16 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
             demo_wrap_up_s=demo_wrap_up_s,
             recordings_dir=data / "recordings", outbound_dial=s.transfer.dial, max_wait_s=s.agents.max_wait_s)
         callbacks: dict[str, str] = {}             # originate channel id -> call id
+        outbound = Outbound(s.dialling.policy, DialLimiter(rt.redis))
 
         async def originate_callback(a) -> None:
             st = await router.call(a.call_id)
-            number = (st.callback_number or st.caller) if st else None
-            if not number:
+            raw = (st.callback_number or st.caller) if st else None
+            verdict = await outbound.approve(raw, "callback", ref=a.call_id) if raw else None
+            if verdict is None or not verdict.ok:      # refused numbers are never dialled (logged masked)
                 await router.callback_failed(a.call_id)
                 return
+            number = verdict.number
             chan_id = f"cb-{a.call_id}-{int(asyncio.get_running_loop().time() * 1000)}"
             callbacks[chan_id] = a.call_id
             rec = delivery.recordings_dir / "calls" / a.call_id
@@ -123,8 +127,9 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
             try:
                 await rt.ami.originate(
                     seat_interface(a.seat_id, a.seat_id in delivery.demo_seats), context=CALLBACK, exten="s",
-                    caller_id=f'"回拨" <{number}>', timeout_ms=delivery.ring_timeout_s * 1000, channel_id=chan_id,
-                    variables={"CB_DIAL": s.transfer.dial.format(number=number), "CB_REC": str(rec),
+                    # (shown on the seat's phone; the citizen's leg presents the trunk's caller ID: hotline-out)
+                    caller_id=f'"Callback" <{number}>', timeout_ms=delivery.ring_timeout_s * 1000,
+                    channel_id=chan_id, variables={"CB_NUM": number, "CB_REC": str(rec),
                                "CB_CALL_ID": a.call_id, "CB_SEAT": a.seat_id})
             except BaseException:
                 callbacks.pop(chan_id, None)         # never placed: the dispatcher puts the call back
@@ -132,10 +137,11 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
 
         dispatcher = Dispatcher(router, node, originate=originate_callback)
         transfers = TransferService(rt.redis, None, router, calls, TransfersFile(base_dir / "transfers.yaml"),
-                                    dial=s.transfer.dial, publish=publish)     # AMI: set in started()
+                                    dial=s.transfer.dial, publish=publish,     # AMI: set in started()
+                                    outbound=outbound)
         queue = RoutedQueueRunner(router, dispatcher, delivery, say, calls,
                                   FallbackQueueRunner(s.fallback.queue_timeout_s), publish=publish,
-                                  transfers=transfers)
+                                  transfers=transfers, outbound=outbound)
         pool = await _stt_pool(s)
         if pool is not None:
             rt.closers.append(pool.close)
@@ -150,7 +156,8 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
             live_stt = LiveTranscriber(pool, publish, calls, tickets, capture=capture, redis=rt.redis, node=node)
             rt.closers[:0] = [live_stt.close, live_audio.close]
         ivr = IvrCallHandler(trees, resolver, calls, queue, recordings_dir=data / "recordings",
-                             transfer_dial=s.transfer.dial, silence=str(rt.prompts.silence(1)), sink=describe)
+                             transfer_dial=s.transfer.dial, silence=str(rt.prompts.silence(1)), sink=describe,
+                             outbound=outbound)
 
         from web.live import live_routes
         from web.routes_console import console_routes
@@ -180,7 +187,7 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         rt.services.update(versions=versions, trees=trees, calls=calls, prompts=resolver, router=router,
                            seats=seat_service, store=store, dispatcher=dispatcher, node=node,
                            seats_config=seats_cfg, demo_seats=demo, callbacks=callbacks, tickets=tickets,
-                           transfers=transfers,
+                           transfers=transfers, outbound=outbound,
                            stt=pool, live_stt=live_stt, lanes_version=pinned.version)
         return {"ivr": ivr}
     return wire

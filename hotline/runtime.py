@@ -25,6 +25,7 @@ from aiohttp import web
 
 from dialplan import hotline as dp
 from dialplan.publish import publish
+from dialplan.outbound import from_trunks
 from dialplan.trunks import render_trunks, transport_options
 from hotline.procs import RedisServer, free_port, try_lock
 from hotline.settings import Settings
@@ -104,6 +105,7 @@ class Runtime:
                      "demo_reply": str(self.prompts.ensure("您好，12345热线，工号为您服务，请讲。"))},
             fallback_queue_timeout_s=s.fallback.queue_timeout_s,
             fallback_members=self.fallback_members,
+            out_trunks=from_trunks(s.trunks, s.dialling.caller_id),
             extra=self.extra_contexts_factory(f"agi://{s.network.host}:{self.agi.port}", self.prompts)
             if self.extra_contexts_factory else (),
         )

@@ -70,6 +70,23 @@ class TransferSection:
 
 
 @dataclass(frozen=True)
+class DiallingSection:
+    """The dialling policy of every call out (agents/dialpolicy.py)."""
+    area_code: str              # the site's own; local numbers are dialled with it
+    allow_prefixes: list        # canonical prefixes allowed although international or premium
+    deny_prefixes: list         # canonical prefixes always refused
+    premium_prefixes: list      # refused unless in allow_prefixes
+    per_number_per_hour: int    # calls out to one number per hour (0: no limit; 110 and the like never)
+    per_hour: int               # calls out of the whole hotline per hour (0: no limit)
+    caller_id: str              # presented through a trunk that has no caller_id of its own
+
+    @cached_property
+    def policy(self):
+        from agents.dialpolicy import DialPolicy
+        return DialPolicy.from_mapping(self.__dict__)
+
+
+@dataclass(frozen=True)
 class AgentsSection:
     seats: str
     max_wait_s: int
@@ -140,6 +157,7 @@ class Settings:
     redis: RedisSection
     storage: StorageSection
     transfer: TransferSection
+    dialling: DiallingSection
     agents: AgentsSection
     routing: RoutingSection
     ivr: IvrSection
@@ -225,6 +243,12 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
             problems.append(f"{sub}: expected {typ.__name__}, got {value!r}")
     if cls is NetworkSection:
         parse_network(data, path, problems)
+    if cls is DiallingSection and not problems:
+        from agents.dialpolicy import DialPolicy
+        try:
+            DialPolicy.from_mapping(data)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{path}: {exc}")
     if cls is RecordingsSection and data.get("compress") not in ("ogg", "flac", "none"):
         problems.append(f"{path}.compress: expected ogg, flac or none, got {data.get('compress')!r}")
     return cls(**kwargs) if not problems else None
