@@ -152,14 +152,14 @@ class TransferService:
                       mode: str | None = None) -> Transfer:
         target, m = self.config.check(target_id, mode)
         call_id, record = await self._on_call(call_id, seat_id)
-        now = self.clock()
-        t = new_transfer(str(int(now * 1000)), call_id, seat_id, by, target, m, now)
         number = target.number
         if self.outbound is not None:          # normalised and allowed, or NumberRefused (nothing dialled)
             number = await self.outbound.require(target.number, "transfer", ref=call_id)
         elif not is_canonical(number):
             raise NumberRefused("not a checked number", reason="not_digits")
-        t = dataclasses.replace(t, number=number)
+        now = self.clock()
+        t = dataclasses.replace(new_transfer(str(int(now * 1000)), call_id, seat_id, by, target, m, now),
+                                number=number)
         if not await self._store(t, "create"):
             raise TransferBusy(f"call {call_id} already has a transfer under way", call_id=call_id)
         seat_channel = record["seat_channel"]

@@ -169,9 +169,9 @@ def build(spec: DialplanSpec) -> Dialplan:
             # used here only filtered to digits: the dial string is built from fixed parts, never
             # taken from a variable. CB_REC, CB_CALL_ID, CB_SEAT as for ON_ANSWER.
             ("UserEvent", "HotlineAnswered,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT}"),
-            ("Set", f"CB_NUM=${{FILTER(0-9,${{CB_NUM:0:{out.MAX_DIGITS}}})}}"),
-            ("GotoIf", '$["${CB_NUM}" = ""]?refused'),
-            ("Dial", f"Local/${{CB_NUM}}@{out.OUT},30,gU({ON_ANSWER}^${{CB_REC}}^${{CB_CALL_ID}}^${{CB_SEAT}})"),
+            ("Set", f"NUM=${{FILTER(0-9,${{CB_NUM:0:{out.MAX_DIGITS}}})}}"),
+            ("GotoIf", "$[${LEN(${NUM})} = 0 | ${LEN(${NUM})} != ${LEN(${CB_NUM})}]?refused"),
+            ("Dial", f"Local/${{NUM}}@{out.OUT},30,gU({ON_ANSWER}^${{CB_REC}}^${{CB_CALL_ID}}^${{CB_SEAT}})"),
             ("UserEvent", "HotlineCallbackResult,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT},Status: ${DIALSTATUS}"),
             ("Hangup", ""),
             ("UserEvent", "HotlineCallbackResult,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT},Status: REFUSED",

@@ -86,7 +86,8 @@ def build(trunks: Sequence[OutboundTrunk], *, stand_in: str = "hotline-external"
     ext = Extension("_X.", steps(
         # Only the extension comes in; it is used only once filtered to digits (and unchanged by that).
         ("Set", f"NUM=${{FILTER(0-9,${{EXTEN:0:{MAX_DIGITS}}})}}"),
-        ("GotoIf", f'$["${{NUM}}" != "${{EXTEN}}"]?refused'),
+        # (lengths compared, not the strings: a raw value is never put inside an expression's quotes)
+        ("GotoIf", "$[${LEN(${NUM})} != ${LEN(${EXTEN})}]?refused"),
         *tries,
         ("NoOp", "every trunk failed", f"try{n}"),
         ("Hangup", "${HANGUPCAUSE}", "over"),

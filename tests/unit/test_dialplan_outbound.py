@@ -44,7 +44,7 @@ def test_hotline_out_tries_the_trunks_in_order_with_the_hotline_caller_id():
 def test_hotline_out_uses_the_extension_only_filtered_to_digits():
     lines = context(rendered(), OUT)
     assert lines[0] == "exten => _X.,1,Set(NUM=${FILTER(0-9,${EXTEN:0:20})})"
-    assert lines[1].endswith('GotoIf($["${NUM}" != "${EXTEN}"]?refused)')     # changed by filtering: refused
+    assert lines[1].endswith("GotoIf($[${LEN(${NUM})} != ${LEN(${EXTEN})}]?refused)")   # changed by filtering
     assert any(line.endswith("(refused),UserEvent(HotlineOutRefused,Uniqueid: ${UNIQUEID})") for line in lines)
 
 
@@ -57,8 +57,9 @@ def test_callback_dials_the_checked_number_through_hotline_out():
     lines = context(rendered(), dp.CALLBACK)
     text = "\n".join(lines)
     assert "CB_DIAL" not in text
-    assert "Set(CB_NUM=${FILTER(0-9,${CB_NUM:0:20})})" in text
-    assert re.search(r"Dial\(Local/\$\{CB_NUM\}@hotline-out,30,gU\(", text)
+    assert "Set(NUM=${FILTER(0-9,${CB_NUM:0:20})})" in text
+    assert "GotoIf($[${LEN(${NUM})} = 0 | ${LEN(${NUM})} != ${LEN(${CB_NUM})}]?refused)" in text
+    assert re.search(r"Dial\(Local/\$\{NUM\}@hotline-out,30,gU\(", text)
 
 
 @pytest.mark.parametrize("name", ["回拨", 'a"b', "x<y>", "a;b", "a\nb", "x" * 41])
