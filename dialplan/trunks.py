@@ -34,6 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pbx import chanvars as V
+
 TRUNK_CONTEXT = "from-pstn"      # dialplan/hotline.py ENTRY (imported lazily there; kept equal by a test)
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,30}")
 RESERVED = frozenset({"global", "system", "transport-udp", "transport-tcp", "transport-tls", "anonymous",
@@ -373,6 +375,9 @@ def render_trunks(trunks: tuple[Trunk, ...] | list[Trunk]) -> str:
               "trust_id_inbound = yes", "send_pai = yes", "send_rpid = no", "trust_id_outbound = no",
               f"timers = {t.session_timers}", f"timers_sess_expires = {t.session_expires_s}",
               "inband_progress = no", "allow_subscribe = no", "allow_transfer = no"]
+        ep.append(f"set_var = {V.TRUNK}={t.name}")
+        if t.area_code:
+            ep.append(f"set_var = {V.AREA}={t.area_code}")
         if t.rtp_timeout_s:
             ep += [f"rtp_timeout = {t.rtp_timeout_s}", f"rtp_timeout_hold = {max(t.rtp_timeout_s * 5, 300)}"]
         if t.caller_id:

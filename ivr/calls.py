@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from ivr.numbers import caller_key
 
 DAY = 86400
+RECENT_KEPT = 10000          # calls listed by `hotline calls recent`
 
 
 class CallRecords:
@@ -38,15 +39,34 @@ class CallRecords:
                 "call_id": call_id, "caller": caller, "caller_name": caller_name, "did": did,
                 "version": version, "channel": channel, "started": at, "status": "ivr", "path": "[]"})
             p.expire(self.key(call_id), self.ttl)
-            p.zadd(self._caller_key(caller), {call_id: at})
-            p.zremrangebyscore(self._caller_key(caller), 0, at - 400 * DAY)
-            p.expire(self._caller_key(caller), 400 * DAY)
+            if caller_key(caller):            # a withheld number links no calls together
+                p.zadd(self._caller_key(caller), {call_id: at})
+                p.zremrangebyscore(self._caller_key(caller), 0, at - 400 * DAY)
+                p.expire(self._caller_key(caller), 400 * DAY)
+            p.zadd(self.recent_key, {call_id: at})            # `hotline calls recent`, newest first
+            p.zremrangebyrank(self.recent_key, 0, -RECENT_KEPT - 1)
             await p.execute()
+
+    @property
+    def recent_key(self) -> str:
+        return f"{self.prefix}:calls:recent"
+
+    async def latest(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest calls' records, newest first (those whose record expired are skipped)."""
+        ids = await self.r.zrevrange(self.recent_key, 0, max(0, limit - 1))
+        out = []
+        for call_id in ids:
+            rec = await self.get(call_id)
+            if rec is not None:
+                out.append(rec)
+        return out
 
     async def recent_calls(self, caller: str, windows: Iterable[int], now: float | None = None,
                            exclude: str | None = None) -> dict[int, int]:
         now = now or time.time()
         out = {}
+        if not caller_key(caller):
+            return {days: 0 for days in windows}
         for days in windows:
             ids = await self.r.zrangebyscore(self._caller_key(caller), now - days * DAY, now)
             out[days] = sum(1 for i in ids if i != exclude)

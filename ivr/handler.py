@@ -19,7 +19,7 @@ from hotline.privacy import mask_number
 from ivr import engine as E
 from ivr.calls import CallRecords
 from ivr.model import Prompt
-from ivr.numbers import memberships
+from ivr.numbers import edge_caller, memberships, normalize_did
 from ivr.simulate import outcome_of
 from ivr.trees import Pinned, TreeSource
 from pbx import chanvars as V
@@ -48,6 +48,7 @@ class CallContext:
     step: E.Step | None = None          # where the walk is now
     outcome: dict | None = None         # the first terminal action (the simulate contract)
     end_reason: str = ""
+    withheld: bool = False              # the network presented no number
 
     @property
     def version(self) -> int:
@@ -91,15 +92,25 @@ class IvrCallHandler:
     async def __call__(self, s: AGISession) -> None:
         pinned = await self.trees.current()
         env = s.env
-        did = (await s.get_variable(V.DID)) or env.dnid or env.extension or ""
-        caller = env.callerid if env.callerid not in (None, "", "unknown") else ""
+        # One round trip: the DID the entry context kept, and the trunk the call came in on (its endpoint
+        # sets them; empty for seats and simulated calls).
+        got = (await s.get_full_variable(f"${{{V.DID}}}|${{{V.TRUNK}}}|${{{V.AREA}}}")) or "||"
+        did_var, trunk, area = (got.split("|") + ["", "", ""])[:3]
+        # Numbers at the edge: one canonical form for the tree, the lists and repeat-caller links.
+        area = area if area.isdigit() else ""
+        did = normalize_did(did_var or env.dnid or env.extension or "", area_code=area or None)
+        edge = edge_caller(env.callerid, area_code=area or None)
+        caller = edge.number
         call = CallContext(call_id=env.uniqueid, channel=env.channel, caller=caller,
                            caller_name=env.calleridname if env.calleridname not in (None, "unknown") else "",
                            did=did, arrived_at=self.clock(), pinned=pinned, session=s)
+        call.withheld = edge.withheld
         await s.set_variable(V.CALL_ID, call.call_id)
         await s.set_variable(V.TREE_VERSION, str(pinned.version))
         await self.calls.started(call.call_id, caller=caller, caller_name=call.caller_name, did=did,
                                  version=pinned.version, channel=call.channel)
+        if edge.withheld or trunk:
+            await self.calls.update(call.call_id, withheld=int(edge.withheld), trunk=trunk)
         tree = pinned.tree
         windows = E.repeat_windows(tree)
         recent = await self.calls.recent_calls(caller, windows, exclude=call.call_id) if windows else 0

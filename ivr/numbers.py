@@ -66,6 +66,8 @@ def normalize_number(raw: str, *, area_code: str | None = None) -> str:
         national = compact[2:]
     else:
         national = compact
+    if len(national) == 12 and national.startswith("0") and _MOBILE.fullmatch(national[1:]):
+        national = national[1:]             # a mobile with the trunk 0 some exchanges add (013800001234)
     if _MOBILE.fullmatch(national) or _LANDLINE.fullmatch(national):
         return national
     if _SERVICE.fullmatch(national) or _FREEPHONE.fullmatch(national):
@@ -102,15 +104,56 @@ def try_normalize(raw: str | None, *, area_code: str | None = None) -> str | Non
         return None
 
 
-def normalize_did(raw: str | None) -> str:
-    """A dialled number (DID) reduced to its digits, for comparisons."""
+def normalize_did(raw: str | None, *, area_code: str | None = None) -> str:
+    """A dialled number (DID) reduced to its digits in national form, for comparisons.
+
+    ``+8612345``, ``008612345`` -> ``12345``; ``+867312233445`` -> ``07312233445``; with the trunk's
+    area code (``0731``), ``073112345`` (12345 dialled with the area code) -> ``12345``.
+    """
     if not raw:
         return ""
     text = str(raw).strip().translate(_FULLWIDTH)
     digits = re.sub(r"\D", "", text)
+    intl = text.startswith("+86") or digits.startswith("0086")
     if text.startswith("+86"):
         digits = digits[2:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    if intl and len(digits) >= 9 and not digits.startswith(("0", "1")):
+        digits = "0" + digits               # a landline DID in E.164: its trunk 0 back
+    if area_code and digits.startswith(area_code) and _SERVICE.fullmatch(digits[len(area_code):]):
+        digits = digits[len(area_code):]
     return digits
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeCaller:
+    """A caller as the network presented them, in the one form the tree, lists and links see."""
+
+    number: str            # canonical (normalize_number), "" when withheld
+    withheld: bool         # no number: no repeat-caller link, no callback by caller id
+    raw_valid: bool = True  # False: a number was presented but is not one (kept as bare digits)
+
+
+WITHHELD = EdgeCaller("", True)
+
+
+def edge_caller(raw: str | None, *, area_code: str | None = None) -> EdgeCaller:
+    """Normalise the caller id a trunk presented (``+86…``, ``0086…``, ``0731…``, ``013800001234``).
+
+    Withheld or anonymous callers (no number, ``anonymous``, ``restricted``...) get WITHHELD. A value
+    that is not a phone number keeps at most its digits (never letters or SIP syntax)."""
+    if raw is not None:
+        raw = str(raw).strip()
+        m = re.fullmatch(r"(?:sips?:)?([^@;]*)(?:@.*)?", raw)     # a SIP URI user part, when one is given
+        raw = m.group(1) if m else raw
+    if is_anonymous(raw):
+        return WITHHELD
+    n = try_normalize(raw, area_code=area_code)
+    if n is not None:
+        return EdgeCaller(n, False)
+    digits = re.sub(r"\D", "", str(raw).translate(_FULLWIDTH))[:20]
+    return EdgeCaller(digits, not digits, False) if digits else WITHHELD
 
 
 def caller_key(raw: str | None) -> str:

@@ -15,6 +15,10 @@ FALLBACK_REASON = "HOTLINE_FALLBACK_REASON"
 FALLBACK = "HOTLINE_FALLBACK"
 # The number the caller dialled (DID), kept from the entry context.
 DID = "HOTLINE_DID"
+# Set by the trunk's PJSIP endpoint (set_var, dialplan/trunks.py) on every call it brings in:
+# the trunk's name and the area code local caller numbers from it lack.
+TRUNK = "HOTLINE_TRUNK"
+AREA = "HOTLINE_AREA"
 # Call id shared by controller, Redis records, recordings and tickets.
 CALL_ID = "HOTLINE_CALL_ID"
 # IVR tree version pinned for this call.

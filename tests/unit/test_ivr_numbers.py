@@ -107,3 +107,61 @@ def test_memberships():
     assert memberships("138-0000-1001", lists) == {"vips"}
     assert memberships("anonymous", lists) == frozenset()
     assert "+8613800001002" in lst
+
+
+# ---------------------------------------------------------------- numbers at the edge (trunk caller ids, DIDs)
+
+from ivr.numbers import WITHHELD, edge_caller  # noqa: E402
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("+8613900001111", "13900001111"),
+    ("008613900001111", "13900001111"),
+    ("8613900001111", "13900001111"),
+    ("013900001111", "13900001111"),          # mobile with a trunk 0
+    ("13900001111", "13900001111"),
+    ("sip:+8613900001111@127.0.0.2", "13900001111"),
+    ("07312233445", "07312233445"),
+    ("0731-2233-4455", "073122334455"),
+    ("+867312233445", "07312233445"),
+    ("00867312233445", "07312233445"),
+    ("+86 10 12345678", "01012345678"),
+    ("01012345678", "01012345678"),          # Beijing landline: not a mobile with a 0
+    ("12345", "12345"),
+    ("+14155550100", "+14155550100"),
+])
+def test_edge_caller_forms(raw, expected):
+    c = edge_caller(raw)
+    assert (c.number, c.withheld) == (expected, False)
+
+
+@pytest.mark.parametrize("raw", [None, "", " ", "anonymous", "Anonymous", "restricted", "unknown", "PRIVATE",
+                                 "sip:anonymous@anonymous.invalid", "abc"])
+def test_edge_caller_withheld(raw):
+    assert edge_caller(raw) == WITHHELD
+
+
+def test_edge_caller_local_number_takes_the_trunks_area_code():
+    assert edge_caller("22334455", area_code="0731").number == "073122334455"
+    assert edge_caller("22334455").number == "22334455"
+
+
+def test_edge_caller_garbage_keeps_digits_only():
+    c = edge_caller("12&Local/99;x")
+    assert c.number == "1299" and not c.raw_valid and not c.withheld
+
+
+def test_edge_forms_land_on_the_same_list_entry():
+    lst, problems = parse_caller_list("+8613900001111,代表甲\n", list_id="deputies")
+    assert not problems
+    for raw in ("+8613900001111", "013900001111", "0086 139 0000 1111"):
+        assert memberships(edge_caller(raw).number, {"deputies": lst}) == {"deputies"}
+
+
+@pytest.mark.parametrize("raw, area, expected", [
+    ("12345", None, "12345"), ("+8612345", None, "12345"), ("008612345", None, "12345"),
+    ("+867312233445", None, "07312233445"), ("073112345", "0731", "12345"), ("12345001", None, "12345001"),
+    ("sip:12345", None, "12345"),
+])
+def test_did_forms(raw, area, expected):
+    assert normalize_did(raw, area_code=area) == expected
