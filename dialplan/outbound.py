@@ -69,7 +69,13 @@ def from_trunks(trunks, default_caller_id: str = "12345") -> tuple[OutboundTrunk
                  for t in trunks if t.outbound is not None or t.register is not None)
 
 
-def build(trunks: Sequence[OutboundTrunk], *, stand_in: str = "hotline-external") -> Context:
+def build(trunks: Sequence[OutboundTrunk], *, stand_in: str = "hotline-external",
+          international: Sequence[str] = ()) -> Context:
+    """``international``: the ``00`` prefixes the dialling policy allows (all others are refused here
+    too, so a controller bug cannot dial abroad: the policy is checked first in agents/outbound.py)."""
+    for p in international:
+        if not re.fullmatch(r"00[0-9]{1,18}", p):
+            raise ValueError(f"international prefix: expected 00 and digits, got {p!r}")
     tries: list[tuple] = []
     if not trunks:
         tries.append(("Dial", f"Local/${{NUM}}@{stand_in}", "try0"))
@@ -88,6 +94,9 @@ def build(trunks: Sequence[OutboundTrunk], *, stand_in: str = "hotline-external"
         ("Set", f"NUM=${{FILTER(0-9,${{EXTEN:0:{MAX_DIGITS}}})}}"),
         # (lengths compared, not the strings: a raw value is never put inside an expression's quotes)
         ("GotoIf", "$[${LEN(${NUM})} != ${LEN(${EXTEN})}]?refused"),
+        ("GotoIf", '$["${NUM:0:2}" != "00"]?try0'),          # (NUM is digits only: safe inside quotes)
+        *[("GotoIf", f'$["${{NUM:0:{len(p)}}}" = "{p}"]?try0') for p in international],
+        ("Goto", "refused"),
         *tries,
         ("NoOp", "every trunk failed", f"try{n}"),
         ("Hangup", "${HANGUPCAUSE}", "over"),

@@ -106,6 +106,7 @@ class Runtime:
             fallback_queue_timeout_s=s.fallback.queue_timeout_s,
             fallback_members=self.fallback_members,
             out_trunks=from_trunks(s.trunks, s.dialling.caller_id),
+            out_international=tuple(p for p in s.dialling.policy.allow_prefixes if p.startswith("00")),
             extra=self.extra_contexts_factory(f"agi://{s.network.host}:{self.agi.port}", self.prompts)
             if self.extra_contexts_factory else (),
         )

@@ -48,6 +48,16 @@ def test_hotline_out_uses_the_extension_only_filtered_to_digits():
     assert any(line.endswith("(refused),UserEvent(HotlineOutRefused,Uniqueid: ${UNIQUEID})") for line in lines)
 
 
+def test_hotline_out_refuses_abroad_unless_the_policy_allows_the_prefix():
+    lines = context(rendered(), OUT)
+    assert lines[2].endswith('GotoIf($["${NUM:0:2}" != "00"]?try0)') and lines[3].endswith("Goto(refused)")
+    spec = dp.DialplanSpec(agi_url="agi://127.0.0.1:1", prompts={}, out_trunks=TRUNKS, out_international=("00852",))
+    lines = context(dp.render(spec), OUT)
+    assert lines[3].endswith('GotoIf($["${NUM:0:5}" = "00852"]?try0)') and lines[4].endswith("Goto(refused)")
+    with pytest.raises(ValueError):
+        dp.render(dp.DialplanSpec(agi_url="a", prompts={}, out_international=('00"|1',)))
+
+
 def test_without_trunks_numbers_go_to_the_stand_in():
     lines = context(rendered(()), OUT)
     assert any("Dial(Local/${NUM}@hotline-external)" in line for line in lines)

@@ -1,0 +1,285 @@
+"""Calls out through real SIP trunks (issue 11, the outbound half; issue 12 item 1).
+
+A stack of its own with two outbound trunks, tried in order: ``first`` (a SIPp
+stand-in on 127.0.0.4 that answers every INVITE with 503) and ``carrier`` (a
+SIPp stand-in on 127.0.0.3 that answers with real RTP from SIPp's g711a.pcap:
+the 110/12366 and the citizen's line). What leaves the hotline is asserted from
+the SIP messages the stand-ins receive: request URI, From, P-Asserted-Identity.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import socket
+
+import pytest
+
+from agents.model import WaitingCall
+from tests.e2e.conftest import Stack
+from tests.e2e.conftest import test_settings as settings_for
+from tests.e2e.helpers import publish
+from tests.e2e.sipp_out import StandIn
+from tests.e2e.test_routing_calls import TREE, Events, ami_events, arrange, call, new_number, restore_seats, until
+from tests.e2e.test_transfer_calls import answered_at_seat, seat_not_on_call
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+
+CARRIER, REFUSER = "127.0.0.3", "127.0.0.4"
+HOTLINE_CID = "12345"
+
+
+def free_udp(ip: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((ip, 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ports():
+    return {"carrier": free_udp(CARRIER), "first": free_udp(REFUSER)}
+
+
+@pytest.fixture(scope="module")
+async def outstack(tmp_path_factory, ports):
+    from hotline.app import make_wire, started
+
+    run = tmp_path_factory.mktemp("outstack")
+    data = tmp_path_factory.mktemp("outdata")
+    settings = settings_for(
+        storage={"data_dir": str(data)}, stt={"model": "", "workers": 1, "live": False},
+        dialling={"per_number_per_hour": 50},
+        trunks={"first": {"outbound": f"sip:{REFUSER}:{ports['first']}", "caller_id": HOTLINE_CID},
+                "carrier": {"outbound": f"sip:{CARRIER}:{ports['carrier']}", "caller_id": HOTLINE_CID}})
+    st = Stack(settings, run, persistent_redis=False)
+
+    async def wire(rt):
+        handlers = await make_wire(4)(rt)
+        st.services["ivr_handler"] = handlers["ivr"]
+
+        async def ivr(session):
+            await st.dispatch(session)
+        return {"ivr": ivr}
+
+    st.wire = wire
+    st.started = started
+    await st.start()
+    try:
+        version = await publish(st, TREE, "e2e calls out")
+        handler = st.services["ivr_handler"]
+        handler.clock = lambda: dt.datetime.now(dt.timezone.utc)
+        st.use(handler)
+        await until(lambda: _lanes(st, version), 5, "the router to take the published lanes")
+        yield st
+    finally:
+        await st.stop()
+
+
+async def _lanes(st, version):
+    return st.services.get("lanes_version") == version
+
+
+@pytest.fixture
+async def out(outstack, tmp_path, ports):
+    """The stack plus both stand-ins, running for the test; the demo seats ready again after."""
+    with StandIn(tmp_path, REFUSER, ports["first"], refuse=503) as first, \
+            StandIn(tmp_path, CARRIER, ports["carrier"], answer_s=4) as carrier:
+        outstack.far = {"first": first, "carrier": carrier}
+        try:
+            yield outstack
+        finally:
+            await restore_seats(outstack)
+
+
+def assert_presents_the_hotline(invite, citizen: str | None = None) -> None:
+    """From and P-Asserted-Identity carry the hotline's number; nothing of the citizen's; ASCII only."""
+    assert invite.user("From") == HOTLINE_CID, invite.header("From")
+    assert invite.header("P-Asserted-Identity") is not None, invite.headers
+    assert invite.user("P-Asserted-Identity") == HOTLINE_CID, invite.header("P-Asserted-Identity")
+    for name in ("From", "P-Asserted-Identity", "Remote-Party-ID"):
+        value = invite.header(name) or ""
+        assert value.isascii(), (name, value)                     # never 回拨 or any UTF-8 display name
+        assert invite.display(name) in ("", HOTLINE_CID), (name, value)
+        if citizen:
+            assert citizen not in value, (name, value)
+    assert "m=audio" in invite.body and "RTP/AVP 8" in invite.body.replace("RTP/AVP 0 8", "RTP/AVP 8")
+
+
+# ---------------------------------------------------------------- transfers
+
+
+async def test_three_way_transfer_to_110_leaves_through_the_trunk_after_a_503(out):
+    stack = out
+    first, carrier = stack.far["first"], stack.far["carrier"]
+    transfers = stack.services["transfers"]
+    await arrange(stack, ready=["1003"])
+    ev = Events(stack)
+    await ev.mark()
+    number = new_number()
+    with ami_events(stack) as seen:
+        placed = asyncio.ensure_future(call(stack, caller=number))
+        cid = await answered_at_seat(stack, ev, number, "1003")
+        t = await transfers.request(cid, "1003", "8003", "police", "three_way")
+        invite = await asyncio.to_thread(carrier.wait_invite, 20)
+        result, rec = await placed
+        await until(lambda: seat_not_on_call(stack, "1003"), 15, "seat 1003 to leave the call")
+        settled = list(seen)
+
+    # failover: the first trunk was tried and answered 503, then the carrier took the call
+    (refused,) = first.invites()
+    assert refused.request_user == "110"
+    assert_presents_the_hotline(refused, number)
+    assert invite.request_user == "110"
+    assert_presents_the_hotline(invite, number)
+    tries = [(e.get("Trunk"), e.get("Status")) for e in settled
+             if e.name == "UserEvent" and e.get("UserEvent") == "HotlineOutTry"]
+    assert tries[0] == ("first", "CONGESTION"), tries
+    # the carrier's leg (real SIP, with RTP) was in the call's conference with the caller and the operator
+    conf = f"hl-{cid}"
+    joined = [e.get("Channel") for e in settled if e.name == "ConfbridgeJoin" and e.get("Conference") == conf]
+    assert rec["channel"] in joined and any(c.startswith("Local/110@hotline-out-") for c in joined), joined
+    trunk_legs = [e for e in settled if e.name == "DialEnd" and e.get("DestChannel", "").startswith("PJSIP/carrier-")]
+    assert [e.get("DialStatus") for e in trunk_legs] == ["ANSWER"]
+    assert any(m.first_line.startswith("ACK ") for m in carrier.messages())
+    (x,) = rec["transfers"]
+    assert (x["target"], x["number"], x["mode"]) == ("police", "110", "three_way")
+    assert x["answered_at"] and x["result"] in ("connected", "completed"), x
+    assert result.completed and t.number == "110"
+
+
+async def test_blind_transfer_to_12366_leaves_through_the_trunk(out):
+    stack = out
+    carrier = stack.far["carrier"]
+    await arrange(stack, ready=["1002"])
+    ev = Events(stack)
+    await ev.mark()
+    number = new_number()
+    placed = asyncio.ensure_future(call(stack, caller=number))
+    cid = await answered_at_seat(stack, ev, number, "1002")
+    await stack.services["transfers"].request(cid, "1002", "8002", "tax", "blind")
+    invite = await asyncio.to_thread(carrier.wait_invite, 20)
+    result, rec = await placed
+    assert invite.request_user == "12366"
+    assert_presents_the_hotline(invite, number)                  # the caller's own leg dialled it
+    (x,) = rec["transfers"]
+    assert (x["number"], x["state"], x["result"]) == ("12366", "done", "connected")
+
+
+# ---------------------------------------------------------------- callbacks
+
+
+async def test_callback_leaves_through_the_trunk_with_the_hotline_caller_id(out):
+    stack = out
+    carrier = stack.far["carrier"]
+    router = stack.services["router"]
+    await arrange(stack, ready=[])
+    ev = Events(stack)
+    await ev.mark()
+    number = "+86" + new_number()                      # as a carrier presents it: dialled in national form
+    national = number[3:]
+    cid = f"cbtest-{national}"
+    await router.enqueue(WaitingCall(cid, "general", national, node=stack.services["node"]))
+    await router.request_callback(cid, number)
+    with ami_events(stack) as seen:
+        await stack.services["seats"].ready("1002")
+        invite = await asyncio.to_thread(carrier.wait_invite, 30)
+        await ev.wait(lambda e: e["type"] == "call_ended" and e["call_id"] == cid, 40, "the callback to end")
+        settled = list(seen)
+    assert invite.request_user == national
+    assert_presents_the_hotline(invite, national)
+    results = [e.get("Status") for e in settled if e.name == "UserEvent"
+               and e.get("UserEvent") == "HotlineCallbackResult" and e.get("CallId") == cid]
+    assert results == ["ANSWER"], results
+    rec = await stack.services["calls"].get(cid) or {}
+    assert rec.get("status") == "callback_connected", rec
+
+
+# ---------------------------------------------------------------- injection (issue 12, item 1)
+
+INJECTIONS = ["4444&Local/5555", "1380000,,,,1234", "008821234567", "1" * 40, "13800001234,tT(hotline-ivr)"]
+
+
+async def test_injected_callback_numbers_are_refused_and_nothing_is_dialled(out):
+    """Stored as the callback number (a caller ID or a typed number): the controller refuses each
+    before any Originate; no INVITE reaches either trunk."""
+    stack = out
+    router = stack.services["router"]
+    await arrange(stack, ready=[])
+    ev = Events(stack)
+    await ev.mark()
+    ids = []
+    for i, bad in enumerate(INJECTIONS):
+        cid = f"inject-{i}-{new_number()}"
+        ids.append(cid)
+        await router.enqueue(WaitingCall(cid, "general", None, node=stack.services["node"]))
+        await router.request_callback(cid, bad)
+    with ami_events(stack) as seen:
+        await stack.services["seats"].ready("1004")
+
+        async def all_settled():
+            states = [await router.call(c) for c in ids]
+            return all(s is None or not s.callback or s.phase.value not in ("waiting", "ringing", "on_call")
+                       for s in states) or None
+        try:
+            await until(all_settled, 30, "the refused callbacks to be settled")
+        except AssertionError:
+            pass                                           # still retrying is fine: nothing may be dialled
+        await asyncio.sleep(1.0)
+        settled = list(seen)
+    originated = [e for e in settled if e.name in ("OriginateResponse", "DialBegin", "Newchannel")
+                  and any(c in (e.get("Uniqueid", "") + e.get("Channel", "")) for c in ("cb-inject",))]
+    assert originated == []
+    dials = [e.get("DestChannel", "") for e in settled if e.name == "DialBegin"]
+    assert not any("5555" in d or "@hotline-out" in d or d.startswith("PJSIP/first") or d.startswith("PJSIP/carrier")
+                   for d in dials), dials
+    for far in stack.far.values():
+        assert far.invites() == [], [m.first_line for m in far.invites()]
+
+
+@pytest.mark.parametrize("bad", INJECTIONS)
+async def test_dialplan_refuses_a_callback_number_even_if_the_controller_passed_it(out, bad):
+    """Defence in depth: the seat answers a callback Originate whose CB_NUM the policy would refuse;
+    the dialplan refuses it too (not digits, too long: the callback context; 00 abroad: hotline-out)
+    and no INVITE leaves."""
+    stack = out
+    await arrange(stack, ready=[])
+    chan_id = f"cbinject-{new_number()}"
+    with ami_events(stack) as seen:
+        await stack.ami.originate("Local/1004@hotline-demo-seat/n", context="hotline-callback", exten="s",
+                                  caller_id='"Callback" <1004>', timeout_ms=10000, channel_id=chan_id,
+                                  variables={"CB_NUM": bad, "CB_REC": "/tmp/none", "CB_CALL_ID": chan_id,
+                                             "CB_SEAT": "1004"})
+
+        async def reported():
+            return [e.get("Status") for e in seen if e.name == "UserEvent"
+                    and e.get("UserEvent") == "HotlineCallbackResult" and e.get("CallId") == chan_id] or None
+        statuses = await until(reported, 15, "the callback context's result")
+        await asyncio.sleep(0.5)
+        settled = list(seen)
+    dials = [e.get("DestChannel", "") for e in settled if e.name == "DialBegin"]
+    if bad.isdigit() and len(bad) <= 20:                     # digits: on to hotline-out, which refuses abroad
+        assert statuses != ["ANSWER"], statuses
+        assert any(e.name == "UserEvent" and e.get("UserEvent") == "HotlineOutRefused" for e in settled)
+        assert all(d.startswith(f"Local/{bad}@hotline-out-") for d in dials if not d.startswith("Local/1004@"))
+    else:
+        assert statuses == ["REFUSED"]
+        assert [d for d in dials if not d.startswith("Local/1004@")] == [], dials
+    assert not any(d.startswith("PJSIP/") for d in dials), dials
+    assert not any(e.name == "Newchannel" and "5555" in e.get("Channel", "") for e in settled)
+    for far in stack.far.values():
+        assert far.invites() == []
+
+
+async def test_hotline_out_refuses_an_extension_that_is_not_digits(out):
+    """The context every call out goes through: a Local channel into it with a crafted extension."""
+    stack = out
+    with ami_events(stack) as seen:
+        with contextlib.suppress(Exception):            # (the Originate fails: its channel is refused)
+            await stack.ami.originate("Local/110a@hotline-out/n", context="hotline-external", exten="11",
+                                      caller_id="<1>", timeout_ms=5000, channel_id=f"x-{new_number()}")
+        await asyncio.sleep(1.0)
+        settled = list(seen)
+    refused = [e for e in settled if e.name == "UserEvent" and e.get("UserEvent") == "HotlineOutRefused"]
+    assert refused, [e.name for e in settled][:30]
+    for far in stack.far.values():
+        assert far.invites() == []
