@@ -50,6 +50,7 @@ class DialplanSpec:
     extra: tuple[Context, ...] = field(default_factory=tuple)
     out_trunks: tuple[out.OutboundTrunk, ...] = ()   # calls out leave through these, in order (hotline-out)
     out_international: tuple[str, ...] = ()          # 00 prefixes the dialling policy allows
+    seat_out: tuple[tuple[str, str], ...] = ()       # (seat id, interface): what seat phones can dial by number
 
 
 def _if_empty(var: str, default: str) -> str:
@@ -223,7 +224,8 @@ def build(spec: DialplanSpec) -> Dialplan:
     ), comment="Live transcription: one direction of a bridged call into an EAGI reader (recordings/live.py).")
 
     return Dialplan(contexts=(entry, ivr, fallback, sim, demo, on_answer, callback, external, conference, spy,
-                              live_spy, out.build(spec.out_trunks, stand_in=EXTERNAL, international=spec.out_international)) + tuple(spec.extra))
+                              live_spy, out.build(spec.out_trunks, stand_in=EXTERNAL, international=spec.out_international),
+                              out.seat_out(spec.seat_out, spec.agi_url, out_var=V.OUT_NUM)) + tuple(spec.extra))
 
 
 def render(spec: DialplanSpec) -> str:

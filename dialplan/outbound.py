@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from .model import Context, Extension, steps
 
 OUT = "hotline-out"
+SEAT_OUT = "hotline-seat-out"     # seat phones' context (dialplan/seats.py renders their endpoints with it)
+SEAT_OUT_AGI = "seat-out"         # the controller's handler that checks a seat's external number
 FAILOVER_STATUSES = ("CONGESTION", "CHANUNAVAIL")
 MAX_DIGITS = 20
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
@@ -108,3 +110,32 @@ def build(trunks: Sequence[OutboundTrunk], *, stand_in: str = "hotline-external"
 
 def _failover_test() -> str:
     return "$[" + " | ".join(f'"${{DIALSTATUS}}" = "{s}"' for s in FAILOVER_STATUSES) + "]"
+
+
+def seat_out(seats: Sequence[tuple[str, str]], agi_url: str, *, ring_s: int = 30, out_var: str = "HOTLINE_OUT_NUM",
+             ) -> Context:
+    """Seat phones' context. ``seats``: (seat id, interface) — a colleague's seat by its number;
+    anything else is an external number: the controller's ``seat-out`` handler puts it through the
+    dialling policy (and tells the operator why when it refuses), and only the number it returns,
+    filtered to digits, is dialled through hotline-out. REFER from a seat lands here too (blind
+    transfer to the extension in the seat's context)."""
+    exts = []
+    for seat_id, iface in seats:
+        if not re.fullmatch(r"[0-9]{2,20}", seat_id) or not re.fullmatch(r"(PJSIP|Local)/[0-9A-Za-z@/_.-]+", iface):
+            raise ValueError(f"seat {seat_id!r}: not a dialable seat ({iface!r})")
+        exts.append(Extension(seat_id, steps(
+            ("Dial", f"{iface},{int(ring_s)}"),
+            ("Hangup", ""),
+        )))
+    external = steps(
+        ("Set", f"{out_var}="),
+        ("AGI", f"{agi_url}/{SEAT_OUT_AGI}"),
+        ("Set", f"NUM=${{FILTER(0-9,${{{out_var}:0:{MAX_DIGITS}}})}}"),
+        ("GotoIf", f"$[${{LEN(${{NUM}})}} = 0 | ${{LEN(${{NUM}})}} != ${{LEN(${{{out_var}}})}}]?refused"),
+        ("Dial", f"Local/${{NUM}}@{OUT},60"),
+        ("Hangup", ""),
+        ("Hangup", "21", "refused"),
+    )
+    exts += [Extension("_X.", external), Extension("_+X.", external)]
+    return Context(SEAT_OUT, tuple(exts), comment="Seat phones: a colleague's seat by number, external numbers "
+                                                  "through the dialling policy.")

@@ -20,6 +20,7 @@ from agents.fallback_queue import FallbackQueueRunner
 from agents.model import CallPhase
 from agents.nodes import check_node, default_node
 from agents.outbound import DialLimiter, Outbound
+from agents.seat_out import SeatOutHandler
 from agents.policy import Rules
 from agents.secrets import seat_credentials
 from agents.service import PBX_UNAVAILABLE, Router, SeatService, phone_state, seat_phone_states
@@ -27,6 +28,7 @@ from agents.store import RoutingStore
 from agents.transfer import TransfersFile
 from agents.transfer_service import TransferService
 from dialplan.hotline import CALLBACK, DEMO_SEAT, LIVE_SPY
+from dialplan.outbound import SEAT_OUT_AGI
 from dialplan.seats import render_pjsip, seat_interface
 from hotline.runtime import Runtime
 from hotline.settings import Settings
@@ -182,6 +184,7 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
 
         creds = seat_credentials(seats_cfg, data)
         rt.pjsip_seats = render_pjsip(creds)
+        rt.seat_out = tuple((sid, seat_interface(sid, sid in delivery.demo_seats)) for sid in sorted(seats_cfg.seats))
         rt.fallback_members = tuple(seat_interface(sid, sid in delivery.demo_seats) for sid in sorted(seats_cfg.seats))
         rt.on_ami_reconnect = lambda: resync(rt)      # Asterisk restarted (or AMI lost): line Redis up again
         rt.services.update(versions=versions, trees=trees, calls=calls, prompts=resolver, router=router,
@@ -189,7 +192,7 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
                            seats_config=seats_cfg, demo_seats=demo, callbacks=callbacks, tickets=tickets,
                            transfers=transfers, outbound=outbound,
                            stt=pool, live_stt=live_stt, lanes_version=pinned.version)
-        return {"ivr": ivr}
+        return {"ivr": ivr, SEAT_OUT_AGI: SeatOutHandler(outbound, say)}
     return wire
 
 

@@ -69,6 +69,7 @@ class Runtime:
     closers: list = field(default_factory=list)     # async callables run at stop, before Redis goes
     web_contexts: list = field(default_factory=list)  # aiohttp cleanup contexts (e.g. the WebSocket fan-out)
     fallback_members: tuple[str, ...] = ()
+    seat_out: tuple[tuple[str, str], ...] = ()      # (seat id, interface) seat phones dial by number
     _lock: Any = None
     redis_server: RedisServer | None = None
     redis: aioredis.Redis | None = None
@@ -106,6 +107,7 @@ class Runtime:
             fallback_queue_timeout_s=s.fallback.queue_timeout_s,
             fallback_members=self.fallback_members,
             out_trunks=from_trunks(s.trunks, s.dialling.caller_id),
+            seat_out=self.seat_out,
             out_international=tuple(p for p in s.dialling.policy.allow_prefixes if p.startswith("00")),
             extra=self.extra_contexts_factory(f"agi://{s.network.host}:{self.agi.port}", self.prompts)
             if self.extra_contexts_factory else (),

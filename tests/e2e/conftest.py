@@ -58,7 +58,7 @@ async def stack(tmp_path_factory):
 
         async def ivr(session: AGISession) -> None:
             await st.dispatch(session)
-        return {"ivr": ivr}
+        return {**handlers, "ivr": ivr}
 
     st.wire = wire_for_tests
     st.started = started                        # routing loops, 4 demo seats logged in, resync

@@ -235,3 +235,72 @@ class StandIn:
     def wait_invite(self, timeout: float = 15.0) -> SipMessage:
         return self.wait_for(lambda ms: next((m for m in ms if m.first_line.startswith("INVITE ")), None),
                              timeout, "INVITE")
+
+
+class SeatPhone:
+    """baresip registered as a seat (PJSIP endpoint), driven over ctrl_tcp: dial, hang up."""
+
+    def __init__(self, folder: Path, *, username: str, secret: str, asterisk_sip_port: int, tone: Path) -> None:
+        from hotline.procs import free_port, free_ports
+
+        self.folder = Path(folder)
+        self.username, self.secret = username, secret
+        self.sip = asterisk_sip_port
+        self.tone = tone
+        self.sip_port = free_ports(1)[0]
+        self.ctrl_port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "SeatPhone":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "config").write_text(f"""poll_method epoll
+sip_listen 127.0.0.1:{self.sip_port}
+audio_source aufile,{self.tone}
+audio_player aufile,/dev/null
+module_path /usr/lib/baresip/modules
+module stdio.so
+module g711.so
+module aufile.so
+module_app account.so
+module_app menu.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}
+""")
+        (self.folder / "accounts").write_text(
+            f"<sip:{self.username}@127.0.0.1:{self.sip}>;auth_pass={self.secret};answermode=auto;regint=60\n")
+        self.log = open(self.folder / "baresip.log", "wb")
+        self.proc = subprocess.Popen([shutil.which("baresip") or "baresip", "-f", str(self.folder)],
+                                     stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+    async def command(self, command: str, params: str = "") -> str:
+        import asyncio
+        import contextlib
+        import json
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.ctrl_port)
+        body = json.dumps({"command": command, "params": params, "token": "e2e"}).encode()
+        writer.write(str(len(body)).encode() + b":" + body + b",")
+        await writer.drain()
+        got = b""
+        with contextlib.suppress(asyncio.TimeoutError):
+            got = await asyncio.wait_for(reader.read(2000), 2)
+        writer.close()
+        return got.decode(errors="replace")
+
+    async def dial(self, user: str) -> str:
+        return await self.command("dial", f"sip:{user}@127.0.0.1:{self.sip}")
+
+    async def hangup(self) -> str:
+        return await self.command("hangup")

@@ -19,7 +19,7 @@ from agents.model import WaitingCall
 from tests.e2e.conftest import Stack
 from tests.e2e.conftest import test_settings as settings_for
 from tests.e2e.helpers import publish
-from tests.e2e.sipp_out import StandIn
+from tests.e2e.sipp_out import SeatPhone, StandIn
 from tests.e2e.test_routing_calls import TREE, Events, ami_events, arrange, call, new_number, restore_seats, until
 from tests.e2e.test_transfer_calls import answered_at_seat, seat_not_on_call
 
@@ -59,7 +59,7 @@ async def outstack(tmp_path_factory, ports):
 
         async def ivr(session):
             await st.dispatch(session)
-        return {"ivr": ivr}
+        return {**handlers, "ivr": ivr}
 
     st.wire = wire
     st.started = started
@@ -283,3 +283,86 @@ async def test_hotline_out_refuses_an_extension_that_is_not_digits(out):
     assert refused, [e.name for e in settled][:30]
     for far in stack.far.values():
         assert far.invites() == []
+
+
+# ---------------------------------------------------------------- seats (hotline-seat-out)
+
+
+@pytest.fixture
+async def seat_phone(out, tmp_path):
+    """baresip registered as seat 1005 (a real SIP seat phone)."""
+    import shutil
+    import subprocess
+
+    from agents.secrets import seat_credentials
+    from hotline.app import data_dir
+
+    if shutil.which("baresip") is None:
+        pytest.skip("baresip is not installed (scripts/setup installs it)")
+    username, secret = seat_credentials(out.services["seats_config"], data_dir(out.settings))["1005"]
+    tone = tmp_path / "tone.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(tone), "synth", "30", "sine", "440",
+                    "vol", "0.5"], check=True)
+    with SeatPhone(tmp_path / "baresip", username=username, secret=secret,
+                   asterisk_sip_port=out.asterisk.ports.sip, tone=tone) as phone:
+        async def registered():
+            text = await out.ami.command("pjsip show contacts")
+            return "1005/sip:" in text or f"{username}/sip:" in text
+        await until(registered, 15, "baresip to register seat 1005", every=0.3)
+        yield phone
+
+
+def _from_seat(settled, exten: str):
+    """The seat phone's channel that dialled `exten` in hotline-seat-out, and the DialBegin/End it made."""
+    chans = {e.get("Channel") for e in settled if e.name == "Newexten" and e.get("Context") == "hotline-seat-out"
+             and e.get("Exten") == exten and e.get("Channel", "").startswith("PJSIP/1005-")}
+    dials = [(e.name, e.get("DestChannel", ""), e.get("DialStatus", "")) for e in settled
+             if e.name in ("DialBegin", "DialEnd") and e.get("Channel") in chans]
+    return chans, dials
+
+
+async def test_seat_phone_dials_a_colleague_and_an_external_number_through_the_policy(out, seat_phone):
+    stack = out
+    carrier, first = stack.far["carrier"], stack.far["first"]
+    with ami_events(stack) as seen:
+        await seat_phone.dial("1002")                       # a colleague's seat (a demo seat answers)
+        async def colleague_answered():
+            return any(d[0] == "DialEnd" for d in _from_seat(seen, "1002")[1])
+        await until(colleague_answered, 20, "the colleague's seat to answer")
+        await seat_phone.hangup()
+        await asyncio.sleep(1.0)
+        await seat_phone.dial("013912345678")             # a mobile with the trunk prefix: dialled as 139...
+        invite = await asyncio.to_thread(carrier.wait_invite, 20)
+        await asyncio.sleep(1.0)
+        await seat_phone.hangup()
+        await asyncio.sleep(1.0)
+        settled = list(seen)
+    chans, dials = _from_seat(settled, "1002")
+    assert chans and ("DialEnd", dials[-1][1], "ANSWER") == dials[-1] and dials[-1][1].startswith(
+        "Local/1002@hotline-demo-seat"), dials
+    assert invite.request_user == "13912345678"            # canonical national form
+    assert_presents_the_hotline(invite, "1005")            # the hotline's number, not the seat's
+    assert [m.request_user for m in first.invites()] == ["13912345678"]   # tried first, 503, failed over
+    chans, dials = _from_seat(settled, "013912345678")
+    assert any(d[0] == "DialBegin" and d[1].startswith("Local/13912345678@hotline-out") for d in dials), dials
+
+
+async def test_seat_phone_is_refused_an_international_number_and_nothing_is_dialled(out, seat_phone):
+    stack = out
+    with ami_events(stack) as seen:
+        await seat_phone.dial("008821234567")
+
+        async def refused():
+            return [e for e in seen if e.name == "AGIExecStart" and e.get("Command", "").startswith("STREAM FILE")
+                    and e.get("Channel", "").startswith("PJSIP/1005-")]
+        await until(refused, 20, "the refusal prompt to play to the seat phone")
+
+        async def gone():
+            return [e for e in seen if e.name == "Hangup" and e.get("Channel", "").startswith("PJSIP/1005-")]
+        await until(gone, 30, "the seat's call to end")
+        settled = list(seen)
+    chans, dials = _from_seat(settled, "008821234567")
+    assert chans and dials == [], dials                     # nothing dialled
+    for far in stack.far.values():
+        assert far.invites() == []
+
