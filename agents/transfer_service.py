@@ -67,7 +67,7 @@ class TransferService:
 
     def __init__(self, redis, ami, router, calls, config: TransfersConfig | TransfersFile, *, dial: str,
                  publish: Callable[[dict], Any] | None = None, prefix: str = "hotline",
-                 clock: Callable[[], float] = time.time, outbound=None) -> None:
+                 clock: Callable[[], float] = time.time, outbound=None, say=None) -> None:
         self.r = redis
         self.ami = ami                  # pbx.ami.AMIClient (or a fake with the same methods)
         self.router = router
@@ -75,6 +75,7 @@ class TransferService:
         self._config = config
         self.dial = dial                # "Local/{number}@hotline-out": the trunks, in order
         self.outbound = outbound        # agents.outbound.Outbound: the dialling policy (None: digits only)
+        self.say = say                  # async (text) -> prompt path (what the caller hears on a refusal)
         self.publish = publish
         self.prefix = prefix
         self.clock = clock
@@ -175,6 +176,41 @@ class TransferService:
             await self._store(failed, self._json(t))
             raise PbxUnavailable(f"the PBX could not carry out the transfer: {exc}", call_id=call_id) from None
         return t
+
+    async def refer(self, session) -> None:
+        """FastAGI handler of hotline-refer: the seat phone REFERred the caller (a blind transfer from
+        the phone itself). The number is checked like any other; the transfer is recorded on the call
+        and the caller's channel dials it, as a console blind transfer would."""
+        from pbx import chanvars as V
+
+        call_id = (await session.get_variable(V.CALL_ID)) or ""
+        raw = session.env.extension
+        st = await self.router.call(call_id) if call_id else None
+        seat_id = st.seat_id if st is not None and st.seat_id else ""
+        if self.outbound is not None:
+            v = await self.outbound.approve(raw, "transfer", ref=call_id or "-")
+        else:
+            from agents.dialpolicy import DialPolicy, check
+            v = check(DialPolicy(), raw)
+        if not v.ok:
+            log.info("call %s: REFER from seat %s refused (%s)", call_id or "-", seat_id or "-", v.refusal)
+            if self.say is not None:
+                await session.stream_file(await self.say(v.prompt))
+            return
+        if not call_id:
+            log.warning("REFER without a call id on %s: dialled, not recorded", session.env.channel)
+            await session.exec(*external_dial(self.dial_string(v.number), self.config.ring_s))
+            return
+        now = self.clock()
+        t = Transfer(id=str(int(now * 1000)), call_id=call_id, seat_id=seat_id, by=f"refer:{seat_id}",
+                     target="refer", number=v.number or "", mode=Mode.BLIND, at=now, state=State.DIALING)
+        if not await self._store(t, "create"):
+            log.warning("call %s: REFER while another transfer is under way; that one goes on", call_id)
+        log.info("call %s: blind transfer by REFER from seat %s", call_id, seat_id or "-")
+        with contextlib.suppress(AgentsError, RedisError):
+            if st is not None and st.phase == CallPhase.ON_CALL:
+                await self.router.ended(call_id)
+        await self.caller_side(session, call_id, session.env.channel)
 
     async def pbx_conference(self, t: Transfer, seat_channel: str) -> None:
         """The seat into the call's conference, then the target's leg originated into it."""

@@ -149,6 +149,9 @@ def build(spec: DialplanSpec) -> Dialplan:
             # Runs on the seat's channel when it answers (Dial U() option).
             # ARG1: recording base path, ARG2: call id, ARG3: seat id.
             ("MixMonitor", "${ARG1}.wav,r(${ARG1}-seat.wav)t(${ARG1}-caller.wav)"),
+            # A REFER from the seat phone sends the caller to hotline-refer (a blind transfer the
+            # controller carries out through the dialling policy), not into the seat's own context.
+            ("Set", f"TRANSFER_CONTEXT={out.REFER}"),
             # Rec: the live transcriber follows the two per-direction files (recordings/live.py).
             ("UserEvent", "HotlineAnswered,CallId: ${ARG2},Seat: ${ARG3},Rec: ${ARG1}"),
             ("Return", ""),
@@ -225,7 +228,7 @@ def build(spec: DialplanSpec) -> Dialplan:
 
     return Dialplan(contexts=(entry, ivr, fallback, sim, demo, on_answer, callback, external, conference, spy,
                               live_spy, out.build(spec.out_trunks, stand_in=EXTERNAL, international=spec.out_international),
-                              out.seat_out(spec.seat_out, spec.agi_url, out_var=V.OUT_NUM)) + tuple(spec.extra))
+                              out.seat_out(spec.seat_out, spec.agi_url, out_var=V.OUT_NUM), out.refer(spec.agi_url)) + tuple(spec.extra))
 
 
 def render(spec: DialplanSpec) -> str:

@@ -34,6 +34,8 @@ from .model import Context, Extension, steps
 OUT = "hotline-out"
 SEAT_OUT = "hotline-seat-out"     # seat phones' context (dialplan/seats.py renders their endpoints with it)
 SEAT_OUT_AGI = "seat-out"         # the controller's handler that checks a seat's external number
+REFER = "hotline-refer"           # where a seat's REFER (blind transfer) sends the caller (TRANSFER_CONTEXT)
+REFER_AGI = "refer"               # the controller's handler that carries the blind transfer out
 FAILOVER_STATUSES = ("CONGESTION", "CHANUNAVAIL")
 MAX_DIGITS = 20
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
@@ -139,3 +141,16 @@ def seat_out(seats: Sequence[tuple[str, str]], agi_url: str, *, ring_s: int = 30
     exts += [Extension("_X.", external), Extension("_+X.", external)]
     return Context(SEAT_OUT, tuple(exts), comment="Seat phones: a colleague's seat by number, external numbers "
                                                   "through the dialling policy.")
+
+
+def refer(agi_url: str) -> Context:
+    """The caller's channel after its seat REFERred it (the seat's TRANSFER_CONTEXT, set on answer):
+    back to the controller, which checks the number with the dialling policy, records the blind
+    transfer on the call and dials the target through hotline-out. The extension is only read by the
+    controller (as AGI data), never used in a dial string here."""
+    ext = steps(
+        ("AGI", f"{agi_url}/{REFER_AGI}"),
+        ("Hangup", ""),
+    )
+    return Context(REFER, (Extension("_X.", ext), Extension("_+X.", ext)),
+                   comment="A seat's REFER: the caller's blind transfer, carried out by the controller.")

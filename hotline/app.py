@@ -28,7 +28,7 @@ from agents.store import RoutingStore
 from agents.transfer import TransfersFile
 from agents.transfer_service import TransferService
 from dialplan.hotline import CALLBACK, DEMO_SEAT, LIVE_SPY
-from dialplan.outbound import SEAT_OUT_AGI
+from dialplan.outbound import REFER_AGI, SEAT_OUT_AGI
 from dialplan.seats import render_pjsip, seat_interface
 from hotline.runtime import Runtime
 from hotline.settings import Settings
@@ -140,7 +140,7 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         dispatcher = Dispatcher(router, node, originate=originate_callback)
         transfers = TransferService(rt.redis, None, router, calls, TransfersFile(base_dir / "transfers.yaml"),
                                     dial=s.transfer.dial, publish=publish,     # AMI: set in started()
-                                    outbound=outbound)
+                                    outbound=outbound, say=say)
         queue = RoutedQueueRunner(router, dispatcher, delivery, say, calls,
                                   FallbackQueueRunner(s.fallback.queue_timeout_s), publish=publish,
                                   transfers=transfers, outbound=outbound)
@@ -192,7 +192,7 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
                            seats_config=seats_cfg, demo_seats=demo, callbacks=callbacks, tickets=tickets,
                            transfers=transfers, outbound=outbound,
                            stt=pool, live_stt=live_stt, lanes_version=pinned.version)
-        return {"ivr": ivr, SEAT_OUT_AGI: SeatOutHandler(outbound, say)}
+        return {"ivr": ivr, SEAT_OUT_AGI: SeatOutHandler(outbound, say), REFER_AGI: transfers.refer}
     return wire
 
 

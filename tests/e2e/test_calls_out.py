@@ -366,3 +366,34 @@ async def test_seat_phone_is_refused_an_international_number_and_nothing_is_dial
     for far in stack.far.values():
         assert far.invites() == []
 
+
+
+async def test_refer_from_the_seat_phone_is_a_blind_transfer_through_the_policy(out, seat_phone):
+    """The operator transfers with the phone's own transfer key (SIP REFER): the caller is dialled to
+    the target through the trunks and the transfer is on the call record."""
+    stack = out
+    carrier = stack.far["carrier"]
+    await arrange(stack, ready=[])
+    await stack.services["seats"].login("1005", "8005")
+    ev = Events(stack)
+    await ev.mark()
+    number = new_number()
+    with ami_events(stack) as seen:
+        placed = asyncio.ensure_future(call(stack, caller=number))
+        cid = await answered_at_seat(stack, ev, number, "1005")
+        await asyncio.sleep(1.0)
+        await seat_phone.command("transfer", f"sip:12366@127.0.0.1:{stack.asterisk.ports.sip}")
+        invite = await asyncio.to_thread(carrier.wait_invite, 20)
+        result, rec = await placed
+        settled = list(seen)
+    assert invite.request_user == "12366"
+    assert_presents_the_hotline(invite, number)
+    blind = [e for e in settled if e.name == "BlindTransfer"]
+    assert blind and blind[0].get("Extension") == "12366" and blind[0].get("Context") == "hotline-refer", \
+        [(e.get("Extension"), e.get("Context"), e.get("Result")) for e in blind]
+    rec = await stack.services["calls"].get(cid)
+    (x,) = rec["transfers"]
+    assert (x["target"], x["number"], x["mode"], x["seat_id"]) == ("refer", "12366", "blind", "1005"), x
+    assert (x["state"], x["result"]) == ("done", "connected"), x
+    st = await stack.services["seats"].status("1005")
+    assert st.state.value != "on_call"                      # the operator was released

@@ -126,3 +126,27 @@ def test_controller_code_builds_no_dial_string_from_an_unchecked_value():
         assert "CB_DIAL" not in text, p
         for m in re.finditer(r"\.format\(number=([^)]*)\)", text):
             assert m.group(1) in ("number",), f"{p.name}: dial template formatted with {m.group(1)}"
+
+
+def test_seat_out_dials_colleagues_by_number_and_external_numbers_only_after_the_policy():
+    spec = dp.DialplanSpec(agi_url="agi://127.0.0.1:1", prompts={},
+                           seat_out=(("1001", "PJSIP/1001"), ("1002", "Local/1002@hotline-demo-seat/n")))
+    lines = context(dp.render(spec), "hotline-seat-out")
+    assert "exten => 1001,1,Dial(PJSIP/1001,30)" in lines
+    assert "exten => 1002,1,Dial(Local/1002@hotline-demo-seat/n,30)" in lines
+    ext = lines[lines.index("exten => _X.,1,Set(HOTLINE_OUT_NUM=)"):][:7]
+    assert ext[1].endswith("AGI(agi://127.0.0.1:1/seat-out)")
+    assert ext[2].endswith("Set(NUM=${FILTER(0-9,${HOTLINE_OUT_NUM:0:20})})")
+    assert "?refused" in ext[3] and ext[4].endswith("Dial(Local/${NUM}@hotline-out,60)")
+    with pytest.raises(ValueError):
+        dp.render(dp.DialplanSpec(agi_url="a", prompts={}, seat_out=(("10&1", "PJSIP/1001"),)))
+    with pytest.raises(ValueError):
+        dp.render(dp.DialplanSpec(agi_url="a", prompts={}, seat_out=(("1001", "PJSIP/1001,,t"),)))
+
+
+def test_refer_from_a_seat_goes_back_to_the_controller():
+    text = rendered()
+    on_answer = "\n".join(context(text, dp.ON_ANSWER))
+    assert "Set(TRANSFER_CONTEXT=hotline-refer)" in on_answer
+    lines = context(text, "hotline-refer")
+    assert lines[0] == "exten => _X.,1,AGI(agi://127.0.0.1:1/refer)" and "Dial" not in "\n".join(lines)
