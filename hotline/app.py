@@ -183,7 +183,7 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
                           admin_config_routes(versions, base_dir, s.path(s.agents.seats), base_dir / "transfers.yaml")]
 
         creds = seat_credentials(seats_cfg, data)
-        rt.pjsip_seats = render_pjsip(creds)
+        rt.pjsip_seats = render_pjsip(creds, srtp=s.seats_sip.srtp, qualify_s=s.seats_sip.qualify_s)
         rt.seat_out = tuple((sid, seat_interface(sid, sid in delivery.demo_seats)) for sid in sorted(seats_cfg.seats))
         rt.fallback_members = tuple(seat_interface(sid, sid in delivery.demo_seats) for sid in sorted(seats_cfg.seats))
         rt.on_ami_reconnect = lambda: resync(rt)      # Asterisk restarted (or AMI lost): line Redis up again

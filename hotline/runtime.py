@@ -26,9 +26,11 @@ from aiohttp import web
 from dialplan import hotline as dp
 from dialplan.publish import publish
 from dialplan.outbound import from_trunks
+from dialplan.seats import render_tls_transport
 from dialplan.trunks import render_trunks, transport_options
 from hotline.procs import RedisServer, free_port, try_lock
 from hotline.settings import Settings
+from hotline.tls import ensure_self_signed
 from pbx.agi_server import FastAGIServer, Handler
 from pbx.ami import AMIClient
 from pbx.asterisk_server import AsteriskPorts, AsteriskServer
@@ -70,6 +72,8 @@ class Runtime:
     web_contexts: list = field(default_factory=list)  # aiohttp cleanup contexts (e.g. the WebSocket fan-out)
     fallback_members: tuple[str, ...] = ()
     seat_out: tuple[tuple[str, str], ...] = ()      # (seat id, interface) seat phones dial by number
+    tls_port: int = 0                               # seats' SIP/TLS port (0: TLS off)
+    tls_files: tuple[str, str] | None = None        # (certificate, key)
     _lock: Any = None
     redis_server: RedisServer | None = None
     redis: aioredis.Redis | None = None
@@ -117,6 +121,8 @@ class Runtime:
             "queues_hotline.conf": dp.render_fallback_queue(spec),
             "pjsip_seats.conf": self.pjsip_seats,
             "pjsip_trunks.conf": render_trunks(s.trunks),
+            "pjsip_tls.conf": render_tls_transport(s.network.sip.sip_bind, self.tls_port, *self.tls_files)
+            if self.tls_port and self.tls_files else "; seats' SIP/TLS is off (seats_sip.tls)\n",
         }
 
     async def start(self) -> None:
@@ -152,6 +158,14 @@ class Runtime:
         sip = s.network.sip
         self.asterisk = AsteriskServer(self.run, ports, sip_bind=sip.sip_bind, rtp_ports=(sip.rtp_start, sip.rtp_end),
                                        transport_extra=transport_options(sip))
+        if s.seats_sip.tls:
+            self.tls_port = s.seats_sip.tls_port or free_port()
+            if s.seats_sip.tls_cert:
+                self.tls_files = (str(s.path(s.seats_sip.tls_cert)), str(s.path(s.seats_sip.tls_key)))
+            else:
+                cert, key = await asyncio.to_thread(ensure_self_signed,
+                                                    s.path(s.storage.data_dir) / "tls")
+                self.tls_files = (str(cert), str(key))
         self.asterisk.render(await asyncio.to_thread(self.generated_config))
         await asyncio.to_thread(self.asterisk.start)
 

@@ -87,6 +87,17 @@ class DiallingSection:
 
 
 @dataclass(frozen=True)
+class SeatsSipSection:
+    """Seat phones' SIP: TLS transport, SRTP, qualify (dialplan/seats.py)."""
+    tls: bool                   # SIP over TLS for seat phones (transport-tls)
+    tls_port: int               # 0 = a free port (tests); 5061 on a site
+    tls_cert: str               # PEM certificate; "" = self-signed, made at first start in data_dir/tls
+    tls_key: str                # its private key (kept 0600)
+    srtp: str                   # no | optional | required (SDES keys over TLS)
+    qualify_s: int              # OPTIONS to each registered phone this often: a dead phone is seen
+
+
+@dataclass(frozen=True)
 class AgentsSection:
     seats: str
     max_wait_s: int
@@ -158,6 +169,7 @@ class Settings:
     storage: StorageSection
     transfer: TransferSection
     dialling: DiallingSection
+    seats_sip: SeatsSipSection
     agents: AgentsSection
     routing: RoutingSection
     ivr: IvrSection
@@ -243,6 +255,11 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
             problems.append(f"{sub}: expected {typ.__name__}, got {value!r}")
     if cls is NetworkSection:
         parse_network(data, path, problems)
+    if cls is SeatsSipSection and data.get("srtp") not in ("no", "optional", "required"):
+        problems.append(f"{path}.srtp: expected no, optional or required, got {data.get('srtp')!r}")
+    if cls is SeatsSipSection and (data.get("tls_cert") or data.get("tls_key")) and not (
+            data.get("tls_cert") and data.get("tls_key")):
+        problems.append(f"{path}: tls_cert and tls_key go together")
     if cls is DiallingSection and not problems:
         from agents.dialpolicy import DialPolicy
         try:

@@ -397,3 +397,31 @@ async def test_refer_from_the_seat_phone_is_a_blind_transfer_through_the_policy(
     assert (x["state"], x["result"]) == ("done", "connected"), x
     st = await stack.services["seats"].status("1005")
     assert st.state.value != "on_call"                      # the operator was released
+
+
+async def test_seats_have_a_tls_transport_with_a_self_signed_certificate(outstack):
+    import os
+    import ssl
+    import stat
+
+    stack = outstack
+    cert, key = stack.tls_files
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    text = await stack.ami.command("pjsip show transports")
+    assert "transport-tls" in text and "tls" in text.lower(), text
+    ctx = ssl.create_default_context(cafile=cert)                # the certificate it made, and only that
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.tls_port, ssl=ctx,
+                                                   server_hostname="127.0.0.1")
+    local = writer.get_extra_info("sockname")
+    options = (f"OPTIONS sip:127.0.0.1:{stack.tls_port};transport=tls SIP/2.0\r\n"
+               f"Via: SIP/2.0/TLS {local[0]}:{local[1]};branch=z9hG4bK-tls-{new_number()}\r\n"
+               f"From: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: tls-{new_number()}\r\n"
+               "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    writer.write(options.encode())
+    await writer.drain()
+    reply = await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)
+    writer.close()
+    assert reply.startswith(b"SIP/2.0 "), reply                  # SIP answered over TLS
+    seats = (stack.run / "etc" / "asterisk" / "pjsip_seats.conf").read_text()
+    assert "media_encryption = sdes" in seats and "media_encryption_optimistic = yes" in seats
+    assert "qualify_frequency = 30" in seats
