@@ -240,13 +240,15 @@ class StandIn:
 class SeatPhone:
     """baresip registered as a seat (PJSIP endpoint), driven over ctrl_tcp: dial, hang up."""
 
-    def __init__(self, folder: Path, *, username: str, secret: str, asterisk_sip_port: int, tone: Path) -> None:
+    def __init__(self, folder: Path, *, username: str, secret: str, asterisk_sip_port: int, tone: Path,
+                 tls_ca: Path | None = None, srtp: bool = False) -> None:
         from hotline.procs import free_port, free_ports
 
         self.folder = Path(folder)
         self.username, self.secret = username, secret
         self.sip = asterisk_sip_port
         self.tone = tone
+        self.tls_ca, self.srtp = tls_ca, srtp       # register over TLS (trusting that CA), SRTP mandatory
         self.sip_port = free_ports(1)[0]
         self.ctrl_port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -265,9 +267,12 @@ module_app account.so
 module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}
-""")
+""" + (f"sip_cafile {self.tls_ca}\n" if self.tls_ca else "") + ("module srtp.so\n" if self.srtp else ""))
+        transport = ";transport=tls" if self.tls_ca else ""
+        media = ";mediaenc=srtp-mand" if self.srtp else ""
         (self.folder / "accounts").write_text(
-            f"<sip:{self.username}@127.0.0.1:{self.sip}>;auth_pass={self.secret};answermode=auto;regint=60\n")
+            f"<sip:{self.username}@127.0.0.1:{self.sip}{transport}>;auth_pass={self.secret};answermode=auto;"
+            f"regint=60{media}\n")
         self.log = open(self.folder / "baresip.log", "wb")
         self.proc = subprocess.Popen([shutil.which("baresip") or "baresip", "-f", str(self.folder)],
                                      stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT,

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -425,3 +426,40 @@ async def test_seats_have_a_tls_transport_with_a_self_signed_certificate(outstac
     seats = (stack.run / "etc" / "asterisk" / "pjsip_seats.conf").read_text()
     assert "media_encryption = sdes" in seats and "media_encryption_optimistic = yes" in seats
     assert "qualify_frequency = 30" in seats
+
+
+async def test_a_seat_phone_over_tls_with_srtp_calls_a_colleague(out, tmp_path):
+    """baresip registers over SIP/TLS (trusting the hotline's certificate) with SRTP mandatory, and
+    calls a colleague's seat: signalling and media of its leg are secure."""
+    import shutil
+    import subprocess
+
+    from agents.secrets import seat_credentials
+    from hotline.app import data_dir
+
+    stack = out
+    if shutil.which("baresip") is None:
+        pytest.skip("baresip is not installed")
+    username, secret = seat_credentials(stack.services["seats_config"], data_dir(stack.settings))["1006"]
+    tone = tmp_path / "tone.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(tone), "synth", "30", "sine", "440",
+                    "vol", "0.5"], check=True)
+    with SeatPhone(tmp_path / "tls-phone", username=username, secret=secret, asterisk_sip_port=stack.tls_port,
+                   tone=tone, tls_ca=Path(stack.tls_files[0]), srtp=True) as phone:
+        async def registered():
+            text = await stack.ami.command("pjsip show contacts")
+            return "1006/sip:" in text or f"{username}/sip:" in text
+        await until(registered, 20, "baresip to register seat 1006 over TLS", every=0.3)
+        with ami_events(stack) as seen:
+            await phone.dial("1002")
+
+            async def answered():
+                return next((e for e in seen if e.name == "DialEnd" and e.get("Channel", "").startswith("PJSIP/1006-")
+                             and e.get("DialStatus") == "ANSWER"), None)
+            end = await until(answered, 20, "the colleague to answer the TLS phone")
+            chan = end.get("Channel")
+            secure = await stack.ami.action("Getvar", Channel=chan, Variable="CHANNEL(pjsip,secure)")
+            media = await stack.ami.action("Getvar", Channel=chan, Variable="CHANNEL(rtp,secure)")
+            await phone.hangup()
+    assert str(secure.get("Value")) == "1", secure
+    assert str(media.get("Value")) == "1", media
