@@ -374,7 +374,9 @@ def render_trunks(trunks: tuple[Trunk, ...] | list[Trunk]) -> str:
               "direct_media = no", "rtp_symmetric = yes", "force_rport = yes", "rewrite_contact = no",
               "trust_id_inbound = yes", "send_pai = yes", "send_rpid = no", "trust_id_outbound = no",
               f"timers = {t.session_timers}", f"timers_sess_expires = {t.session_expires_s}",
-              "inband_progress = no", "allow_subscribe = no", "allow_transfer = no"]
+              "inband_progress = no", "allow_subscribe = no", "allow_transfer = no",
+              # the carrier is not told who answered (no re-INVITE with a seat's id as connected line)
+              "send_connected_line = no", "trust_connected_line = no"]
         ep.append(f"set_var = {V.TRUNK}={t.name}")
         if t.area_code:
             ep.append(f"set_var = {V.AREA}={t.area_code}")

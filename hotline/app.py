@@ -110,7 +110,7 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
             ring_timeout_s=seats_cfg.ring_timeout_s, announce_every_s=seats_cfg.announce_every_s,
             callback_offer_after_s=seats_cfg.callback.offer_after_s, demo_seats=frozenset(demo),
             demo_wrap_up_s=demo_wrap_up_s,
-            recordings_dir=data / "recordings", outbound_dial=s.transfer.dial, max_wait_s=s.agents.max_wait_s)
+            recordings_dir=s.recordings_dir, outbound_dial=s.transfer.dial, max_wait_s=s.agents.max_wait_s)
         callbacks: dict[str, str] = {}             # originate channel id -> call id
         outbound = Outbound(s.dialling.policy, DialLimiter(rt.redis))
 
@@ -157,9 +157,9 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
             capture = SpyCapture(lambda: rt.ami, live_audio, install_script(rt.run / "agi-bin"), LIVE_SPY)
             live_stt = LiveTranscriber(pool, publish, calls, tickets, capture=capture, redis=rt.redis, node=node)
             rt.closers[:0] = [live_stt.close, live_audio.close]
-        ivr = IvrCallHandler(trees, resolver, calls, queue, recordings_dir=data / "recordings",
+        ivr = IvrCallHandler(trees, resolver, calls, queue, recordings_dir=s.recordings_dir,
                              transfer_dial=s.transfer.dial, silence=str(rt.prompts.silence(1)), sink=describe,
-                             outbound=outbound)
+                             end_recording=lambda channel: rt.ami.receive_dtmf(channel, "#"), outbound=outbound)
 
         from web.live import live_routes
         from web.routes_console import console_routes

@@ -8,9 +8,12 @@ fallback; a caller hanging up ends the walk quietly.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -31,6 +34,10 @@ log = logging.getLogger("hotline.ivr.call")
 ALL_KEYS = "0123456789*#"
 # Call record statuses the routing engine owns after the walk (agents/delivery.py, hotline/app.py).
 ROUTING_STATUSES = frozenset({"callback", "callback_connected", "missed"})
+# Asterisk hangs up a PJSIP channel whose RTP stopped for the endpoint's rtp_timeout with this cause
+# (res_pjsip_sdp_rtp, AST_CAUSE_REQUESTED_CHAN_UNAVAIL) and no SIP reason: no BYE came.
+RTP_TIMEOUT_CAUSE = "44"
+MEDIA_POLL_S = 0.5
 
 
 @dataclass
@@ -77,6 +84,7 @@ class IvrCallHandler:
     def __init__(self, trees: TreeSource, prompts: PromptResolver, calls: CallRecords,
                  queue: QueueRunner, *, recordings_dir: Path, transfer_dial: str = "Local/{number}@hotline-external",
                  silence: str | None = None, sink: RecordingSink | None = None,
+                 end_recording: Callable[[str], Awaitable[None]] | None = None,
                  clock=lambda: dt.datetime.now(dt.timezone.utc), outbound=None) -> None:
         self.trees = trees
         self.prompts = prompts
@@ -87,6 +95,9 @@ class IvrCallHandler:
         self.outbound = outbound          # agents.outbound.Outbound: the dialling policy (None: digits only)
         self.silence = silence
         self.sink = sink
+        # end_recording(channel): stop a recording that gets no media (the caller's RTP stopped: silence
+        # detection never fires without frames). hotline/app.py passes AMI's receive_dtmf of "#".
+        self.end_recording = end_recording
         self.clock = clock
 
     async def __call__(self, s: AGISession) -> None:
@@ -129,6 +140,10 @@ class IvrCallHandler:
                 call.step = E.advance(tree, call.step.state, E.CallerHangup())
             log.info("call %s: caller hung up at %s", call.call_id, call.step.state.node)
         finally:
+            if s.hung_up and call.end_reason in ("", "caller_hangup") and await self._media_timed_out(s, call):
+                call.end_reason = "rtp_timeout"
+                log.info("call %s: no media for the trunk's rtp_timeout and no BYE: torn down at %s", call.call_id,
+                         call.step.state.node)
             step = call.step
             fields = dict(path=list(step.state.path), outcome=call.outcome, vars=step.state.variables,
                           notes=list(step.state.notes),
@@ -163,6 +178,7 @@ class IvrCallHandler:
             return await self._record(call, action.prompt, action.max_s, action.silence_s, action.node, action.beep)
         if isinstance(action, E.Queue):
             await s.set_variable(V.LANE, action.lane)
+            await self.calls.update(call.call_id, lane=action.lane)
             if action.prompt:
                 await s.stream_file(await self.prompts.resolve_async(action.prompt))
             if action.describe:
@@ -217,17 +233,66 @@ class IvrCallHandler:
         await s.stream_file(await self.prompts.resolve_async(prompt))
         target = self.recordings_dir / "describe" / f"{call.call_id}-{node}"
         target.parent.mkdir(parents=True, exist_ok=True)
+        # Not with_suffix: a real uniqueid has a dot (1796236250.12) that it would cut.
+        wav = target.parent / f"{target.name}.wav"
+        watch = asyncio.create_task(self._watch_media(call, wav, silence_s)) if self.end_recording else None
+        started = time.monotonic()
         try:
-            await s.record_file(str(target), "wav", escape_digits="#", timeout_ms=max_s * 1000,
-                                silence_s=silence_s, beep=beep)
+            reply = await s.record_file(str(target), "wav", escape_digits="#", timeout_ms=max_s * 1000,
+                                        silence_s=silence_s, beep=beep)
         except AGIHangup:
             raise
         except AGIError as exc:                   # a full disk must not cost the call its place
             log.warning("call %s: recording failed (%s); going on without it", call.call_id, exc)
             return E.Done()
-        # Not with_suffix: a real uniqueid has a dot (1796236250.12) that it would cut.
-        wav = target.parent / f"{target.name}.wav"
-        await self.calls.update(call.call_id, describe_recording=str(wav))
+        finally:
+            no_media = False
+            if watch is not None:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    no_media = bool(await watch)
+        if no_media:
+            ended = "no_media"
+        elif reply.data == "dtmf":
+            ended = "key"
+        elif time.monotonic() - started >= max_s - 0.5:
+            ended = "max"
+        else:
+            ended = "silence"
+        await self.calls.update(call.call_id, describe_recording=str(wav), describe_ended=ended)
         if self.sink and wav.exists():
             await self.sink.recorded(call, node, wav)
         return E.Done()
+
+    async def _watch_media(self, call: CallContext, wav: Path, silence_s: int) -> bool:
+        """While a recording runs: when its file stops growing for silence_s (no frames are coming,
+        so Asterisk's silence detection cannot fire), end it. True if it ended the recording."""
+        last, still = -1, 0.0
+        limit = max(1.0, float(silence_s))
+        await asyncio.sleep(1.0)                  # the beep and the file's creation
+        while True:
+            await asyncio.sleep(MEDIA_POLL_S)
+            try:
+                size = wav.stat().st_size
+            except OSError:
+                size = -1
+            still = still + MEDIA_POLL_S if size == last else 0.0
+            last = size
+            if still >= limit:
+                log.info("call %s: no media for %.1f s while recording; recording ended", call.call_id, still)
+                try:
+                    await self.end_recording(call.channel)
+                except Exception as exc:          # noqa: BLE001 - the recording then ends at its maximum
+                    log.warning("call %s: could not end the recording (%s)", call.call_id, exc)
+                    return False
+                return True
+
+    async def _media_timed_out(self, s: AGISession, call: CallContext) -> bool:
+        """After a hangup: did the trunk's rtp_timeout tear the call down (no media, no BYE)?"""
+        if not call.channel.startswith("PJSIP/"):
+            return False
+        with contextlib.suppress(Exception):
+            cause = await s.get_variable("HANGUPCAUSE")
+            tech = await s.get_full_variable(f"${{HANGUPCAUSE({call.channel},tech)}}")
+            return cause == RTP_TIMEOUT_CAUSE and not tech
+        return False

@@ -649,6 +649,13 @@ class AMIClient:
         reply = Headers(await self.action("Getvar", Channel=channel, Variable=name))
         return reply.get("Value") or None
 
+    async def receive_dtmf(self, channel: str, digit: str, duration_ms: int = 100) -> None:
+        """Make the channel hear a digit as if its caller had pressed it (PlayDTMF Receive): ends a
+        RECORD FILE waiting on that escape digit even when no frames come (the caller's RTP stopped)."""
+        if digit not in "0123456789*#" or len(digit) != 1:
+            raise ValueError(f"not a DTMF digit: {digit!r}")
+        await self.action("PlayDTMF", Channel=channel, Digit=digit, Duration=int(duration_ms), Receive="yes")
+
     async def hangup(self, channel: str, cause: int | None = None) -> None:
         await self.action("Hangup", Channel=channel, Cause=cause)
 

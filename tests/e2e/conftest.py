@@ -14,6 +14,7 @@ import pytest
 from hotline.runtime import Runtime
 from hotline.settings import load
 from pbx.agi import AGISession
+from tests.sip import free_port
 
 Handler = Callable[[AGISession], Awaitable[None]]
 
@@ -32,10 +33,26 @@ class Stack(Runtime):
         await self.handler(session)
 
 
+# Carrier trunks of the test stack (tests/e2e/test_sip_trunk_calls.py; SIPp plays the carriers).
+# Loopback addresses tell the peers apart: 127.0.0.2 the carrier, 127.0.0.4 a gateway with in-band
+# DTMF, 127.0.0.5 a carrier that wants registration, 127.0.0.6 a carrier whose media dies quickly;
+# 127.0.0.3 is nobody's (refused).
+REGISTRAR = ("127.0.0.5", free_port("127.0.0.5"))
+REGISTER_USER, REGISTER_SECRET = "hotline12345", "reg-s3cret"
+TEST_TRUNKS = {
+    "carrier": {"inbound_from": ["127.0.0.2/32"], "outbound": "sip:127.0.0.2:5070", "caller_id": "12345",
+                "area_code": "0731"},
+    "gateway": {"inbound_from": ["127.0.0.4/32"], "dtmf_mode": "auto"},
+    "registered": {"register": {"username": REGISTER_USER, "secret": REGISTER_SECRET, "retry_s": 5,
+                                "server": f"sip:{REGISTRAR[0]}:{REGISTRAR[1]}"}},
+    "shortlived": {"inbound_from": ["127.0.0.6/32"], "rtp_timeout_s": 4},
+}
+
+
 def test_settings(**over):
-    base = {"fallback": {"queue_timeout_s": 2}, "log": {"level": "INFO"}}
+    base = {"fallback": {"queue_timeout_s": 2}, "log": {"level": "INFO"}, "trunks": TEST_TRUNKS}
     for k, v in over.items():
-        base.setdefault(k, {}).update(v)
+        base[k] = {**base.get(k, {}), **v}
     return load(env={}, overrides=base)
 
 
