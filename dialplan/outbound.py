@@ -65,12 +65,14 @@ class OutboundTrunk:
 
 
 def from_trunks(trunks, default_caller_id: str = "12345") -> tuple[OutboundTrunk, ...]:
-    """The trunks calls leave through (those with an outbound address or a registration), in the
-    order of the settings; a trunk without caller_id presents ``default_caller_id``, never the
-    citizen's number."""
+    """The trunks calls leave through: those with an outbound address or a registration and an
+    ``outbound_order`` above 0, lowest order first (ties: as listed in the settings). A trunk without
+    caller_id presents ``default_caller_id``, never the citizen's number."""
+    usable = [t for t in trunks if (t.outbound is not None or t.register is not None)
+              and getattr(t, "outbound_order", 1) > 0]
+    usable.sort(key=lambda t: getattr(t, "outbound_order", 1))       # (stable: ties keep their order)
     return tuple(OutboundTrunk(endpoint=t.endpoint, caller_id=t.caller_id or default_caller_id,
-                               display_name=t.display_name)
-                 for t in trunks if t.outbound is not None or t.register is not None)
+                               display_name=t.display_name) for t in usable)
 
 
 def build(trunks: Sequence[OutboundTrunk], *, stand_in: str = "hotline-external",

@@ -95,6 +95,16 @@ def test_from_trunks_keeps_the_settings_order_and_skips_inbound_only_trunks():
     out = from_trunks(trunks, "073112345")
     assert [(t.endpoint, t.caller_id, t.display_name) for t in out] == \
         [("first", "12345", ""), ("second", "073112345", "ZZ12345")]
+    trunks = parse_trunks({
+        "a": {"outbound": "sip:127.0.0.3:5070", "outbound_order": 2},
+        "b": {"outbound": "sip:127.0.0.4:5070", "outbound_order": 1},
+        "c": {"outbound": "sip:127.0.0.5:5070", "outbound_order": 0},      # inbound and registration only
+        "d": {"outbound": "sip:127.0.0.6:5070", "outbound_order": 2},
+    }, problems)
+    assert not problems
+    assert [t.endpoint for t in from_trunks(trunks)] == ["b", "a", "d"]
+    parse_trunks({"x": {"outbound": "sip:127.0.0.3", "outbound_order": -1}}, problems)
+    assert problems and "outbound_order" in problems[0]
 
 
 # ------------------------------------------------------------------ the audit (issue 12, item 1)
