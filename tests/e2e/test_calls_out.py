@@ -9,6 +9,7 @@ the SIP messages the stand-ins receive: request URI, From, P-Asserted-Identity.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import contextlib
 import datetime as dt
 import socket
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from agents.model import WaitingCall
+from dialplan.trunks import parse_trunks
 from tests.e2e.conftest import Stack
 from tests.e2e.conftest import test_settings as settings_for
 from tests.e2e.helpers import publish
@@ -47,11 +49,14 @@ async def outstack(tmp_path_factory, ports):
 
     run = tmp_path_factory.mktemp("outstack")
     data = tmp_path_factory.mktemp("outdata")
-    settings = settings_for(
+    problems: list[str] = []
+    trunks = parse_trunks({                     # only these (not the shared stack's inbound trunks)
+        "first": {"outbound": f"sip:{REFUSER}:{ports['first']}", "caller_id": HOTLINE_CID},
+        "carrier": {"outbound": f"sip:{CARRIER}:{ports['carrier']}", "caller_id": HOTLINE_CID}}, problems)
+    assert not problems
+    settings = dataclasses.replace(settings_for(
         storage={"data_dir": str(data)}, stt={"model": "", "workers": 1, "live": False},
-        dialling={"per_number_per_hour": 50},
-        trunks={"first": {"outbound": f"sip:{REFUSER}:{ports['first']}", "caller_id": HOTLINE_CID},
-                "carrier": {"outbound": f"sip:{CARRIER}:{ports['carrier']}", "caller_id": HOTLINE_CID}})
+        dialling={"per_number_per_hour": 50}), trunks=trunks)
     st = Stack(settings, run, persistent_redis=False)
 
     async def wire(rt):
