@@ -40,6 +40,7 @@ from ivr.versions import VersionError, VersionStore
 from pbx.ami import AMIError, AMIEvent
 from pbx.live_audio import LiveAudioServer, SpyCapture, install_script
 from recordings.describe import DescribeToTicket
+from recordings.keep import RecordingKeeper, sweep
 from recordings.live import LiveTranscriber
 from recordings.prompts import PromptResolver
 from tickets.store import TicketStore
@@ -157,9 +158,13 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
             capture = SpyCapture(lambda: rt.ami, live_audio, install_script(rt.run / "agi-bin"), LIVE_SPY)
             live_stt = LiveTranscriber(pool, publish, calls, tickets, capture=capture, redis=rt.redis, node=node)
             rt.closers[:0] = [live_stt.close, live_audio.close]
-        ivr = IvrCallHandler(trees, resolver, calls, queue, recordings_dir=s.recordings_dir,
+        keeper = RecordingKeeper(calls, s.recordings.compress,
+                                 busy=lambda call_id: live_stt is not None and call_id in live_stt.active)
+        rt.closers.insert(0, keeper.close)
+        ivr = IvrCallHandler(trees, resolver, calls, queue, recordings_dir=s.recordings_dir, keeper=keeper, node=node,
                              transfer_dial=s.transfer.dial, silence=str(rt.prompts.silence(1)), sink=describe,
-                             end_recording=lambda channel: rt.ami.receive_dtmf(channel, "#"), outbound=outbound)
+                             end_recording=lambda channel: rt.ami.receive_dtmf(channel, "#"),
+                             media_received=lambda channel: rt.ami.rtp_received(channel), outbound=outbound)
 
         from web.live import live_routes
         from web.routes_console import console_routes
@@ -194,6 +199,16 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
                            stt=pool, live_stt=live_stt, lanes_version=pinned.version)
         return {"ivr": ivr, SEAT_OUT_AGI: SeatOutHandler(outbound, say), REFER_AGI: transfers.refer}
     return wire
+
+
+async def sweep_recordings(rt: Runtime, every_s: float = 6 * 3600) -> None:
+    """Recordings older than recordings.retention_days are deleted (at start, then every few hours)."""
+    root, days = rt.settings.recordings_dir, rt.settings.recordings.retention_days
+    while True:
+        removed = await asyncio.to_thread(sweep, root, days)
+        if removed:
+            log.info("recordings: %d file(s) older than %d days deleted", removed, days)
+        await asyncio.sleep(every_s)
 
 
 async def started(rt: Runtime) -> None:
@@ -273,7 +288,8 @@ async def started(rt: Runtime) -> None:
     rt.background += [asyncio.create_task(router.run(), name="router"),
                       asyncio.create_task(router.keep_alive(node, dead_after_s), name="heartbeat"),
                       asyncio.create_task(rt.services["dispatcher"].run(), name="dispatcher"),
-                      asyncio.create_task(follow_published_lanes(rt), name="lanes")]
+                      asyncio.create_task(follow_published_lanes(rt), name="lanes"),
+                      asyncio.create_task(sweep_recordings(rt), name="recordings-retention")]
     cfg = rt.services["seats_config"]
     operators = list(cfg.operators)
     await resync(rt)              # first: a seat left "on call" by a controller that died is freed

@@ -15,6 +15,7 @@ COMMANDS = (
     "hotline.cli_bench",
     "hotline.cli_users",
     "hotline.cli_seats",
+    "hotline.cli_calls",
 )
 
 

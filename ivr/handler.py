@@ -38,6 +38,7 @@ ROUTING_STATUSES = frozenset({"callback", "callback_connected", "missed"})
 # (res_pjsip_sdp_rtp, AST_CAUSE_REQUESTED_CHAN_UNAVAIL) and no SIP reason: no BYE came.
 RTP_TIMEOUT_CAUSE = "44"
 MEDIA_POLL_S = 0.5
+FILE_BUFFER_S = 2.5          # Asterisk writes a recording in 32 KB pieces: about 2 s of 8 kHz audio
 
 
 @dataclass
@@ -85,6 +86,8 @@ class IvrCallHandler:
                  queue: QueueRunner, *, recordings_dir: Path, transfer_dial: str = "Local/{number}@hotline-external",
                  silence: str | None = None, sink: RecordingSink | None = None,
                  end_recording: Callable[[str], Awaitable[None]] | None = None,
+                 media_received: Callable[[str], Awaitable[int | None]] | None = None,
+                 keeper=None, node: str = "",
                  clock=lambda: dt.datetime.now(dt.timezone.utc), outbound=None) -> None:
         self.trees = trees
         self.prompts = prompts
@@ -98,6 +101,9 @@ class IvrCallHandler:
         # end_recording(channel): stop a recording that gets no media (the caller's RTP stopped: silence
         # detection never fires without frames). hotline/app.py passes AMI's receive_dtmf of "#".
         self.end_recording = end_recording
+        self.media_received = media_received      # RTP packets a channel received so far (AMI)
+        self.node = node                          # this controller (agents/nodes.py), on each call record
+        self.keeper = keeper                      # recordings.keep.RecordingKeeper: one recording kept per call
         self.clock = clock
 
     async def __call__(self, s: AGISession) -> None:
@@ -120,8 +126,9 @@ class IvrCallHandler:
         await s.set_variable(V.TREE_VERSION, str(pinned.version))
         await self.calls.started(call.call_id, caller=caller, caller_name=call.caller_name, did=did,
                                  version=pinned.version, channel=call.channel)
-        if edge.withheld or trunk:
-            await self.calls.update(call.call_id, withheld=int(edge.withheld), trunk=trunk)
+        extra = {k: v for k, v in (("trunk", trunk), ("node", self.node)) if v}
+        if edge.withheld or extra:
+            await self.calls.update(call.call_id, withheld=int(edge.withheld), **extra)
         tree = pinned.tree
         windows = E.repeat_windows(tree)
         recent = await self.calls.recent_calls(caller, windows, exclude=call.call_id) if windows else 0
@@ -149,9 +156,12 @@ class IvrCallHandler:
                           notes=list(step.state.notes),
                           end_reason=call.end_reason or getattr(step.action, "reason", ""), ended=time.time())
             # a status the routing engine set last (a callback pending, a missed call) is kept
-            if ((await self.calls.get(call.call_id)) or {}).get("status") not in ROUTING_STATUSES:
+            current = (await self.calls.get(call.call_id)) or {}
+            if current.get("status") not in ROUTING_STATUSES:
                 fields["status"] = "ended" if step.finished else "handed_over"
             await self.calls.update(call.call_id, **fields)
+            if self.keeper is not None and current.get("recording"):
+                self.keeper.call_ended(call.call_id, current["recording"])
         if not s.hung_up:
             await s.set_variable(V.NEXT, "hangup")
             await s.hangup()
@@ -259,15 +269,21 @@ class IvrCallHandler:
             ended = "max"
         else:
             ended = "silence"
+        with contextlib.suppress(OSError):
+            wav.chmod(0o640)
         await self.calls.update(call.call_id, describe_recording=str(wav), describe_ended=ended)
         if self.sink and wav.exists():
             await self.sink.recorded(call, node, wav)
         return E.Done()
 
     async def _watch_media(self, call: CallContext, wav: Path, silence_s: int) -> bool:
-        """While a recording runs: when its file stops growing for silence_s (no frames are coming,
-        so Asterisk's silence detection cannot fire), end it. True if it ended the recording."""
+        """While a recording runs: when no media comes for silence_s (so Asterisk's silence detection
+        cannot fire), end it. True if it ended the recording.
+
+        Cheap first: the file not growing (Asterisk buffers about 2 s of audio before it writes); then
+        the channel's count of RTP packets received, when it can be read (media_received)."""
         last, still = -1, 0.0
+        last_rx, rx_still = None, 0.0
         limit = max(1.0, float(silence_s))
         await asyncio.sleep(1.0)                  # the beep and the file's creation
         while True:
@@ -276,16 +292,34 @@ class IvrCallHandler:
                 size = wav.stat().st_size
             except OSError:
                 size = -1
-            still = still + MEDIA_POLL_S if size == last else 0.0
-            last = size
-            if still >= limit:
-                log.info("call %s: no media for %.1f s while recording; recording ended", call.call_id, still)
+            if size != last:
+                last, still, last_rx, rx_still = size, 0.0, None, 0.0
+                continue
+            still += MEDIA_POLL_S
+            rx = await self._rtp_received(call.channel) if still >= 1.0 else None
+            if rx is not None:
+                rx_still = rx_still + MEDIA_POLL_S if rx == last_rx else 0.0
+                last_rx = rx
+                stopped = rx_still >= limit
+            else:
+                stopped = still >= limit + FILE_BUFFER_S
+            if stopped:
+                log.info("call %s: no media for %.1f s while recording; recording ended", call.call_id,
+                         max(rx_still, still))
                 try:
                     await self.end_recording(call.channel)
                 except Exception as exc:          # noqa: BLE001 - the recording then ends at its maximum
                     log.warning("call %s: could not end the recording (%s)", call.call_id, exc)
                     return False
                 return True
+
+    async def _rtp_received(self, channel: str) -> int | None:
+        if self.media_received is None or not channel.startswith("PJSIP/"):
+            return None
+        try:
+            return await self.media_received(channel)
+        except Exception:                         # noqa: BLE001 - then the file alone tells
+            return None
 
     async def _media_timed_out(self, s: AGISession, call: CallContext) -> bool:
         """After a hangup: did the trunk's rtp_timeout tear the call down (no media, no BYE)?"""

@@ -656,6 +656,14 @@ class AMIClient:
             raise ValueError(f"not a DTMF digit: {digit!r}")
         await self.action("PlayDTMF", Channel=channel, Digit=digit, Duration=int(duration_ms), Receive="yes")
 
+    async def rtp_received(self, channel: str) -> int | None:
+        """RTP packets the channel has received so far (PJSIP); None when it cannot tell."""
+        try:
+            value = await self.getvar(channel, "CHANNEL(rtcp,rxcount)")
+        except AMIError:
+            return None
+        return int(value) if value and value.strip().isdigit() else None
+
     async def hangup(self, channel: str, cause: int | None = None) -> None:
         await self.action("Hangup", Channel=channel, Cause=cause)
 

@@ -331,10 +331,11 @@ Content-Length: 0
 """
 
 
-def registrar_uas(*, username: str, secret: str, pcap: Path | None, caller: str = "13900001111",
-                  did: str = "12345", talk_ms: int = 15000, realm: str = "carrier") -> str:
-    """A carrier that wants registration: challenges the REGISTER (401, digest), checks the answer, accepts
-    it (200), then sends a call in to the contact that registered (its ``line`` parameter kept)."""
+def registrar_uas(*, username: str, secret: str, realm: str = "carrier", hold_ms: int = 120000) -> str:
+    """A carrier that wants registration: challenges the REGISTER (401, digest), checks the answer and
+    accepts it (200) or refuses it (403); then stays up ``hold_ms``. The contact that registered (with
+    its ``line`` parameter) is in the message log: ``registered_contact()``; send the call in with
+    ``carrier_uac(uri_extra=";line=...")`` from the same address."""
     challenge = f"""SIP/2.0 401 Unauthorized
 [last_Via:]
 [last_From:]
@@ -361,37 +362,6 @@ Content-Length: 0
 [last_CSeq:]
 Content-Length: 0
 """
-    invite = f"""INVITE sip:{did}@[$host]:[$port];line=[$line] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag02[call_number]
-To: <sip:{did}@[$host]:[$port]>
-Call-ID: [call_id]-in
-CSeq: 1 INVITE
-Contact: <sip:{caller}@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-{_sdp(True)}"""
-    ack = f"""ACK sip:{did}@[$host]:[$port];line=[$line] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[last_From:]
-[last_To:]
-Call-ID: [call_id]-in
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-"""
-    bye = f"""BYE sip:{did}@[$host]:[$port];line=[$line] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[last_From:]
-[last_To:]
-Call-ID: [call_id]-in
-CSeq: 2 BYE
-Max-Forwards: 70
-Content-Length: 0
-"""
-    play = f'<nop><action><exec play_pcap_audio="{escape(str(pcap))}"/></action></nop>' if pcap else ""
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="registrar">
   <recv request="REGISTER"/>
@@ -399,32 +369,26 @@ Content-Length: 0
   <recv request="REGISTER">
     <action>
       <verifyauth assign_to="authok" username="{escape(username)}" password="{escape(secret)}"/>
-      <ereg regexp="sip:[^@>]*@([0-9.]+):([0-9]+)[^>]*line=([a-z0-9]+)" search_in="hdr" header="Contact:"
-            check_it="true" assign_to="junk,host,port,line"/>
     </action>
   </recv>
   <nop hide="true" test="authok" next="good"/>
   <send next="end">{_cdata(forbidden)}</send>
   <label id="good"/>
   <send>{_cdata(ok)}</send>
-  <pause milliseconds="500"/>
-  <send retrans="500" start_txn="inv">{_cdata(invite)}</send>
-  <recv response="100" optional="true" response_txn="inv"/>
-  <recv response="180" optional="true" response_txn="inv"/>
-  <recv response="183" optional="true" response_txn="inv"/>
-  <recv response="200" response_txn="inv"/>
-  <send ack_txn="inv">{_cdata(ack)}</send>
-  {play}
-  <recv request="BYE" timeout="{int(talk_ms)}" ontimeout="bye"/>
-  <send next="end">{_cdata(_OK_TO_BYE)}</send>
-  <label id="bye"/>
-  <send retrans="500">{_cdata(bye)}</send>
-  <recv response="200"/>
+  <pause milliseconds="{int(hold_ms)}"/>
   <label id="end"/>
-  <recv request="REGISTER" optional="true" timeout="100" ontimeout="done"/>
-  <label id="done"/>
 </scenario>
 """
+
+
+def registered_contact(registrar: "Sipp") -> tuple[str, int, str] | None:
+    """(host, port, line) of the contact the registrar accepted, from its message log."""
+    for msg in reversed(registrar.received("REGISTER")):
+        if "Authorization:" in msg:
+            m = re.search(r"^Contact:.*sip:[^@>]*@([0-9.]+):(\d+)[^>]*;line=([A-Za-z0-9]+)", msg, re.M)
+            if m:
+                return m.group(1), int(m.group(2)), m.group(3)
+    return None
 
 
 def seat_uas(*, pcap: Path | None, talk_ms: int = 3000) -> str:
@@ -476,6 +440,7 @@ Content-Length: 0
       <ereg regexp="[^ ].*" search_in="hdr" header="From:" check_it="true" assign_to="from_hdr"/>
       <ereg regexp="[^ ][^;]*" search_in="hdr" header="To:" check_it="true" assign_to="to_hdr"/>
       <ereg regexp="<([^>]*)>" search_in="hdr" header="Contact:" check_it="true" assign_to="junk,contact"/>
+      <log message="call from [$junk]"/>
     </action>
   </recv>
   <send>{_cdata(ringing)}</send>

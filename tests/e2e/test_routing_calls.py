@@ -585,8 +585,19 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
     kinds = [(e["type"], e.get("seat_id")) for e in await ev.of(cid)
              if e["type"] in ("call_assigned", "call_answered", "call_ended")]
     assert kinds == [("call_assigned", "1005"), ("call_answered", "1005"), ("call_ended", "1005")]
-    seat_wav = Path(rec["recording"]).with_name(Path(rec["recording"]).stem + "-seat.wav")
-    assert wav_rms(seat_wav) > 500, "no audio from the softphone in the seat's recording"
+    # One recording is kept: both directions mixed, compressed (recordings.compress); the per-direction
+    # files are gone once the call is over and speech-to-text is done with it.
+    base = Path(rec["recording"][:-4])
+
+    async def kept():
+        r = await stack.services["calls"].get(cid)
+        return r["recording"] if r["recording"].endswith(".ogg") and Path(r["recording"]).exists() else None
+    ogg = Path(await until(kept, 30, "the call's recording to be compressed"))
+    assert not Path(f"{base}-seat.wav").exists() and not Path(f"{base}-caller.wav").exists()
+    assert not Path(f"{base}.wav").exists() and (ogg.stat().st_mode & 0o777) == 0o640
+    decoded = tmp_path / "kept.wav"
+    subprocess.run(["sox", str(ogg), "-b", "16", str(decoded)], check=True)
+    assert wav_rms(decoded) > 500, "no audio from the softphone in the call's recording"
 
 
 # ---------------------------------------------------------------- 8. the controller killed with calls waiting
