@@ -18,6 +18,7 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
+from agents.dialpolicy import DialPolicy, check
 from agents.errors import AgentsError
 from agents.model import Assignment, CallPhase, CancelReason, WaitingCall
 from agents.service import Router
@@ -116,7 +117,7 @@ class RoutedQueueRunner:
     dialplan's fallback queue when Redis cannot take the call."""
 
     def __init__(self, router: Router, dispatcher: Dispatcher, settings: DeliverySettings, say, calls,
-                 fallback, publish=None, transfers=None) -> None:
+                 fallback, publish=None, transfers=None, outbound=None) -> None:
         self.router = router
         self.dispatcher = dispatcher
         self.cfg = settings
@@ -125,6 +126,7 @@ class RoutedQueueRunner:
         self.fallback = fallback         # QueueRunner used when Redis is down
         self.publish = publish           # async (event dict) -> None (screen pop)
         self.transfers = transfers       # agents.transfer.TransferService: a seat's transfer of the call
+        self.outbound = outbound         # agents.outbound.Outbound: the dialling policy for the callback number
 
     async def run(self, call, action: E.Queue) -> E.Event:
         waiting = WaitingCall(call_id=call.call_id, lane=action.lane, caller=call.caller or None,
@@ -240,19 +242,41 @@ class RoutedQueueRunner:
                 await self.transfers.caller_side(s, call.call_id, call.channel)
         return status
 
+    def _checked(self, number: str | None):
+        """The policy's verdict on a callback number (None: no number). Counted only when dialled."""
+        if not number:
+            return None
+        if self.outbound is None:
+            return check(DialPolicy(), number)
+        return self.outbound.check(number)
+
     async def _callback_request(self, call) -> None:
         s = call.session
-        number = call.caller
+        number = None
         digits = ""
-        if number:
-            tail = " ".join(number[-4:])
+        own = self._checked(call.caller)          # the caller's own number, when it can be called back
+        if own is not None and own.ok:
+            tail = " ".join(own.number[-4:])
             digits, _ = await s.get_data(await self.say(f"我们将回电至尾号{tail}的号码，确认请按1，更换号码请按2。"),
                                          timeout_ms=6000, max_digits=1)
-        if digits != "1":
+            if digits == "1":
+                number = own.number
+        elif own is not None:                     # withheld, international, premium: the caller hears why
+            log.info("call %s: caller's number not usable for a callback (%s): %s", call.call_id, own.refusal,
+                     mask_number(call.caller))
+            await s.stream_file(await self.say(own.prompt))
+        for _ in range(2 if number is None else 0):
             entered, _ = await s.get_data(await self.say("请输入回电号码，以井号键结束。"), timeout_ms=15000,
-                                          max_digits=12)
-            if len(entered) >= 7:
-                number = entered
+                                          max_digits=20)
+            if not entered:
+                break
+            v = self._checked(entered)
+            if v is not None and v.ok:
+                number = v.number
+                break
+            log.info("call %s: callback number refused (%s): %s", call.call_id, v.refusal if v else "empty",
+                     mask_number(entered))
+            await s.stream_file(await self.say(v.prompt if v is not None else "未获取到号码。"))
         if not number:
             await self._play(s, "未能获取回电号码，请继续等待。")
             return

@@ -28,6 +28,8 @@ from agents.transfer import (
     Transfer, TransferBusy, TransferError, TransfersConfig, TransfersFile, advance, call_id_of_channel,
     caller_action, new_transfer,
 )
+from agents.dialpolicy import is_canonical
+from agents.outbound import NumberRefused
 from dialplan.hotline import CONFERENCE, ON_ANSWER, conference_join, external_dial
 
 log = logging.getLogger("hotline.agents.transfer")
@@ -65,13 +67,15 @@ class TransferService:
 
     def __init__(self, redis, ami, router, calls, config: TransfersConfig | TransfersFile, *, dial: str,
                  publish: Callable[[dict], Any] | None = None, prefix: str = "hotline",
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, outbound=None, say=None) -> None:
         self.r = redis
         self.ami = ami                  # pbx.ami.AMIClient (or a fake with the same methods)
         self.router = router
         self.calls = calls              # ivr.calls.CallRecords
         self._config = config
-        self.dial = dial                # "Local/{number}@hotline-external" or a trunk
+        self.dial = dial                # "Local/{number}@hotline-out": the trunks, in order
+        self.outbound = outbound        # agents.outbound.Outbound: the dialling policy (None: digits only)
+        self.say = say                  # async (text) -> prompt path (what the caller hears on a refusal)
         self.publish = publish
         self.prefix = prefix
         self.clock = clock
@@ -125,6 +129,12 @@ class TransferService:
 
     # ------------------------------------------------------------ the seat asks
 
+    def dial_string(self, number: str) -> str:
+        """The dial string of a checked number (only digits ever reach it)."""
+        if not is_canonical(number):
+            raise NumberRefused("not a checked number", reason="not_digits")
+        return self.dial.format(number=number)
+
     def targets(self) -> list[dict[str, Any]]:
         return [t.to_dict() for t in self.config.targets.values()]
 
@@ -143,8 +153,14 @@ class TransferService:
                       mode: str | None = None) -> Transfer:
         target, m = self.config.check(target_id, mode)
         call_id, record = await self._on_call(call_id, seat_id)
+        number = target.number
+        if self.outbound is not None:          # normalised and allowed, or NumberRefused (nothing dialled)
+            number = await self.outbound.require(target.number, "transfer", ref=call_id)
+        elif not is_canonical(number):
+            raise NumberRefused("not a checked number", reason="not_digits")
         now = self.clock()
-        t = new_transfer(str(int(now * 1000)), call_id, seat_id, by, target, m, now)
+        t = dataclasses.replace(new_transfer(str(int(now * 1000)), call_id, seat_id, by, target, m, now),
+                                number=number)
         if not await self._store(t, "create"):
             raise TransferBusy(f"call {call_id} already has a transfer under way", call_id=call_id)
         seat_channel = record["seat_channel"]
@@ -161,6 +177,41 @@ class TransferService:
             raise PbxUnavailable(f"the PBX could not carry out the transfer: {exc}", call_id=call_id) from None
         return t
 
+    async def refer(self, session) -> None:
+        """FastAGI handler of hotline-refer: the seat phone REFERred the caller (a blind transfer from
+        the phone itself). The number is checked like any other; the transfer is recorded on the call
+        and the caller's channel dials it, as a console blind transfer would."""
+        from pbx import chanvars as V
+
+        call_id = (await session.get_variable(V.CALL_ID)) or ""
+        raw = session.env.extension
+        st = await self.router.call(call_id) if call_id else None
+        seat_id = st.seat_id if st is not None and st.seat_id else ""
+        if self.outbound is not None:
+            v = await self.outbound.approve(raw, "transfer", ref=call_id or "-")
+        else:
+            from agents.dialpolicy import DialPolicy, check
+            v = check(DialPolicy(), raw)
+        if not v.ok:
+            log.info("call %s: REFER from seat %s refused (%s)", call_id or "-", seat_id or "-", v.refusal)
+            if self.say is not None:
+                await session.stream_file(await self.say(v.prompt))
+            return
+        if not call_id:
+            log.warning("REFER without a call id on %s: dialled, not recorded", session.env.channel)
+            await session.exec(*external_dial(self.dial_string(v.number), self.config.ring_s))
+            return
+        now = self.clock()
+        t = Transfer(id=str(int(now * 1000)), call_id=call_id, seat_id=seat_id, by=f"refer:{seat_id}",
+                     target="refer", number=v.number or "", mode=Mode.BLIND, at=now, state=State.DIALING)
+        if not await self._store(t, "create"):
+            log.warning("call %s: REFER while another transfer is under way; that one goes on", call_id)
+        log.info("call %s: blind transfer by REFER from seat %s", call_id, seat_id or "-")
+        with contextlib.suppress(AgentsError, RedisError):
+            if st is not None and st.phase == CallPhase.ON_CALL:
+                await self.router.ended(call_id)
+        await self.caller_side(session, call_id, session.env.channel)
+
     async def pbx_conference(self, t: Transfer, seat_channel: str) -> None:
         """The seat into the call's conference, then the target's leg originated into it."""
         from pbx import chanvars as V
@@ -169,7 +220,7 @@ class TransferService:
             await self.ami.setvar(seat_channel, name, value)
         await self.ami.redirect(seat_channel, CONFERENCE, "seat", 1)
         await self.ami.originate(
-            self.dial.format(number=t.number), context=CONFERENCE, exten="external", caller_id="<12345>",
+            self.dial_string(t.number), context=CONFERENCE, exten="external", caller_id="<12345>",
             timeout_ms=self.config.ring_s * 1000, channel_id=t.external_channel_id,
             variables={V.CONF: t.conference, V.CALL_ID: t.call_id, V.TRANSFER: t.id})
 
@@ -256,7 +307,7 @@ class TransferService:
             return None
         if action == "dial":
             try:
-                await session.exec(*external_dial(self.dial.format(number=t.number), self.config.ring_s))
+                await session.exec(*external_dial(self.dial_string(t.number), self.config.ring_s))
                 status = (await session.get_variable("DIALSTATUS")) or "UNKNOWN"
             except BaseException:
                 await self.apply(call_id, Event.CALLER_LEFT, transfer_id=t.id)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from pbx import chanvars as V
 
+from . import outbound as out
 from .model import Context, Dialplan, Extension, steps
 
 ENTRY = "from-pstn"
@@ -47,6 +48,9 @@ class DialplanSpec:
     dids: tuple[str, ...] = ()        # DIDs with their own entry (all others use the catch-all)
     demo_talk_s: int = 3
     extra: tuple[Context, ...] = field(default_factory=tuple)
+    out_trunks: tuple[out.OutboundTrunk, ...] = ()   # calls out leave through these, in order (hotline-out)
+    out_international: tuple[str, ...] = ()          # 00 prefixes the dialling policy allows
+    seat_out: tuple[tuple[str, str], ...] = ()       # (seat id, interface): what seat phones can dial by number
 
 
 def _if_empty(var: str, default: str) -> str:
@@ -145,6 +149,9 @@ def build(spec: DialplanSpec) -> Dialplan:
             # Runs on the seat's channel when it answers (Dial U() option).
             # ARG1: recording base path, ARG2: call id, ARG3: seat id.
             ("MixMonitor", "${ARG1}.wav,r(${ARG1}-seat.wav)t(${ARG1}-caller.wav)"),
+            # A REFER from the seat phone sends the caller to hotline-refer (a blind transfer the
+            # controller carries out through the dialling policy), not into the seat's own context.
+            ("Set", f"TRANSFER_CONTEXT={out.REFER}"),
             # Rec: the live transcriber follows the two per-direction files (recordings/live.py).
             ("UserEvent", "HotlineAnswered,CallId: ${ARG2},Seat: ${ARG3},Rec: ${ARG1}"),
             ("Return", ""),
@@ -163,10 +170,17 @@ def build(spec: DialplanSpec) -> Dialplan:
     callback = Context(CALLBACK, (
         Extension("s", steps(
             # The seat answered an Originate; now call the citizen back.
-            # CB_DIAL: the citizen's dial string; CB_REC, CB_CALL_ID, CB_SEAT as for ON_ANSWER.
+            # CB_NUM: the citizen's number, checked by the dialling policy (agents/outbound.py) and
+            # used here only filtered to digits: the dial string is built from fixed parts, never
+            # taken from a variable. CB_REC, CB_CALL_ID, CB_SEAT as for ON_ANSWER.
             ("UserEvent", "HotlineAnswered,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT}"),
-            ("Dial", f"${{CB_DIAL}},30,gU({ON_ANSWER}^${{CB_REC}}^${{CB_CALL_ID}}^${{CB_SEAT}})"),
+            ("Set", f"NUM=${{FILTER(0-9,${{CB_NUM:0:{out.MAX_DIGITS}}})}}"),
+            ("GotoIf", "$[${LEN(${NUM})} = 0 | ${LEN(${NUM})} != ${LEN(${CB_NUM})}]?refused"),
+            ("Dial", f"Local/${{NUM}}@{out.OUT},30,gU({ON_ANSWER}^${{CB_REC}}^${{CB_CALL_ID}}^${{CB_SEAT}})"),
             ("UserEvent", "HotlineCallbackResult,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT},Status: ${DIALSTATUS}"),
+            ("Hangup", ""),
+            ("UserEvent", "HotlineCallbackResult,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT},Status: REFUSED",
+             "refused"),
             ("Hangup", ""),
         )),
     ), comment="Callbacks: the seat is called first (Originate), then the citizen.")
@@ -213,7 +227,8 @@ def build(spec: DialplanSpec) -> Dialplan:
     ), comment="Live transcription: one direction of a bridged call into an EAGI reader (recordings/live.py).")
 
     return Dialplan(contexts=(entry, ivr, fallback, sim, demo, on_answer, callback, external, conference, spy,
-                              live_spy) + tuple(spec.extra))
+                              live_spy, out.build(spec.out_trunks, stand_in=EXTERNAL, international=spec.out_international),
+                              out.seat_out(spec.seat_out, spec.agi_url, out_var=V.OUT_NUM), out.refer(spec.agi_url)) + tuple(spec.extra))
 
 
 def render(spec: DialplanSpec) -> str:

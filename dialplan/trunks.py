@@ -20,6 +20,7 @@ Settings shape (hotline.yaml / the site file given with --config)::
         session_expires_s: 1800
         rtp_timeout_s: 60                # no RTP this long (and no BYE): the call is hung up
         area_code: "0731"                # local numbers without an area code from this trunk
+        outbound_order: 1                # calls out try trunks by this, lowest first (ties: as listed); 0: never
 
 Every value is parsed (addresses with ipaddress, names against a whitelist)
 before it reaches pjsip.conf; nothing with CR/LF, ';' or '[' gets through.
@@ -54,7 +55,7 @@ _FORBIDDEN = ("\r", "\n", ";", "[", "]", "\x00")
 
 TRUNK_KEYS = frozenset({"inbound_from", "outbound", "caller_id", "register", "codecs", "dtmf_mode",
                         "session_timers", "session_expires_s", "rtp_timeout_s", "area_code", "display_name",
-                        "max_channels"})
+                        "max_channels", "outbound_order"})
 REGISTER_KEYS = frozenset({"username", "secret", "server", "expiration_s", "retry_s"})
 
 
@@ -97,6 +98,7 @@ class Trunk:
     rtp_timeout_s: int = 60
     area_code: str = ""
     max_channels: int = 0                       # 0: no limit
+    outbound_order: int = 1                     # calls out try trunks by this (ties: as listed); 0: never
 
     @property
     def endpoint(self) -> str:
@@ -273,6 +275,7 @@ def parse_trunk(name: Any, data: Any, problems: list[str]) -> Trunk | None:
     expires = _int(data.get("session_expires_s", 1800), f"{where}.session_expires_s", 90, 86400, problems)
     rtp_timeout = _int(data.get("rtp_timeout_s", 60), f"{where}.rtp_timeout_s", 0, 3600, problems)
     max_channels = _int(data.get("max_channels", 0), f"{where}.max_channels", 0, 100000, problems)
+    outbound_order = _int(data.get("outbound_order", 1), f"{where}.outbound_order", 0, 99, problems)
     area = data.get("area_code", "") or ""
     if isinstance(area, int) and not isinstance(area, bool):
         area = "0" + str(area)
@@ -286,7 +289,8 @@ def parse_trunk(name: Any, data: Any, problems: list[str]) -> Trunk | None:
     return Trunk(name=name, inbound_from=inbound, outbound=outbound, caller_id=caller_id.strip(),
                  display_name=display, register=reg, codecs=tuple(codecs), dtmf_mode=dtmf, session_timers=timers,
                  session_expires_s=expires or 1800, rtp_timeout_s=rtp_timeout if rtp_timeout is not None else 60,
-                 area_code=area, max_channels=max_channels or 0)
+                 area_code=area, max_channels=max_channels or 0,
+                 outbound_order=outbound_order if outbound_order is not None else 1)
 
 
 def _registration(data: Any, outbound: SipUri | None, where: str, problems: list[str]) -> Registration | None:

@@ -19,6 +19,8 @@ from agents.errors import AgentsError
 from agents.fallback_queue import FallbackQueueRunner
 from agents.model import CallPhase
 from agents.nodes import check_node, default_node
+from agents.outbound import DialLimiter, Outbound
+from agents.seat_out import SeatOutHandler
 from agents.policy import Rules
 from agents.secrets import seat_credentials
 from agents.service import PBX_UNAVAILABLE, Router, SeatService, phone_state, seat_phone_states
@@ -26,6 +28,7 @@ from agents.store import RoutingStore
 from agents.transfer import TransfersFile
 from agents.transfer_service import TransferService
 from dialplan.hotline import CALLBACK, DEMO_SEAT, LIVE_SPY
+from dialplan.outbound import REFER_AGI, SEAT_OUT_AGI
 from dialplan.seats import render_pjsip, seat_interface
 from hotline.runtime import Runtime
 from hotline.settings import Settings
@@ -111,13 +114,16 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
             demo_wrap_up_s=demo_wrap_up_s,
             recordings_dir=s.recordings_dir, outbound_dial=s.transfer.dial, max_wait_s=s.agents.max_wait_s)
         callbacks: dict[str, str] = {}             # originate channel id -> call id
+        outbound = Outbound(s.dialling.policy, DialLimiter(rt.redis))
 
         async def originate_callback(a) -> None:
             st = await router.call(a.call_id)
-            number = (st.callback_number or st.caller) if st else None
-            if not number:
+            raw = (st.callback_number or st.caller) if st else None
+            verdict = await outbound.approve(raw, "callback", ref=a.call_id) if raw else None
+            if verdict is None or not verdict.ok:      # refused numbers are never dialled (logged masked)
                 await router.callback_failed(a.call_id)
                 return
+            number = verdict.number
             chan_id = f"cb-{a.call_id}-{int(asyncio.get_running_loop().time() * 1000)}"
             callbacks[chan_id] = a.call_id
             rec = delivery.recordings_dir / "calls" / a.call_id
@@ -125,8 +131,9 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
             try:
                 await rt.ami.originate(
                     seat_interface(a.seat_id, a.seat_id in delivery.demo_seats), context=CALLBACK, exten="s",
-                    caller_id=f'"回拨" <{number}>', timeout_ms=delivery.ring_timeout_s * 1000, channel_id=chan_id,
-                    variables={"CB_DIAL": s.transfer.dial.format(number=number), "CB_REC": str(rec),
+                    # (shown on the seat's phone; the citizen's leg presents the trunk's caller ID: hotline-out)
+                    caller_id=f'"Callback" <{number}>', timeout_ms=delivery.ring_timeout_s * 1000,
+                    channel_id=chan_id, variables={"CB_NUM": number, "CB_REC": str(rec),
                                "CB_CALL_ID": a.call_id, "CB_SEAT": a.seat_id})
             except BaseException:
                 callbacks.pop(chan_id, None)         # never placed: the dispatcher puts the call back
@@ -134,10 +141,11 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
 
         dispatcher = Dispatcher(router, node, originate=originate_callback)
         transfers = TransferService(rt.redis, None, router, calls, TransfersFile(base_dir / "transfers.yaml"),
-                                    dial=s.transfer.dial, publish=publish)     # AMI: set in started()
+                                    dial=s.transfer.dial, publish=publish,     # AMI: set in started()
+                                    outbound=outbound, say=say)
         queue = RoutedQueueRunner(router, dispatcher, delivery, say, calls,
                                   FallbackQueueRunner(s.fallback.queue_timeout_s), publish=publish,
-                                  transfers=transfers)
+                                  transfers=transfers, outbound=outbound)
         pool = await _stt_pool(s)
         if pool is not None:
             rt.closers.append(pool.close)
@@ -157,7 +165,7 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         ivr = IvrCallHandler(trees, resolver, calls, queue, recordings_dir=s.recordings_dir, keeper=keeper, node=node,
                              transfer_dial=s.transfer.dial, silence=str(rt.prompts.silence(1)), sink=describe,
                              end_recording=lambda channel: rt.ami.receive_dtmf(channel, "#"),
-                             media_received=lambda channel: rt.ami.rtp_received(channel))
+                             media_received=lambda channel: rt.ami.rtp_received(channel), outbound=outbound)
 
         from web.live import live_routes
         from web.routes_console import console_routes
@@ -186,15 +194,16 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         rt.web_contexts.append(notices_metrics(holidays.notices))
 
         creds = seat_credentials(seats_cfg, data)
-        rt.pjsip_seats = render_pjsip(creds)
+        rt.pjsip_seats = render_pjsip(creds, srtp=s.seats_sip.srtp, qualify_s=s.seats_sip.qualify_s)
+        rt.seat_out = tuple((sid, seat_interface(sid, sid in delivery.demo_seats)) for sid in sorted(seats_cfg.seats))
         rt.fallback_members = tuple(seat_interface(sid, sid in delivery.demo_seats) for sid in sorted(seats_cfg.seats))
         rt.on_ami_reconnect = lambda: resync(rt)      # Asterisk restarted (or AMI lost): line Redis up again
         rt.services.update(versions=versions, trees=trees, calls=calls, prompts=resolver, router=router,
                            seats=seat_service, store=store, dispatcher=dispatcher, node=node,
                            seats_config=seats_cfg, demo_seats=demo, callbacks=callbacks, tickets=tickets,
-                           transfers=transfers, holidays=holidays,
+                           transfers=transfers, holidays=holidays, outbound=outbound,
                            stt=pool, live_stt=live_stt, lanes_version=pinned.version)
-        return {"ivr": ivr}
+        return {"ivr": ivr, SEAT_OUT_AGI: SeatOutHandler(outbound, say), REFER_AGI: transfers.refer}
     return wire
 
 

@@ -25,9 +25,12 @@ from aiohttp import web
 
 from dialplan import hotline as dp
 from dialplan.publish import publish
+from dialplan.outbound import from_trunks
+from dialplan.seats import render_tls_transport
 from dialplan.trunks import render_trunks, transport_options
 from hotline.procs import RedisServer, free_port, try_lock
 from hotline.settings import Settings
+from hotline.tls import ensure_self_signed
 from pbx.agi_server import FastAGIServer, Handler
 from pbx.ami import AMIClient
 from pbx.asterisk_server import AsteriskPorts, AsteriskServer
@@ -68,6 +71,9 @@ class Runtime:
     closers: list = field(default_factory=list)     # async callables run at stop, before Redis goes
     web_contexts: list = field(default_factory=list)  # aiohttp cleanup contexts (e.g. the WebSocket fan-out)
     fallback_members: tuple[str, ...] = ()
+    seat_out: tuple[tuple[str, str], ...] = ()      # (seat id, interface) seat phones dial by number
+    tls_port: int = 0                               # seats' SIP/TLS port (0: TLS off)
+    tls_files: tuple[str, str] | None = None        # (certificate, key)
     _lock: Any = None
     redis_server: RedisServer | None = None
     redis: aioredis.Redis | None = None
@@ -104,6 +110,9 @@ class Runtime:
                      "demo_reply": str(self.prompts.ensure("您好，12345热线，工号为您服务，请讲。"))},
             fallback_queue_timeout_s=s.fallback.queue_timeout_s,
             fallback_members=self.fallback_members,
+            out_trunks=from_trunks(s.trunks, s.dialling.caller_id),
+            seat_out=self.seat_out,
+            out_international=tuple(p for p in s.dialling.policy.allow_prefixes if p.startswith("00")),
             extra=self.extra_contexts_factory(f"agi://{s.network.host}:{self.agi.port}", self.prompts)
             if self.extra_contexts_factory else (),
         )
@@ -112,6 +121,8 @@ class Runtime:
             "queues_hotline.conf": dp.render_fallback_queue(spec),
             "pjsip_seats.conf": self.pjsip_seats,
             "pjsip_trunks.conf": render_trunks(s.trunks),
+            "pjsip_tls.conf": render_tls_transport(s.network.sip.sip_bind, self.tls_port, *self.tls_files)
+            if self.tls_port and self.tls_files else "; seats' SIP/TLS is off (seats_sip.tls)\n",
         }
 
     async def start(self) -> None:
@@ -147,6 +158,14 @@ class Runtime:
         sip = s.network.sip
         self.asterisk = AsteriskServer(self.run, ports, sip_bind=sip.sip_bind, rtp_ports=(sip.rtp_start, sip.rtp_end),
                                        transport_extra=transport_options(sip))
+        if s.seats_sip.tls:
+            self.tls_port = s.seats_sip.tls_port or free_port()
+            if s.seats_sip.tls_cert:
+                self.tls_files = (str(s.path(s.seats_sip.tls_cert)), str(s.path(s.seats_sip.tls_key)))
+            else:
+                cert, key = await asyncio.to_thread(ensure_self_signed,
+                                                    s.path(s.storage.data_dir) / "tls")
+                self.tls_files = (str(cert), str(key))
         self.asterisk.render(await asyncio.to_thread(self.generated_config))
         await asyncio.to_thread(self.asterisk.start)
 

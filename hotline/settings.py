@@ -70,6 +70,34 @@ class TransferSection:
 
 
 @dataclass(frozen=True)
+class DiallingSection:
+    """The dialling policy of every call out (agents/dialpolicy.py)."""
+    area_code: str              # the site's own; local numbers are dialled with it
+    allow_prefixes: list        # canonical prefixes allowed although international or premium
+    deny_prefixes: list         # canonical prefixes always refused
+    premium_prefixes: list      # refused unless in allow_prefixes
+    per_number_per_hour: int    # calls out to one number per hour (0: no limit; 110 and the like never)
+    per_hour: int               # calls out of the whole hotline per hour (0: no limit)
+    caller_id: str              # presented through a trunk that has no caller_id of its own
+
+    @cached_property
+    def policy(self):
+        from agents.dialpolicy import DialPolicy
+        return DialPolicy.from_mapping(self.__dict__)
+
+
+@dataclass(frozen=True)
+class SeatsSipSection:
+    """Seat phones' SIP: TLS transport, SRTP, qualify (dialplan/seats.py)."""
+    tls: bool                   # SIP over TLS for seat phones (transport-tls)
+    tls_port: int               # 0 = a free port (tests); 5061 on a site
+    tls_cert: str               # PEM certificate; "" = self-signed, made at first start in data_dir/tls
+    tls_key: str                # its private key (kept 0600)
+    srtp: str                   # no | optional | required (SDES keys over TLS)
+    qualify_s: int              # OPTIONS to each registered phone this often: a dead phone is seen
+
+
+@dataclass(frozen=True)
 class AgentsSection:
     seats: str
     max_wait_s: int
@@ -140,6 +168,8 @@ class Settings:
     redis: RedisSection
     storage: StorageSection
     transfer: TransferSection
+    dialling: DiallingSection
+    seats_sip: SeatsSipSection
     agents: AgentsSection
     routing: RoutingSection
     ivr: IvrSection
@@ -225,6 +255,17 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
             problems.append(f"{sub}: expected {typ.__name__}, got {value!r}")
     if cls is NetworkSection:
         parse_network(data, path, problems)
+    if cls is SeatsSipSection and data.get("srtp") not in ("no", "optional", "required"):
+        problems.append(f"{path}.srtp: expected no, optional or required, got {data.get('srtp')!r}")
+    if cls is SeatsSipSection and (data.get("tls_cert") or data.get("tls_key")) and not (
+            data.get("tls_cert") and data.get("tls_key")):
+        problems.append(f"{path}: tls_cert and tls_key go together")
+    if cls is DiallingSection and not problems:
+        from agents.dialpolicy import DialPolicy
+        try:
+            DialPolicy.from_mapping(data)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{path}: {exc}")
     if cls is RecordingsSection and data.get("compress") not in ("ogg", "flac", "none"):
         problems.append(f"{path}.compress: expected ogg, flac or none, got {data.get('compress')!r}")
     return cls(**kwargs) if not problems else None

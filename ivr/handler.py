@@ -21,6 +21,7 @@ from typing import Protocol
 from hotline.privacy import mask_number
 from ivr import engine as E
 from ivr.calls import CallRecords
+from ivr.model import Prompt
 from ivr.numbers import edge_caller, memberships, normalize_did
 from ivr.simulate import outcome_of
 from ivr.trees import Pinned, TreeSource
@@ -87,13 +88,14 @@ class IvrCallHandler:
                  end_recording: Callable[[str], Awaitable[None]] | None = None,
                  media_received: Callable[[str], Awaitable[int | None]] | None = None,
                  keeper=None, node: str = "",
-                 clock=lambda: dt.datetime.now(dt.timezone.utc)) -> None:
+                 clock=lambda: dt.datetime.now(dt.timezone.utc), outbound=None) -> None:
         self.trees = trees
         self.prompts = prompts
         self.calls = calls
         self.queue = queue
         self.recordings_dir = Path(recordings_dir)
         self.transfer_dial = transfer_dial
+        self.outbound = outbound          # agents.outbound.Outbound: the dialling policy (None: digits only)
         self.silence = silence
         self.sink = sink
         # end_recording(channel): stop a recording that gets no media (the caller's RTP stopped: silence
@@ -196,7 +198,11 @@ class IvrCallHandler:
         if isinstance(action, E.Transfer):
             if action.prompt:
                 await s.stream_file(await self.prompts.resolve_async(action.prompt))
-            dial = self.transfer_dial.format(number=action.number)
+            number = await self._checked_number(call, action.number)
+            if number is None:
+                await self.calls.update(call.call_id, transfer=f"{action.number}:REFUSED")
+                return E.Failed("refused")
+            dial = self.transfer_dial.format(number=number)
             await s.exec("Dial", dial, str(action.ring_s), "g")
             status = await s.get_variable("DIALSTATUS")
             await self.calls.update(call.call_id, transfer=f"{action.number}:{status}")
@@ -206,6 +212,16 @@ class IvrCallHandler:
                 await s.stream_file(await self.prompts.resolve_async(action.prompt))
             return E.Done()
         raise E.EngineError(f"no way to perform {action!r}")
+
+    async def _checked_number(self, call: CallContext, raw: str) -> str | None:
+        """A transfer node's number through the dialling policy; None (and the caller told why) if refused."""
+        if self.outbound is None:
+            return raw if raw.isdigit() and raw.isascii() and len(raw) <= 20 else None
+        v = await self.outbound.approve(raw, "transfer", ref=call.call_id)
+        if v.ok:
+            return v.number
+        await call.session.stream_file(await self.prompts.resolve_async(Prompt(text=v.prompt)))
+        return None
 
     async def _get_digits(self, s: AGISession, action: E.GetDigits) -> E.Event:
         pressed = ""

@@ -33,6 +33,10 @@ CONF_ROLE = "HOTLINE_ROLE"
 SPY_TARGET = "HOTLINE_SPY_TARGET"
 SPY_OPTIONS = "HOTLINE_SPY_OPTIONS"
 
+# Calls out from a seat phone (hotline-seat-out): the number the dialling policy returned
+# (digits only; empty: refused), set by the controller's seat-out handler.
+OUT_NUM = "HOTLINE_OUT_NUM"
+
 # Simulated caller (tests and `hotline call`): what the caller side does.
 SIM_ID = "SIM_ID"
 SIM_KEYS = "SIM_KEYS"

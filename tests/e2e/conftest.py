@@ -40,11 +40,13 @@ class Stack(Runtime):
 REGISTRAR = ("127.0.0.5", free_port("127.0.0.5"))
 REGISTER_USER, REGISTER_SECRET = "hotline12345", "reg-s3cret"
 TEST_TRUNKS = {
+    # outbound_order 0: calls out of the shared stack go to the hotline-external stand-in (nobody
+    # answers at these addresses); tests/e2e/test_calls_out.py has a stack with outbound trunks.
     "carrier": {"inbound_from": ["127.0.0.2/32"], "outbound": "sip:127.0.0.2:5070", "caller_id": "12345",
-                "area_code": "0731"},
+                "area_code": "0731", "outbound_order": 0},
     "gateway": {"inbound_from": ["127.0.0.4/32"], "dtmf_mode": "auto"},
     "registered": {"register": {"username": REGISTER_USER, "secret": REGISTER_SECRET, "retry_s": 5,
-                                "server": f"sip:{REGISTRAR[0]}:{REGISTRAR[1]}"}},
+                                "server": f"sip:{REGISTRAR[0]}:{REGISTRAR[1]}"}, "outbound_order": 0},
     "shortlived": {"inbound_from": ["127.0.0.6/32"], "rtp_timeout_s": 4},
 }
 
@@ -75,7 +77,7 @@ async def stack(tmp_path_factory):
 
         async def ivr(session: AGISession) -> None:
             await st.dispatch(session)
-        return {"ivr": ivr}
+        return {**handlers, "ivr": ivr}
 
     st.wire = wire_for_tests
     st.started = started                        # routing loops, 4 demo seats logged in, resync

@@ -453,7 +453,7 @@ async def test_callback_calls_the_seat_then_the_citizen(routing):
     assert results == ["ANSWER"], kinds
     cb_dials = [e for e in settled if e.name == "DialEnd" and e.get("Uniqueid", "").startswith(f"cb-{cid}-")]
     assert [e.get("DialStatus") for e in cb_dials] == ["ANSWER"]
-    assert cb_dials[0].get("DestChannel", "").startswith(f"Local/{number}@hotline-external")
+    assert cb_dials[0].get("DestChannel", "").startswith(f"Local/{number}@hotline-out")
     kinds = [(e["type"], e.get("seat_id"), e.get("callback")) for e in await ev.of(cid)
              if e["type"] in ("call_callback_requested", "call_assigned", "call_answered", "call_ended")]
     assert kinds == [("call_callback_requested", None, None), ("call_assigned", "1002", True),

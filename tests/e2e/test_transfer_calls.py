@@ -96,7 +96,7 @@ async def test_three_way_with_110(routing):
     caller_ch = rec["channel"]
     assert caller_ch in joined, joined
     assert any(c.startswith("Local/1003@hotline-demo-seat-") for c in joined), joined
-    assert any(c.startswith("Local/110@hotline-external-") for c in joined), joined
+    assert any(c.startswith("Local/110@hotline-out-") for c in joined), joined    # the trunks (or the stand-in)
     assert most == 3, joined                                          # caller, operator and 110 at once
     ext = [e for e in settled if e.name == "UserEvent" and e.get("UserEvent") == "HotlineExternal"
            and e.get("Number") == "110"]
@@ -130,7 +130,7 @@ async def test_attended_transfer_hands_the_caller_over(routing):
             placed = asyncio.ensure_future(call(stack, caller=number))
             cid = await answered_at_seat(stack, ev, number, "1004")
             t = await transfers.request(cid, "1004", "8004", "housing", "attended")
-            assert (t.mode.value, t.state.value, t.number) == ("attended", "consulting", "28680002")
+            assert (t.mode.value, t.state.value, t.number) == ("attended", "consulting", "073128680002")  # with the area code
 
             async def consulting():
                 x = await transfers.active(cid)
@@ -148,7 +148,7 @@ async def test_attended_transfer_hands_the_caller_over(routing):
              if e.get("Conference") == conf and e.name in ("ConfbridgeJoin", "ConfbridgeLeave")]
     caller_join = order.index(("ConfbridgeJoin", rec["channel"]))
     seat_leave = next(i for i, (n, c) in enumerate(order) if n == "ConfbridgeLeave" and c.startswith("Local/1004@"))
-    ext_leave = next(i for i, (n, c) in enumerate(order) if n == "ConfbridgeLeave" and c.startswith("Local/28680002@"))
+    ext_leave = next(i for i, (n, c) in enumerate(order) if n == "ConfbridgeLeave" and c.startswith("Local/073128680002@"))
     assert seat_leave < caller_join < ext_leave, order          # held apart, then handed over to the specialist
     (x,) = rec["transfers"]
     assert (x["mode"], x["state"], x["result"]) == ("attended", "done", "completed")
