@@ -111,7 +111,7 @@ def _user(h: Mapping[str, str]) -> User:
 
 def normalize_username(username: str) -> str:
     name = str(username).strip().lower()
-    if not USERNAME_RE.match(name):
+    if not USERNAME_RE.fullmatch(name):
         raise AccountError("invalid_username", "用户名须为 2 到 32 位小写字母、数字或 _ . -，以字母开头",
                            {"username": username})
     return name
@@ -120,7 +120,7 @@ def normalize_username(username: str) -> str:
 def _link(value: str | None, field: str) -> str | None:
     if value is None or value == "":
         return None
-    if not LINK_RE.match(str(value)):
+    if not LINK_RE.fullmatch(str(value)):
         raise AccountError("invalid_field", "字段格式不正确", {"field": field})
     return str(value)
 
@@ -205,7 +205,7 @@ class Accounts:
         older parameters is upgraded on a successful login.
         """
         name = str(username).strip().lower()
-        user_id = await self.redis.hget(USERNAMES, name) if USERNAME_RE.match(name) else None
+        user_id = await self.redis.hget(USERNAMES, name) if USERNAME_RE.fullmatch(name) else None
         stored = await self.redis.hget(_key(user_id), "password") if user_id else None
         if not await self._verify(password, stored):
             return None
