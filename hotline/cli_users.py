@@ -67,9 +67,24 @@ def _redis_url(args: argparse.Namespace, stderr: IO[str]) -> str | None:
         stderr.write(f"{exc}\n")
         return None
     if not url:
-        stderr.write("no Redis configured for accounts: set redis.url in the settings or pass --redis-url\n")
+        url = _running_hotline_redis()
+    if not url:
+        stderr.write("no Redis configured for accounts: set redis.url in the settings, pass --redis-url "
+                     "or start the hotline (its run/current/ready.json names its Redis)\n")
         return None
     return url
+
+
+def _running_hotline_redis() -> str | None:
+    """The running hotline's Redis URL (with its password) from run/current/ready.json (0600)."""
+    import json
+
+    from hotline.cli_call import NoHotline, find_run
+
+    try:
+        return json.loads((find_run(None) / "ready.json").read_text()).get("redis") or None
+    except (NoHotline, OSError, ValueError):
+        return None
 
 
 def read_password(stdin: IO[str], stderr: IO[str]) -> str | None:

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from dialplan import hotline as dp
 from dialplan.publish import publish
-from hotline.procs import RedisServer, free_port, try_lock
+from hotline.procs import RedisServer, free_port, redact_url, try_lock
 from hotline.settings import Settings
 from pbx.agi_server import FastAGIServer, Handler
 from pbx.ami import AMIClient
@@ -79,6 +79,11 @@ class Runtime:
     on_ami_reconnect: Callable[[], Awaitable[None]] | None = None
     # Extra dialplan contexts (benchmarks, tests): f(agi_url, prompts) -> contexts.
     extra_contexts_factory: Callable[[str, PromptCache], tuple] | None = None
+
+    @property
+    def redis_url(self) -> str:
+        """The URL every client uses (with the password of the private Redis)."""
+        return self.redis_server.url if self.redis_server else self.settings.redis.url
 
     def _redis_data_dir(self) -> Path | None:
         """The persistent Redis folder, unless another hotline on this machine holds it."""
@@ -177,7 +182,8 @@ class Runtime:
             "ports": {"web": self.web_port, "fastagi": self.agi.port, "ami": self.asterisk.ports.ami,
                       "sip": self.asterisk.ports.sip,
                       "redis": self.redis_server.port if self.redis_server else None},
-            "redis": self.redis_server.url if self.redis_server else self.settings.redis.url,
+            # without its password: this goes to the READY line; ready.json (0600) has the full URL
+            "redis": redact_url(self.redis_url),
             "asterisk_conf": str(self.asterisk.conf),
             "ami_user": self.asterisk.ami_user,
             "pids": {"asterisk": self.asterisk.process.pid if self.asterisk.process else None,
@@ -202,7 +208,8 @@ class Runtime:
 
     def write_ready(self, info: dict[str, Any]) -> None:
         """RUN/ready.json (mode 0600: it holds the AMI secret) and run/current -> RUN, for `hotline call`."""
-        data = {**info, "ami_secret": self.asterisk.ami_secret if self.asterisk else None}
+        data = {**info, "ami_secret": self.asterisk.ami_secret if self.asterisk else None,
+                "redis": self.redis_url}
         path = self.run / "ready.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:

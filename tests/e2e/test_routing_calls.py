@@ -587,6 +587,9 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
     assert kinds == [("call_assigned", "1005"), ("call_answered", "1005"), ("call_ended", "1005")]
     seat_wav = Path(rec["recording"]).with_name(Path(rec["recording"]).stem + "-seat.wav")
     assert wav_rms(seat_wav) > 500, "no audio from the softphone in the seat's recording"
+    # issue #12 item 12: recordings are never world-readable (Asterisk runs under the product's umask)
+    for f in (Path(rec["recording"]), seat_wav):
+        assert f.stat().st_mode & 0o007 == 0, (f, oct(f.stat().st_mode))
 
 
 # ---------------------------------------------------------------- 8. the controller killed with calls waiting
