@@ -314,7 +314,10 @@ async def resync(rt: Runtime) -> None:
     demo = set(rt.services["demo_seats"])
     seat_ids = list(rt.services["seats_config"].seats)
     try:
-        await rt.ami.wait_fully_booted()            # after a restart AMI answers before PJSIP is loaded
+        # after a restart AMI answers before PJSIP is loaded; asked over the control socket (the
+        # AMI user has no command class)
+        if rt.asterisk is not None:
+            await asyncio.to_thread(rt.asterisk.cli, "core waitfullybooted", 30.0)
         channels = await rt.ami.core_show_channels()
         devices = {sid: await rt.ami.device_state(seat_interface(sid, False)) for sid in seat_ids if sid not in demo}
     except AMIError as exc:

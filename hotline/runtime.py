@@ -201,9 +201,11 @@ class Runtime:
         """
         assert self.asterisk and self.ami
         written = await asyncio.to_thread(publish, self.asterisk.etc, self.generated_config)
-        await self.ami.dialplan_reload()
-        await self.ami.reload("res_pjsip.so")
-        await self.ami.reload("app_queue.so")
+        # over the control socket (a local, 0660 socket in the run folder): the AMI user has no
+        # system/config class, so a leaked AMI secret cannot reload or rewrite anything
+        for command in RELOAD_COMMANDS:
+            if await asyncio.to_thread(self.asterisk.cli, command) is None:
+                raise RuntimeError(f"asterisk: {command!r} failed")
         return written
 
     def write_ready(self, info: dict[str, Any]) -> None:
@@ -262,6 +264,9 @@ class Runtime:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+RELOAD_COMMANDS = ("dialplan reload", "module reload res_pjsip.so", "module reload app_queue.so")
 
 
 def _swallow(task: asyncio.Future) -> None:
