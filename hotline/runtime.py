@@ -155,10 +155,8 @@ class Runtime:
                              on_reconnect=self.on_ami_reconnect)
         await self.ami.connect()
 
-        w = s.web
         app = create_app(self.status, redis=self.redis, routes=self.web_routes,
-                         config=WebConfig(cookie_secure=w.cookie_secure, session_idle_s=w.session_idle_s,
-                                          session_absolute_s=w.session_absolute_s, metrics_token=w.metrics_token))
+                         config=web_config(s))
         app.cleanup_ctx.extend(self.web_contexts)
         self.web_runner = web.AppRunner(app, access_log=None)
         await self.web_runner.setup()
@@ -264,6 +262,15 @@ class Runtime:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+def web_config(s: Settings) -> WebConfig:
+    """The web layer's settings from the hotline's `web:` section."""
+    w = s.web
+    return WebConfig(cookie_secure=w.cookie_secure, session_idle_s=w.session_idle_s,
+                     session_absolute_s=w.session_absolute_s, metrics_token=w.metrics_token,
+                     trust_forwarded=w.trust_forwarded,
+                     trusted_proxies=tuple(p.strip() for p in w.trusted_proxies.split(",") if p.strip()))
 
 
 RELOAD_COMMANDS = ("dialplan reload", "module reload res_pjsip.so", "module reload app_queue.so")

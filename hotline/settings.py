@@ -100,6 +100,8 @@ class WebSection:
     session_idle_s: float
     session_absolute_s: float
     metrics_token: str
+    trust_forwarded: bool       # behind a reverse proxy: the client address from X-Forwarded-For
+    trusted_proxies: str        # comma-separated addresses of that proxy
 
 
 @dataclass(frozen=True)
