@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from web.auth import PasswordFormatError, PasswordHasher
+from web.sessions import announce_ended
 
 PREFIX = "web"
 SEQ = f"{PREFIX}:user:seq"
@@ -305,4 +306,8 @@ class Accounts:
                     break
                 except WatchError:
                     continue
+        if fields.keys() & {"role", "disabled", "operator_id", "seat"}:
+            # what a live page may see depends on these: every node closes this user's pages
+            # (they reconnect under the new rights, or not at all when disabled)
+            await announce_ended(self.redis, user_id=user_id, reason="account_changed")
         return await self.require(user_id)
