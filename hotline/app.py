@@ -144,7 +144,7 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         rt.closers.insert(0, describe.close)
         live_stt = None
         if pool is not None and s.stt.live:      # the conversation, both directions, transcribed live
-            live_audio = LiveAudioServer(s.network.host)
+            live_audio = LiveAudioServer(s.stt.live_audio_host or s.network.host)
             await live_audio.start()
             capture = SpyCapture(lambda: rt.ami, live_audio, install_script(rt.run / "agi-bin"), LIVE_SPY)
             live_stt = LiveTranscriber(pool, publish, calls, tickets, capture=capture, redis=rt.redis, node=node)

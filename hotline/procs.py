@@ -129,11 +129,10 @@ REDIS_DISABLED_COMMANDS = ("CONFIG", "DEBUG", "MODULE", "REPLICAOF", "SLAVEOF", 
 REDIS_SECRET_FILE = "redis.secret"
 
 
-def redis_password(folder: Path) -> str:
-    """The Redis password kept (0600) in `folder`; generated on first use. Rotate it by deleting
-    the file and restarting the hotline (see SECURITY.md)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / REDIS_SECRET_FILE
+def secret_file(path: Path) -> str:
+    """The secret kept (0600) in `path`; generated on first use. Rotate it by deleting the
+    file and restarting the hotline (SECURITY.md)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         text = path.read_text().strip()
         if text:
@@ -146,6 +145,11 @@ def redis_password(folder: Path) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(secret + "\n")
     return secret
+
+
+def redis_password(folder: Path) -> str:
+    """The Redis password kept (0600) in `folder` (its data folder) as redis.secret."""
+    return secret_file(folder / REDIS_SECRET_FILE)
 
 
 def redis_url(host: str, port: int, password: str | None, db: int = 0) -> str:

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from dialplan import hotline as dp
 from dialplan.publish import publish
-from hotline.procs import RedisServer, free_port, redact_url, try_lock
+from hotline.procs import RedisServer, free_port, redact_url, secret_file, try_lock
 from hotline.settings import Settings
 from pbx.agi_server import FastAGIServer, Handler
 from pbx.ami import AMIClient
@@ -69,6 +69,7 @@ class Runtime:
     fallback_members: tuple[str, ...] = ()
     _lock: Any = None
     redis_server: RedisServer | None = None
+    agi_secret: str = ""
     redis: aioredis.Redis | None = None
     agi: FastAGIServer | None = None
     asterisk: AsteriskServer | None = None
@@ -79,6 +80,16 @@ class Runtime:
     on_ami_reconnect: Callable[[], Awaitable[None]] | None = None
     # Extra dialplan contexts (benchmarks, tests): f(agi_url, prompts) -> contexts.
     extra_contexts_factory: Callable[[str, PromptCache], tuple] | None = None
+
+    @property
+    def agi_url(self) -> str:
+        """What the dialplan's AGI() calls: the listener plus the deployment's secret as the first
+        path segment (dialplan/hotline.py appends "/ivr")."""
+        assert self.agi is not None
+        host = self.settings.fastagi.host or self.settings.network.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"agi://{host}:{self.agi.port}/{self.agi_secret}"
 
     @property
     def redis_url(self) -> str:
@@ -101,14 +112,14 @@ class Runtime:
         assert self.agi and self.prompts
         s = self.settings
         spec = dp.DialplanSpec(
-            agi_url=f"agi://{s.network.host}:{self.agi.port}",
+            agi_url=self.agi_url,
             prompts={"fallback": str(self.prompts.ensure(s.prompts.fallback)),
                      "sorry": str(self.prompts.ensure(s.prompts.sorry)),
                      "line_silence": str(self.prompts.silence(10)),
                      "demo_reply": str(self.prompts.ensure("您好，12345热线，工号为您服务，请讲。"))},
             fallback_queue_timeout_s=s.fallback.queue_timeout_s,
             fallback_members=self.fallback_members,
-            extra=self.extra_contexts_factory(f"agi://{s.network.host}:{self.agi.port}", self.prompts)
+            extra=self.extra_contexts_factory(self.agi_url, self.prompts)
             if self.extra_contexts_factory else (),
         )
         return {
@@ -137,9 +148,11 @@ class Runtime:
         self.prompts = PromptCache(self.run / "sounds", TTSVoice(voice=s.prompts.voice, speed=s.prompts.speed))
         if self.wire:
             self.handlers = {**self.handlers, **(await self.wire(self))}
-        self.agi = FastAGIServer(self.handlers, host=s.network.host, port=s.network.fastagi_port,
+        self.agi_secret = secret_file(s.path(s.storage.data_dir) / FASTAGI_SECRET_FILE)
+        self.agi = FastAGIServer(self.handlers, host=s.fastagi.host or s.network.host, port=s.network.fastagi_port,
                                  header_timeout=s.fastagi.header_timeout_s,
-                                 drain_timeout=s.fastagi.drain_timeout_s)
+                                 drain_timeout=s.fastagi.drain_timeout_s, secret=self.agi_secret,
+                                 allowed_peers=_addresses(s.fastagi.allowed_peers))
         await self.agi.start()
 
         ports = AsteriskPorts.free()
@@ -161,7 +174,7 @@ class Runtime:
         self.web_runner = web.AppRunner(app, access_log=None)
         await self.web_runner.setup()
         self.web_port = s.network.web_port or free_port()
-        await web.TCPSite(self.web_runner, s.network.host, self.web_port).start()
+        await web.TCPSite(self.web_runner, s.web.host or s.network.host, self.web_port).start()
         if self.started:
             await self.started(self)
 
@@ -176,7 +189,7 @@ class Runtime:
         assert self.asterisk and self.agi
         return {
             "run": str(self.run),
-            "web": f"http://{self.settings.network.host}:{self.web_port}/",
+            "web": f"http://{self.settings.web.host or self.settings.network.host}:{self.web_port}/",
             "ports": {"web": self.web_port, "fastagi": self.agi.port, "ami": self.asterisk.ports.ami,
                       "sip": self.asterisk.ports.sip,
                       "redis": self.redis_server.port if self.redis_server else None},
@@ -270,7 +283,14 @@ def web_config(s: Settings) -> WebConfig:
     return WebConfig(cookie_secure=w.cookie_secure, session_idle_s=w.session_idle_s,
                      session_absolute_s=w.session_absolute_s, metrics_token=w.metrics_token,
                      trust_forwarded=w.trust_forwarded,
-                     trusted_proxies=tuple(p.strip() for p in w.trusted_proxies.split(",") if p.strip()))
+                     trusted_proxies=_addresses(w.trusted_proxies))
+
+
+FASTAGI_SECRET_FILE = "fastagi.secret"
+
+
+def _addresses(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
 RELOAD_COMMANDS = ("dialplan reload", "module reload res_pjsip.so", "module reload app_queue.so")
