@@ -72,8 +72,8 @@ async def test_fastagi_down_sends_call_to_fallback(fresh):
         apps = [a for a, _ in result.applications()]
         assert "Playback" in apps and "Queue" in apps      # a prompt, then the plain queue: no dead air
     finally:
-        fresh.agi = FastAGIServer(fresh.handlers,
-                                  port=port, drain_timeout=3)
+        fresh.agi = FastAGIServer(fresh.handlers, port=port, drain_timeout=3,
+                                  secret=fresh.agi_secret, allowed_peers=("127.0.0.1", "::1"))
         await fresh.agi.start()
 
 

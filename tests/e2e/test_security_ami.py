@@ -24,15 +24,19 @@ async def ami(fresh):
     ("GetConfig", {"Filename": "manager.conf"}),
     ("UpdateConfig", {"SrcFilename": "extensions.conf", "DstFilename": "extensions.conf",
                       "Action-000000": "Append", "Cat-000000": "x", "Var-000000": "exten",
-                      "Value-000000": "s,1,System(touch /tmp/pwned)"}),
+                      "Value-000000": "s,1,System(touch {marker})"}),
     ("ModuleLoad", {"Module": "app_system.so", "LoadType": "load"}),
     ("Originate", {"Channel": "Local/s@hotline-fallback", "Application": "System",
-                   "Data": "touch /tmp/pwned", "Async": "true"}),
+                   "Data": "touch {marker}", "Async": "true"}),
 ])
 async def test_the_ami_user_cannot_reach_system_command_or_config(ami, name, params, tmp_path):
+    marker = tmp_path / "pwned"                      # what System() would create
+    params = {k: v.replace("{marker}", str(marker)) for k, v in params.items()}
     with pytest.raises(AMIActionError) as e:
         await ami.action(name, **params)
     assert "denied" in str(e.value).lower() or "forbidden" in str(e.value).lower(), str(e.value)
+    await asyncio.sleep(0.5)
+    assert not marker.exists()                       # (on the old `write = all` it was created)
 
 
 async def test_what_the_product_uses_still_works_and_reloads_go_over_the_control_socket(fresh, ami):

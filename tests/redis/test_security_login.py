@@ -3,7 +3,6 @@ attacker lock the right user out, or a whole office behind one NAT address; bloc
 do not flood the audit trail; `trust_forwarded` takes the address a trusted proxy saw."""
 from __future__ import annotations
 
-from hotline.runtime import web_config
 from hotline.settings import load
 from tests.redis.test_web_api import PASSWORDS, make_env  # noqa: F401  (make_env is a fixture)
 from web.keys import CONFIG
@@ -84,6 +83,7 @@ async def test_a_peer_that_is_not_the_proxy_cannot_choose_its_address(make_env):
 
 
 def test_trust_forwarded_is_wired_from_the_settings():
+    from hotline.runtime import web_config
     s = load(env={}, overrides={"web": {"trust_forwarded": True, "trusted_proxies": "10.0.0.5, ::1"}})
     c = web_config(s)
     assert c.trust_forwarded is True and c.trusted_proxies == ("10.0.0.5", "::1")

@@ -12,7 +12,8 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, ResponseError
 
-from hotline.procs import REDIS_SECRET_FILE, ManagedProcess, RedisServer, redact_url
+from hotline import procs
+from hotline.procs import RedisServer
 
 
 @pytest.fixture
@@ -61,14 +62,14 @@ async def test_config_debug_and_module_are_disabled_even_with_the_password(priva
 
 
 def test_the_password_is_generated_once_kept_0600_and_never_on_the_command_line(private_redis, tmp_path):
-    secret = private_redis.dir / REDIS_SECRET_FILE
+    secret = private_redis.dir / procs.REDIS_SECRET_FILE
     assert _mode(secret) == 0o600 and _mode(private_redis.conf) == 0o600
     assert secret.read_text().strip() == private_redis.password and len(private_redis.password) >= 32
     cmdline = open(f"/proc/{private_redis.process.pid}/cmdline", "rb").read()
     assert private_redis.password.encode() not in cmdline
     again = RedisServer(tmp_path / "run2", data_dir=private_redis.dir)   # the same data folder
     assert again.password == private_redis.password
-    assert private_redis.password not in redact_url(private_redis.url)
+    assert private_redis.password not in procs.redact_url(private_redis.url)
 
 
 def test_dump_and_aof_files_are_private(private_redis):
@@ -100,7 +101,7 @@ def test_files_left_world_readable_by_an_older_run_are_tightened(tmp_path):
 
 def test_services_and_commands_create_files_under_the_private_umask(tmp_path):
     # the services (Asterisk: recordings; Redis) start under the product's umask
-    proc = ManagedProcess("touch", ["sh", "-c", f"touch {tmp_path / 'made'}"], tmp_path / "log" / "touch.log")
+    proc = procs.ManagedProcess("touch", ["sh", "-c", f"touch {tmp_path / 'made'}"], tmp_path / "log" / "touch.log")
     proc.start()
     proc.proc.wait(10)
     assert _mode(tmp_path / "made") & 0o027 == 0
