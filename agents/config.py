@@ -125,7 +125,7 @@ class _Reader:
             self.problem(path, TYPE, "expected a string")
             return None
         s = str(v)
-        if not pattern.match(s):
+        if not pattern.fullmatch(s):
             self.problem(path, PATTERN, f"{s!r} is not a valid id (letters, digits, _ . -)")
             return None
         return s

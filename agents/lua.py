@@ -458,7 +458,7 @@ local function assign(L, c, sid, overflowed)
   local cb = redis.call('HGET', ck, 'callback') == '1'
   local s = hgetall(key('seat', sid))
   seat_move(sid, s, 'ringing', {call = c.id, lane = L.id})
-  redis.call('HSET', ck, 'state', 'ringing', 'seat', sid, 'assigned_at', int(NOW),
+  redis.call('HSET', ck, 'state', 'ringing', 'seat', sid, 'operator', nz(s.operator), 'assigned_at', int(NOW),
              'overflowed', overflowed and '1' or '0')
   count(L.id, sid, 'rang', 1)
   local a = {call_id = c.id, seat_id = sid, lane = L.id, decided_at = NOW / 1000, overflowed = overflowed,

@@ -183,6 +183,7 @@ class CallStatus:
     boost: int = 0
     callback: bool = False
     seat_id: str = ""
+    operator_id: str = ""    # the operator at the seat when the call was given to it (console access)
     node: str = ""
     attempts: int = 0
     end_reason: str = ""

@@ -51,7 +51,7 @@ def default_node(hostname: str, data_dir: str) -> str:
 
 def check_node(node: str) -> str:
     """A node id as given in the settings; ValueError with the rule when it cannot be one."""
-    if not _NODE.match(node):
+    if not _NODE.fullmatch(node):
         raise ValueError(f"routing.node {node!r}: 1-100 characters of letters, digits, '.', '_', '-', "
                          "starting with a letter or digit")
     return node

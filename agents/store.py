@@ -242,7 +242,7 @@ class RoutingStore:
             call_id=call_id, lane=h.get("lane", ""), phase=CallPhase(h.get("state", "ended")),
             arrived_at=(_f(h.get("arrival"), 0.0) or 0.0) / 1000, priority=int(h.get("priority") or 0),
             boost=int(h.get("boost") or 0), callback=h.get("callback") == "1", seat_id=h.get("seat", ""),
-            node=h.get("node", ""), attempts=int(h.get("attempts") or 0), end_reason=h.get("end_reason", ""),
+            operator_id=h.get("operator", ""), node=h.get("node", ""), attempts=int(h.get("attempts") or 0), end_reason=h.get("end_reason", ""),
             caller=h.get("caller") or None, callback_number=h.get("cb_number") or None)
 
     async def active_calls(self) -> list[str]:

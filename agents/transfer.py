@@ -182,7 +182,7 @@ def parse_transfers(data: Any, source: str = "transfers") -> TransfersConfig:
         ok = True
         if isinstance(tid, int) and not isinstance(tid, bool):
             tid = str(tid)
-        if not isinstance(tid, str) or not ID_PATTERN.match(tid):
+        if not isinstance(tid, str) or not ID_PATTERN.fullmatch(tid):
             problems.append(f"{where}.id: expected letters, digits, _ . - (1..32), got {tid!r}")
             ok = False
         elif tid in targets:
@@ -193,7 +193,7 @@ def parse_transfers(data: Any, source: str = "transfers") -> TransfersConfig:
             ok = False
         if isinstance(number, int) and not isinstance(number, bool):
             number = str(number)
-        if not isinstance(number, str) or not NUMBER_PATTERN.match(number):
+        if not isinstance(number, str) or not NUMBER_PATTERN.fullmatch(number):
             problems.append(f"{where}.number: expected 2..20 digits, got {number!r}")
             ok = False
         if not isinstance(three_way, bool):

@@ -224,6 +224,8 @@ def build(spec: DialplanSpec) -> Dialplan:
             ("ChanSpy", "${LIVE_SPY_TARGET},qoES"),
             ("Hangup", ""),
         )),
+        # ;1 goes here (Originate by context: the AMI user may not Originate EAGI, issue #12 #9)
+        Extension("eagi", steps(("EAGI", "${LIVE_EAGI_ARGS}"), ("Hangup", ""))),
     ), comment="Live transcription: one direction of a bridged call into an EAGI reader (recordings/live.py).")
 
     return Dialplan(contexts=(entry, ivr, fallback, sim, demo, on_answer, callback, external, conference, spy,

@@ -154,7 +154,7 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         rt.closers.insert(0, describe.close)
         live_stt = None
         if pool is not None and s.stt.live:      # the conversation, both directions, transcribed live
-            live_audio = LiveAudioServer(s.network.host)
+            live_audio = LiveAudioServer(s.stt.live_audio_host or s.network.host)
             await live_audio.start()
             capture = SpyCapture(lambda: rt.ami, live_audio, install_script(rt.run / "agi-bin"), LIVE_SPY)
             live_stt = LiveTranscriber(pool, publish, calls, tickets, capture=capture, redis=rt.redis, node=node)
@@ -347,7 +347,10 @@ async def resync(rt: Runtime) -> None:
     demo = set(rt.services["demo_seats"])
     seat_ids = list(rt.services["seats_config"].seats)
     try:
-        await rt.ami.wait_fully_booted()            # after a restart AMI answers before PJSIP is loaded
+        # after a restart AMI answers before PJSIP is loaded; asked over the control socket (the
+        # AMI user has no command class)
+        if rt.asterisk is not None:
+            await asyncio.to_thread(rt.asterisk.cli, "core waitfullybooted", 30.0)
         channels = await rt.ami.core_show_channels()
         devices = {sid: await rt.ami.device_state(seat_interface(sid, False)) for sid in seat_ids if sid not in demo}
     except AMIError as exc:

@@ -5,6 +5,8 @@ import argparse
 import importlib
 import sys
 
+from hotline.procs import set_private_umask
+
 # Modules that add commands: each has register(subparsers).
 COMMANDS = (
     "hotline.cli_up",
@@ -29,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    set_private_umask()                  # every file a command creates: 0640 at most
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

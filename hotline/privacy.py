@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import re
 
-# Seven or more digits in a row; Asterisk's channel sequence (a dash and 8 hex
-# digits: "Local/12345@from-pstn-00000001;1") is left readable.
-_DIGITS = re.compile(r"-[0-9a-f]{8}(?![0-9a-f])|\d{7,}")
+# A phone number in free text: seven or more digits in a row, or written in groups
+# ("0731-22334455", "138-0000-1234", "138 0000 1234", "+86 138 0000 1234", "(0731) 2233 4455")
+# with seven or more digits in all. Groups after the first have 3-8 digits, so dates
+# ("2026-12-03") and times stay readable; so does Asterisk's channel sequence (a dash and
+# 8 hex digits: "Local/12345@from-pstn-00000001;1").
+_DIGITS = re.compile(
+    r"-[0-9a-f]{8}(?![0-9a-f])"
+    r"|(?<![A-Za-z0-9_+])(?:\+\d{1,3}[ -]?)?(?:\(\d{2,4}\)[ -]?)?(?:\d{2,6}(?:[ -]\d{3,8})+|\d{7,})(?![\d])")
 
 
 def mask_number(number: str | None) -> str:
@@ -29,4 +34,12 @@ def mask_name(name: str | None) -> str:
 
 def mask_text(text: str) -> str:
     """Mask every run of 7 or more digits in free text (numbers spoken in a transcript, log lines)."""
-    return _DIGITS.sub(lambda m: m.group(0) if m.group(0)[0] == "-" else mask_number(m.group(0)), text)
+    return _DIGITS.sub(_mask_match, text)
+
+
+def _mask_match(m: re.Match) -> str:
+    found = m.group(0)
+    if found[0] == "-":
+        return found                                  # a channel sequence
+    digits = re.sub(r"\D", "", found)
+    return mask_number(digits) if len(digits) >= 7 else found

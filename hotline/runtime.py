@@ -28,7 +28,7 @@ from dialplan.publish import publish
 from dialplan.outbound import from_trunks
 from dialplan.seats import render_tls_transport
 from dialplan.trunks import render_trunks, transport_options
-from hotline.procs import RedisServer, free_port, try_lock
+from hotline.procs import RedisServer, free_port, redact_url, secret_file, try_lock
 from hotline.settings import Settings
 from hotline.tls import ensure_self_signed
 from pbx.agi_server import FastAGIServer, Handler
@@ -76,6 +76,7 @@ class Runtime:
     tls_files: tuple[str, str] | None = None        # (certificate, key)
     _lock: Any = None
     redis_server: RedisServer | None = None
+    agi_secret: str = ""
     redis: aioredis.Redis | None = None
     agi: FastAGIServer | None = None
     asterisk: AsteriskServer | None = None
@@ -86,6 +87,21 @@ class Runtime:
     on_ami_reconnect: Callable[[], Awaitable[None]] | None = None
     # Extra dialplan contexts (benchmarks, tests): f(agi_url, prompts) -> contexts.
     extra_contexts_factory: Callable[[str, PromptCache], tuple] | None = None
+
+    @property
+    def agi_url(self) -> str:
+        """What the dialplan's AGI() calls: the listener plus the deployment's secret as the first
+        path segment (dialplan/hotline.py appends "/ivr")."""
+        assert self.agi is not None
+        host = self.settings.fastagi.host or self.settings.network.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"agi://{host}:{self.agi.port}/{self.agi_secret}"
+
+    @property
+    def redis_url(self) -> str:
+        """The URL every client uses (with the password of the private Redis)."""
+        return self.redis_server.url if self.redis_server else self.settings.redis.url
 
     def _redis_data_dir(self) -> Path | None:
         """The persistent Redis folder, unless another hotline on this machine holds it."""
@@ -103,7 +119,7 @@ class Runtime:
         assert self.agi and self.prompts
         s = self.settings
         spec = dp.DialplanSpec(
-            agi_url=f"agi://{s.network.host}:{self.agi.port}",
+            agi_url=self.agi_url,
             prompts={"fallback": str(self.prompts.ensure(s.prompts.fallback)),
                      "sorry": str(self.prompts.ensure(s.prompts.sorry)),
                      "line_silence": str(self.prompts.silence(10)),
@@ -113,7 +129,7 @@ class Runtime:
             out_trunks=from_trunks(s.trunks, s.dialling.caller_id),
             seat_out=self.seat_out,
             out_international=tuple(p for p in s.dialling.policy.allow_prefixes if p.startswith("00")),
-            extra=self.extra_contexts_factory(f"agi://{s.network.host}:{self.agi.port}", self.prompts)
+            extra=self.extra_contexts_factory(self.agi_url, self.prompts)
             if self.extra_contexts_factory else (),
         )
         return {
@@ -145,9 +161,11 @@ class Runtime:
         self.prompts = PromptCache(self.run / "sounds", TTSVoice(voice=s.prompts.voice, speed=s.prompts.speed))
         if self.wire:
             self.handlers = {**self.handlers, **(await self.wire(self))}
-        self.agi = FastAGIServer(self.handlers, host=s.network.host, port=s.network.fastagi_port,
+        self.agi_secret = secret_file(s.path(s.storage.data_dir) / FASTAGI_SECRET_FILE)
+        self.agi = FastAGIServer(self.handlers, host=s.fastagi.host or s.network.host, port=s.network.fastagi_port,
                                  header_timeout=s.fastagi.header_timeout_s,
-                                 drain_timeout=s.fastagi.drain_timeout_s)
+                                 drain_timeout=s.fastagi.drain_timeout_s, secret=self.agi_secret,
+                                 allowed_peers=_addresses(s.fastagi.allowed_peers))
         await self.agi.start()
 
         ports = AsteriskPorts.free()
@@ -173,15 +191,13 @@ class Runtime:
                              on_reconnect=self.on_ami_reconnect)
         await self.ami.connect()
 
-        w = s.web
         app = create_app(self.status, redis=self.redis, routes=self.web_routes,
-                         config=WebConfig(cookie_secure=w.cookie_secure, session_idle_s=w.session_idle_s,
-                                          session_absolute_s=w.session_absolute_s, metrics_token=w.metrics_token))
+                         config=web_config(s))
         app.cleanup_ctx.extend(self.web_contexts)
         self.web_runner = web.AppRunner(app, access_log=None)
         await self.web_runner.setup()
         self.web_port = s.network.web_port or free_port()
-        await web.TCPSite(self.web_runner, s.network.host, self.web_port).start()
+        await web.TCPSite(self.web_runner, s.web.host or s.network.host, self.web_port).start()
         if self.started:
             await self.started(self)
 
@@ -196,11 +212,12 @@ class Runtime:
         assert self.asterisk and self.agi
         return {
             "run": str(self.run),
-            "web": f"http://{self.settings.network.host}:{self.web_port}/",
+            "web": f"http://{self.settings.web.host or self.settings.network.host}:{self.web_port}/",
             "ports": {"web": self.web_port, "fastagi": self.agi.port, "ami": self.asterisk.ports.ami,
                       "sip": self.asterisk.ports.sip,
                       "redis": self.redis_server.port if self.redis_server else None},
-            "redis": self.redis_server.url if self.redis_server else self.settings.redis.url,
+            # without its password: this goes to the READY line; ready.json (0600) has the full URL
+            "redis": redact_url(self.redis_url),
             "asterisk_conf": str(self.asterisk.conf),
             "ami_user": self.asterisk.ami_user,
             "pids": {"asterisk": self.asterisk.process.pid if self.asterisk.process else None,
@@ -218,14 +235,17 @@ class Runtime:
         """
         assert self.asterisk and self.ami
         written = await asyncio.to_thread(publish, self.asterisk.etc, self.generated_config)
-        await self.ami.dialplan_reload()
-        await self.ami.reload("res_pjsip.so")
-        await self.ami.reload("app_queue.so")
+        # over the control socket (a local, 0660 socket in the run folder): the AMI user has no
+        # system/config class, so a leaked AMI secret cannot reload or rewrite anything
+        for command in RELOAD_COMMANDS:
+            if await asyncio.to_thread(self.asterisk.cli, command) is None:
+                raise RuntimeError(f"asterisk: {command!r} failed")
         return written
 
     def write_ready(self, info: dict[str, Any]) -> None:
         """RUN/ready.json (mode 0600: it holds the AMI secret) and run/current -> RUN, for `hotline call`."""
-        data = {**info, "ami_secret": self.asterisk.ami_secret if self.asterisk else None}
+        data = {**info, "ami_secret": self.asterisk.ami_secret if self.asterisk else None,
+                "redis": self.redis_url}
         path = self.run / "ready.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -278,6 +298,25 @@ class Runtime:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+def web_config(s: Settings) -> WebConfig:
+    """The web layer's settings from the hotline's `web:` section."""
+    w = s.web
+    return WebConfig(cookie_secure=w.cookie_secure, session_idle_s=w.session_idle_s,
+                     session_absolute_s=w.session_absolute_s, metrics_token=w.metrics_token,
+                     trust_forwarded=w.trust_forwarded,
+                     trusted_proxies=_addresses(w.trusted_proxies))
+
+
+FASTAGI_SECRET_FILE = "fastagi.secret"
+
+
+def _addresses(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+RELOAD_COMMANDS = ("dialplan reload", "module reload res_pjsip.so", "module reload app_queue.so")
 
 
 def _swallow(task: asyncio.Future) -> None:

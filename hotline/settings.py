@@ -119,6 +119,8 @@ class IvrSection:
 class FastAGISection:
     header_timeout_s: float
     drain_timeout_s: float
+    host: str               # bind address of the FastAGI listener ("" = network.host)
+    allowed_peers: str      # comma-separated addresses/networks that may connect (the Asterisk host)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,9 @@ class WebSection:
     session_idle_s: float
     session_absolute_s: float
     metrics_token: str
+    host: str                   # bind address of the web listener ("" = network.host)
+    trust_forwarded: bool       # behind a reverse proxy: the client address from X-Forwarded-For
+    trusted_proxies: str        # comma-separated addresses of that proxy
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,7 @@ class SttSection:
     model: str
     workers: int
     live: bool          # transcribe the conversation of answered calls as it happens
+    live_audio_host: str  # bind address of the live-audio listener ("" = network.host)
 
 
 @dataclass(frozen=True)

@@ -243,7 +243,8 @@ def parse_caller_list(text: str, *, list_id: str, path: str | None = None,
         try:
             number = normalize_number(raw_number, area_code=area_code)
         except NumberError as exc:
-            problems.append(Problem(f"{base}.line.{lineno}", LIST_LINE, f"line {lineno}: {exc.message}"))
+            # never the line's text: a list is a file, and its content must not come back in a message
+            problems.append(Problem(f"{base}.line.{lineno}", LIST_LINE, f"line {lineno}: not a valid phone number"))
             continue
         if number in seen:
             continue

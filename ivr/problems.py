@@ -34,6 +34,7 @@ UNREACHABLE = "unreachable"        # a node no call can reach from the entry
 DEAD_END = "dead_end"              # a call could end here without queue/transfer/hangup
 LOOP = "loop"                      # a cycle from which no terminal node is reachable
 FILE_NOT_FOUND = "file_not_found"  # a prompt audio file, list or overrides file is missing
+OUTSIDE_ROOT = "outside_root"      # a file path that is absolute or leaves the config folder
 LIST_LINE = "list_line"            # a line of a caller list does not parse
 CALENDAR = "calendar"              # bad opening hours, dates or overrides
 

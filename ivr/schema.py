@@ -85,7 +85,7 @@ class _Reader:
             self.problems.append(Problem(self.p(name), TYPE, f"{name} must be a string, not {_kind(v)}"))
             return default
         v = str(v)
-        if regex is not None and not regex.match(v):
+        if regex is not None and not regex.fullmatch(v):
             self.problems.append(Problem(self.p(name), PATTERN, f"{v!r} is not a valid {hint or name}"))
             return default
         return v
@@ -193,7 +193,7 @@ def _menu(r: _Reader, nid: str, d: Defaults) -> MenuNode:
                 continue
             if not _keys_ok(key, kp, r.problems):
                 continue
-            if not isinstance(target, str) or not ID_RE.match(target):
+            if not isinstance(target, str) or not ID_RE.fullmatch(target):
                 r.problems.append(Problem(kp, TYPE, "an option must name a node"))
                 continue
             options[key] = target
@@ -252,7 +252,7 @@ def _str_list(r: _Reader, name: str, regex: re.Pattern) -> tuple[str, ...]:
     out = []
     for i, item in enumerate(items):
         p = join(r.p(name), i) if isinstance(v, list) else r.p(name)
-        if isinstance(item, bool) or not isinstance(item, (str, int)) or not regex.match(str(item)):
+        if isinstance(item, bool) or not isinstance(item, (str, int)) or not regex.fullmatch(str(item)):
             r.problems.append(Problem(p, PATTERN, f"{item!r} is not a valid {name}"))
             continue
         out.append(str(item))
@@ -410,7 +410,7 @@ def _lanes(data: Any, problems: list[Problem]) -> dict[str, Lane]:
         return out
     for lid, spec in data.items():
         path = join("lanes", lid)
-        if not ID_RE.match(str(lid)):
+        if not ID_RE.fullmatch(str(lid)):
             problems.append(Problem(path, PATTERN, f"{lid!r} is not a valid id"))
             continue
         r = _Reader(spec, path, problems, ("label", "priority", "overflow", "skills", "description"), "a lane")
@@ -435,7 +435,7 @@ def _lists(data: Any, problems: list[Problem]) -> dict[str, ListRef]:
         return out
     for lid, spec in data.items():
         path = join("lists", lid)
-        if not ID_RE.match(str(lid)):
+        if not ID_RE.fullmatch(str(lid)):
             problems.append(Problem(path, PATTERN, f"{lid!r} is not a valid id"))
             continue
         if isinstance(spec, str):
@@ -455,7 +455,7 @@ def _calendars(data: Any, problems: list[Problem], tz: str) -> dict[str, Calenda
         return out
     for cid, spec in data.items():
         path = join("calendars", cid)
-        if not ID_RE.match(str(cid)):
+        if not ID_RE.fullmatch(str(cid)):
             problems.append(Problem(path, PATTERN, f"{cid!r} is not a valid id"))
             continue
         r = _Reader(spec, path, problems, ("weekly", "holidays", "workday_hours", "overrides",
@@ -527,7 +527,7 @@ def build(data: Any) -> Built:
     else:
         for nid, spec in raw_nodes.items():
             path = join("nodes", nid)
-            if not ID_RE.match(str(nid)):
+            if not ID_RE.fullmatch(str(nid)):
                 problems.append(Problem(path, PATTERN, f"{nid!r} is not a valid node id "
                                                        "(letters, digits, _ and -; not starting with a digit)"))
                 continue

@@ -35,7 +35,7 @@ class KeyScript:
     """The keys a simulated caller presses, handed out one prompt at a time."""
 
     def __init__(self, keys: str = "") -> None:
-        if not _KEYS.match(keys or ""):
+        if not _KEYS.fullmatch(keys or ""):
             raise ValueError(f"keys may only hold 0-9, *, # and commas: {keys!r}")
         self.grouped = "," in (keys or "")
         self.groups = (keys or "").split(",") if self.grouped else []

@@ -29,7 +29,7 @@ from ivr.model import (
 )
 from ivr.numbers import CallerList, read_caller_list
 from ivr.problems import (
-    CALENDAR, DEAD_END, FILE_NOT_FOUND, LOOP, UNKNOWN_CALENDAR, UNKNOWN_LANE, UNKNOWN_LIST,
+    CALENDAR, DEAD_END, FILE_NOT_FOUND, LOOP, OUTSIDE_ROOT, UNKNOWN_CALENDAR, UNKNOWN_LANE, UNKNOWN_LIST,
     UNKNOWN_NODE, UNREACHABLE, UNREADABLE, Problem, TreeInvalid, join,
 )
 from ivr.schema import build
@@ -285,9 +285,26 @@ def _cycle_through(start: str, edges: Mapping[str, list[str]], within: set[str])
 # ---------------------------------------------------------------- resources
 
 
+class OutsideRoot(ValueError):
+    """A tree's file path that is absolute or, once resolved (symlinks too), leaves the config folder."""
+
+
 def resolve_path(base_dir: Path, file: str) -> Path:
-    p = Path(file)
-    return p if p.is_absolute() else base_dir / p
+    """``file`` inside ``base_dir``; OutsideRoot for an absolute path, ``..`` out of the folder,
+    a symlink pointing out of it, or a NUL byte. Trees name files relative to their config folder
+    only: an admin's tree must never make the validator (or a call) read ``/etc/passwd``,
+    ``../data/seat-secrets.json`` or the run folder's ``manager.conf``."""
+    text = str(file)
+    if not text or "\x00" in text or Path(text).is_absolute() or text.startswith("~"):
+        raise OutsideRoot(text)
+    root = Path(base_dir).resolve()
+    p = (root / text).resolve()
+    if p != root and root not in p.parents:
+        raise OutsideRoot(text)
+    return p
+
+
+OUTSIDE_MESSAGE = "file paths must be relative to the config folder and stay inside it"
 
 
 def audio_exists(path: Path) -> bool:
@@ -303,14 +320,19 @@ def check_resources(tree: Tree, base_dir: Path) -> tuple[Tree, dict[str, CallerL
     Returns the tree with override files merged into its calendars, the lists read, the problems.
     """
     problems: list[Problem] = []
-    checked: dict[str, bool] = {}
+    checked: dict[str, bool | None] = {}
 
     def check_prompt(path: str, prompt: Prompt) -> None:
         if prompt.file is None:
             return
         if prompt.file not in checked:
-            checked[prompt.file] = audio_exists(resolve_path(base_dir, prompt.file))
-        if not checked[prompt.file]:
+            try:
+                checked[prompt.file] = audio_exists(resolve_path(base_dir, prompt.file))
+            except OutsideRoot:
+                checked[prompt.file] = None
+        if checked[prompt.file] is None:
+            problems.append(Problem(join(path, "file"), OUTSIDE_ROOT, OUTSIDE_MESSAGE))
+        elif not checked[prompt.file]:
             problems.append(Problem(join(path, "file"), FILE_NOT_FOUND,
                                     f"prompt audio file not found: {prompt.file}"))
 
@@ -329,14 +351,18 @@ def check_resources(tree: Tree, base_dir: Path) -> tuple[Tree, dict[str, CallerL
         path = join("lists", lid)
         if not ref.file:
             continue
-        f = resolve_path(base_dir, ref.file)
         try:
+            f = resolve_path(base_dir, ref.file)
             lists[lid], more = read_caller_list(f, list_id=lid, path=path)
+        except OutsideRoot:
+            problems.append(Problem(path, OUTSIDE_ROOT, OUTSIDE_MESSAGE))
+            continue
         except FileNotFoundError:
             problems.append(Problem(path, FILE_NOT_FOUND, f"list file not found: {ref.file}"))
             continue
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(path, UNREADABLE, f"cannot read list {ref.file}: {exc}"))
+            # the error's class only: its text may quote bytes of the file
+            problems.append(Problem(path, UNREADABLE, f"cannot read list {ref.file}: {type(exc).__name__}"))
             continue
         problems += more
 
@@ -360,7 +386,10 @@ def check_resources(tree: Tree, base_dir: Path) -> tuple[Tree, dict[str, CallerL
 
 def _read_overrides(base_dir: Path, file: str):
     problems: list[Problem] = []
-    f = resolve_path(base_dir, file)
+    try:
+        f = resolve_path(base_dir, file)
+    except OutsideRoot:
+        return [], {}, [Problem("", OUTSIDE_ROOT, OUTSIDE_MESSAGE)]
     if not f.is_file():
         return [], {}, [Problem("", FILE_NOT_FOUND, "file not found")]
     parsed = parse_file(f, max_bytes=DEFAULT_MAX_BYTES)

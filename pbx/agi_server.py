@@ -6,13 +6,23 @@ dialplan can take over: it sets ``HOTLINE_FALLBACK_REASON`` (best effort)
 and closes the socket; the dialplan sees ``HOTLINE_NEXT`` empty and sends the
 call to the fallback context. A bad client (junk, half headers, silence)
 costs only its own connection.
+
+Who may connect (issue #12 #2): only addresses in ``allowed_peers`` (the
+Asterisk host; empty = anyone who reaches the bind address), and, with a
+``secret``, only connections whose AGI URL starts with it
+(``agi://host:port/<secret>/ivr``: the per-deployment secret is the first path
+segment; the rest routes as before). A forged connection is closed before any
+handler runs, so it cannot create a call record, get a seat assigned or touch
+a seat's state; its script (the secret) is never logged.
 """
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from hotline.privacy import mask_number
@@ -49,6 +59,8 @@ class ServerStats:
     no_handler: int = 0        # no handler for the script: fallback "no_handler"
     drained: int = 0           # cancelled at the end of the drain: fallback "drain"
     refused: int = 0           # arrived while stopping
+    refused_peers: int = 0     # from an address not in allowed_peers
+    refused_secret: int = 0    # without the deployment's secret in the AGI URL
 
 
 @dataclass
@@ -61,6 +73,8 @@ class _Counters:
     no_handler: int = 0
     drained: int = 0
     refused: int = 0
+    refused_peers: int = 0
+    refused_secret: int = 0
 
 
 @dataclass
@@ -91,8 +105,12 @@ class FastAGIServer:
         default_handler: Handler | None = None,
         log: logging.Logger | None = None,
         command_timeout: float | None = 30.0,
+        secret: str | None = None,
+        allowed_peers: Iterable[str] = (),
     ) -> None:
         self._handlers = dict(handlers)
+        self._secret = secret or None
+        self._allowed = tuple(ipaddress.ip_network(p, strict=False) for p in allowed_peers)
         self._default_handler = default_handler
         self._host = host
         self._requested_port = port
@@ -135,7 +153,7 @@ class FastAGIServer:
     def stats(self) -> ServerStats:
         c = self._counts
         return ServerStats(c.accepted, c.completed, c.hangups, c.failed, c.rejected_headers,
-                           c.no_handler, c.drained, c.refused)
+                           c.no_handler, c.drained, c.refused, c.refused_peers, c.refused_secret)
 
     async def stop(self, drain_timeout: float | None = None) -> None:
         """Stop accepting at once; let calls finish within the drain time; then send the
@@ -190,14 +208,39 @@ class FastAGIServer:
             self._counts.refused += 1
             writer.transport.abort()
             return
+        peer = writer.get_extra_info("peername")
+        if self._allowed and not self._peer_allowed(peer):
+            self._counts.refused_peers += 1
+            self._log.warning("FastAGI connection from %s refused: not an allowed peer",
+                              peer[0] if isinstance(peer, tuple) else peer)
+            writer.transport.abort()
+            return
         self._counts.accepted += 1
         self._seq += 1
-        peer = writer.get_extra_info("peername")
         call = _Call(peer=f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer))
         task = asyncio.get_running_loop().create_task(self._serve(reader, writer, call),
                                                       name=f"fastagi-{self._seq}")
         self._calls[task] = call
         task.add_done_callback(self._finished)
+
+    def _peer_allowed(self, peer: object) -> bool:
+        try:
+            addr = ipaddress.ip_address(peer[0] if isinstance(peer, tuple) else str(peer))
+        except ValueError:
+            return False
+        if addr.version == 6 and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self._allowed)
+
+    def _script(self, env: AGIEnvironment) -> str | None:
+        """The script to route by; None when the deployment's secret is missing or wrong."""
+        script = env.network_script
+        if self._secret is None:
+            return script
+        given, _, rest = script.partition("/")
+        if not hmac.compare_digest(given.encode(), self._secret.encode()):
+            return None
+        return rest.strip("/")
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._calls.pop(task, None)
@@ -270,8 +313,14 @@ class FastAGIServer:
 
     async def _run_call(self, session: AGISession, call: _Call) -> None:
         env = session.env
-        who = f"call {env.uniqueid or '-'} from {mask_number(env.callerid)} (script {env.network_script!r})"
-        handler = self._route(env.network_script)
+        script = self._script(env)
+        if script is None:
+            self._counts.refused_secret += 1
+            self._log.warning("FastAGI connection from %s refused: no valid secret in the AGI URL", call.peer)
+            await session.close(_DRAIN_CLOSE_GRACE_S)
+            return
+        who = f"call {env.uniqueid or '-'} from {mask_number(env.callerid)} (script {script!r})"
+        handler = self._route(script)
         reason: str | None = None
         cancelled = False
         if handler is None:

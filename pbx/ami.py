@@ -714,20 +714,20 @@ def _name(callback: Any) -> str:
 
 
 def _variable(name: str, value: Any) -> str:
-    if not name or not _KEY.match(name):
+    if not name or not _KEY.fullmatch(name):
         raise AMIValueError(f"bad channel variable name {name!r}", action="Originate")
     return f"{name}={escape_variable_value(str(value))}"
 
 
 def _headers(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Action headers from keyword parameters; refuses anything that could break the framing."""
-    if not _KEY.match(name):
+    if not _KEY.fullmatch(name):
         raise AMIValueError(f"bad action name {name!r}")
     headers: dict[str, Any] = {"Action": name}
     for key, value in params.items():
         if value is None:
             continue
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             raise AMIValueError(f"bad header name {key!r}", action=name, params=params)
         values = value if isinstance(value, (list, tuple)) else [value]
         texts = [("true" if v else "false") if isinstance(v, bool) else str(v) for v in values]

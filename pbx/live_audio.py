@@ -10,13 +10,25 @@ forwards file descriptor 3 to a TCP listener in the controller.
 party's voice -, quietly (q), until it hangs up (E) or is gone (S). The spy's Local
 channel ends with it, the script sees EOF and closes its connection, and
 the stream ends. Why this capture: see recordings/live.py.
+
+Each stream has a per-call secret (issue #12 #15): `expect()` makes a random
+key, the spy's channel carries it as LIVE_AUDIO_KEY, the EAGI script reads it
+with GET VARIABLE (never on its command line, which `ps` shows to every local
+user) and sends it in its first line. A connection with a wrong key, for a
+stream nobody expects or already connected, or from an address that is not
+allowed, is refused, so a local process cannot claim a stream and inject its
+own audio into a transcript.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 import json
 import logging
+import re
+import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
@@ -25,6 +37,8 @@ from typing import Any
 log = logging.getLogger("hotline.pbx.live_audio")
 
 REPO = Path(__file__).resolve().parent.parent
+_TAG = re.compile(r"[A-Za-z0-9_.:-]{1,80}\|[a-z]{1,16}")
+KEY_VARIABLE = "LIVE_AUDIO_KEY"      # the stream's key, read by the EAGI script with GET VARIABLE
 
 
 def install_script(folder: Path, python: str = sys.executable) -> Path:
@@ -42,14 +56,18 @@ class _Stream:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.connected = asyncio.Event()
         self.writer: asyncio.StreamWriter | None = None
+        self.key = secrets.token_urlsafe(24)
 
 
 class LiveAudioServer:
-    """Accepts the EAGI scripts' connections: a JSON line {"tag", "rate"}, then raw audio."""
+    """Accepts the EAGI scripts' connections: a JSON line {"tag", "rate", "key"}, then raw audio."""
 
-    def __init__(self, host: str = "127.0.0.1", header_timeout_s: float = 5.0) -> None:
+    def __init__(self, host: str = "127.0.0.1", header_timeout_s: float = 5.0,
+                 allowed_peers: tuple[str, ...] = ("127.0.0.0/8", "::1")) -> None:
         self.host = host
         self.header_timeout_s = header_timeout_s
+        self.allowed_peers = tuple(ipaddress.ip_network(p, strict=False) for p in allowed_peers)
+        self.refused = 0
         self.port = 0
         self._streams: dict[str, _Stream] = {}
         self._server: asyncio.AbstractServer | None = None
@@ -67,17 +85,36 @@ class LiveAudioServer:
         for stream in self._streams.values():
             stream.queue.put_nowait(None)
 
-    def expect(self, tag: str) -> None:
-        self._streams.setdefault(tag, _Stream())
+    def expect(self, tag: str) -> str:
+        """Get ready for a stream; the key its script must present."""
+        return self._streams.setdefault(tag, _Stream()).key
+
+    def _peer_allowed(self, writer: asyncio.StreamWriter) -> bool:
+        peer = writer.get_extra_info("peername")
+        try:
+            addr = ipaddress.ip_address(peer[0] if isinstance(peer, tuple) else str(peer))
+        except ValueError:
+            return False
+        return any(addr in net for net in self.allowed_peers)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         stream = None
         try:
-            head = json.loads(await asyncio.wait_for(reader.readline(), self.header_timeout_s))
-            stream = self._streams.get(str(head.get("tag")))
-            if stream is None or stream.connected.is_set():
-                log.warning("live audio connection for an unknown stream %r refused", head.get("tag"))
+            if not self._peer_allowed(writer):
+                self.refused += 1
+                log.warning("live audio connection from a peer that is not allowed refused")
                 return
+            head = json.loads(await asyncio.wait_for(reader.readline(), self.header_timeout_s))
+            if not isinstance(head, dict):
+                raise ValueError("header is not an object")
+            candidate = self._streams.get(str(head.get("tag")))
+            key = head.get("key")
+            if (candidate is None or candidate.connected.is_set() or not isinstance(key, str)
+                    or not hmac.compare_digest(key.encode(), candidate.key.encode())):
+                self.refused += 1
+                log.warning("live audio connection for an unknown stream or with a wrong key refused")
+                return
+            stream = candidate
             stream.connected.set()
             stream.writer = writer
             while data := await reader.read(8192):
@@ -132,10 +169,15 @@ class SpyCapture:
         sources = {}
         for speaker, channel in channels.items():
             tag = f"{call_id}|{speaker}"
-            self.server.expect(tag)
+            if not _TAG.fullmatch(tag):
+                raise ValueError(f"live audio: unusable call id or speaker {tag!r}")
+            key = self.server.expect(tag)
+            # by context, not Application=EAGI: Asterisk refuses to Originate (E)AGI without the
+            # AMI `system` class, which the product's AMI user does not have
             await self.ami().originate(
-                f"Local/spy@{self.context}/n", application="EAGI",
-                data=f"{self.script},{self.server.host},{self.server.port},{tag}",
-                variables={"LIVE_SPY_TARGET": channel}, timeout_ms=5000)
+                f"Local/spy@{self.context}/n", context=self.context, exten="eagi", priority=1,
+                variables={"LIVE_SPY_TARGET": channel, KEY_VARIABLE: key,
+                           "LIVE_EAGI_ARGS": f"{self.script},{self.server.host},{self.server.port},{tag}"},
+                timeout_ms=5000)
             sources[speaker] = self.server.chunks(tag, stop=stop)
         return sources

@@ -40,8 +40,11 @@ class PromptResolver:
         file = getattr(prompt, "file", None)
         text = getattr(prompt, "text", None)
         if file:
-            p = Path(file)
-            p = p if p.is_absolute() else self.base_dir / p
+            from ivr.validate import OutsideRoot, resolve_path
+            try:
+                p = resolve_path(self.base_dir, file)     # confined to the config folder
+            except OutsideRoot:
+                raise PromptError(prompt, "file outside the config folder") from None
             return str(strip_ext(p))
         if text:
             up = self.upload_path(text)

@@ -139,8 +139,10 @@ def own_user_only(request: web.Request, user_id: str) -> User:
 
 
 def client_ip(request: web.Request) -> str:
-    """The client's address; behind a trusted proxy, the last X-Forwarded-For hop."""
-    if request.app[CONFIG].trust_forwarded:
+    """The client's address; behind a trusted proxy (`trust_forwarded`, and the connection comes
+    from one of `trusted_proxies`), the last X-Forwarded-For hop: the one that proxy added."""
+    config = request.app[CONFIG]
+    if config.trust_forwarded and (request.remote or "") in config.trusted_proxies:
         forwarded = request.headers.get("X-Forwarded-For", "")
         hops = [h.strip() for h in forwarded.split(",") if h.strip()]
         if hops:

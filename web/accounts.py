@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from web.auth import PasswordFormatError, PasswordHasher
+from web.sessions import announce_ended
 
 PREFIX = "web"
 SEQ = f"{PREFIX}:user:seq"
@@ -111,7 +112,7 @@ def _user(h: Mapping[str, str]) -> User:
 
 def normalize_username(username: str) -> str:
     name = str(username).strip().lower()
-    if not USERNAME_RE.match(name):
+    if not USERNAME_RE.fullmatch(name):
         raise AccountError("invalid_username", "用户名须为 2 到 32 位小写字母、数字或 _ . -，以字母开头",
                            {"username": username})
     return name
@@ -120,7 +121,7 @@ def normalize_username(username: str) -> str:
 def _link(value: str | None, field: str) -> str | None:
     if value is None or value == "":
         return None
-    if not LINK_RE.match(str(value)):
+    if not LINK_RE.fullmatch(str(value)):
         raise AccountError("invalid_field", "字段格式不正确", {"field": field})
     return str(value)
 
@@ -205,7 +206,7 @@ class Accounts:
         older parameters is upgraded on a successful login.
         """
         name = str(username).strip().lower()
-        user_id = await self.redis.hget(USERNAMES, name) if USERNAME_RE.match(name) else None
+        user_id = await self.redis.hget(USERNAMES, name) if USERNAME_RE.fullmatch(name) else None
         stored = await self.redis.hget(_key(user_id), "password") if user_id else None
         if not await self._verify(password, stored):
             return None
@@ -305,4 +306,8 @@ class Accounts:
                     break
                 except WatchError:
                     continue
+        if fields.keys() & {"role", "disabled", "operator_id", "seat"}:
+            # what a live page may see depends on these: every node closes this user's pages
+            # (they reconnect under the new rights, or not at all when disabled)
+            await announce_ended(self.redis, user_id=user_id, reason="account_changed")
         return await self.require(user_id)

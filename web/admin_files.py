@@ -77,8 +77,13 @@ def write_atomic(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         if path.exists():
+            # the backup is as private as the original (at most 0640), never umask's 0644
             prev = path.with_name(path.name + ".prev")
-            prev.write_bytes(path.read_bytes())
+            mode = path.stat().st_mode & 0o640
+            pfd = os.open(prev, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+            with os.fdopen(pfd, "wb") as fh:
+                os.fchmod(fh.fileno(), mode)       # an existing .prev keeps its mode on O_CREAT
+                fh.write(path.read_bytes())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -23,7 +23,7 @@ HEADER = "X-CSRF-Token"
 
 def own_origin(request: web.Request, config: WebConfig) -> str:
     scheme, host = request.scheme, request.host
-    if config.trust_forwarded:
+    if config.trust_forwarded and (request.remote or "") in config.trusted_proxies:
         scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip()
         host = request.headers.get("X-Forwarded-Host", host).split(",")[0].strip()
     return f"{scheme}://{host}".lower()

@@ -30,6 +30,14 @@ call_assigned, else asked of the Router).
     app = create_app(..., routes=[..., live])
     app.cleanup_ctx.append(live.cleanup_ctx)           # starts the reader, closes sockets at shutdown
 
+Who may keep a page open is re-checked all the time, not only at connect: the
+hub follows `web:sessions:ended` (web/sessions.py: logout, revocation, account
+disabled or role changed on ANY node) and closes the pages concerned at once;
+every `recheck_s` it also checks each page's session (idle and absolute
+expiry, logged out elsewhere) and account (disabled, role or operator id
+changed), so a page never outlives the rights it was opened with. A closed
+page gets close code 4401 and reconnects through a fresh login check.
+
 Each event is a JSON object: its own fields plus `src` ("live" or "events")
 and, for stream events, `id` (the stream id). A frame holds either ONE such
 object (one event was queued) or a JSON ARRAY of them, oldest first (several
@@ -51,11 +59,13 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 
-from web.access import RouteTable, current_user
+from web.access import RouteTable, current_user, principal
 from web.accounts import Role, User
 from web.errors import ApiError
-from web.keys import METRICS
+from web.auth import token_digest
+from web.keys import ACCOUNTS, METRICS, SESSIONS
 from web.metrics import Metrics
+from web.sessions import ENDED_CHANNEL
 
 log = logging.getLogger("web.live")
 
@@ -72,6 +82,8 @@ class LiveSettings:
     flush_s: float = 0.05             # while events keep coming, a page gets about one frame per this
     heartbeat_s: float = 30.0
     remember_calls: int = 10_000      # call id -> seat, for draft_ticket events
+    recheck_s: float = 5.0            # each page's session and account checked this often
+    max_message_bytes: int = 4096     # pages send nothing we use: a larger frame closes the socket
 
 
 @dataclass(eq=False)
@@ -88,6 +100,8 @@ class Client:
     sending_since: float | None = None    # monotonic start of the frame in flight
     last_sent: float = 0.0                # monotonic end of the last frame
     writer: asyncio.Task | None = None
+    session: str = ""                     # the digest of the page's session (web/sessions.py)
+    closing: bool = False
 
     @property
     def sees_all(self) -> bool:
@@ -106,8 +120,10 @@ class LiveHub:
     """The reader tasks and the connected pages of one application."""
 
     def __init__(self, redis: aioredis.Redis, metrics: Metrics, settings: LiveSettings = LiveSettings(),
-                 router: Any = None) -> None:
+                 router: Any = None, sessions: Any = None, accounts: Any = None) -> None:
         self.redis = redis
+        self.sessions = sessions          # web.sessions.SessionStore (re-checks); None: pub/sub only
+        self.accounts = accounts          # web.accounts.Accounts
         self.settings = settings
         self.router = router
         self.clients: set[Client] = set()
@@ -124,13 +140,16 @@ class LiveHub:
                                          "From the event read off Redis to the message written to the socket",
                                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0))
         self.events_in = metrics.counter("hotline_ws_events_total", "Events read off Redis", ("src",))
+        self.kicked = metrics.counter("hotline_ws_closed_total",
+                                      "Pages closed because their session or account changed", ("reason",))
         metrics.callback("hotline_ws_clients", "Connected live pages", fn=lambda: float(len(self.clients)))
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self.tasks = [asyncio.create_task(self._follow_channel(), name="live-channel"),
                       asyncio.create_task(self._follow_stream(), name="live-stream"),
-                      asyncio.create_task(self.flusher(), name="live-flusher")]
+                      asyncio.create_task(self.flusher(), name="live-flusher"),
+                      asyncio.create_task(self._recheck(), name="live-recheck")]
         for t in self.tasks:
             t.add_done_callback(_report)
 
@@ -153,7 +172,7 @@ class LiveHub:
         while True:
             pubsub = self.redis.pubsub()
             try:
-                await pubsub.subscribe(self.settings.channel)
+                await pubsub.subscribe(self.settings.channel, ENDED_CHANNEL)
                 while True:
                     if task is not None and task.cancelling():
                         raise asyncio.CancelledError()
@@ -161,6 +180,10 @@ class LiveHub:
                     if msg is None or msg.get("type") != "message":
                         continue
                     data = msg["data"]
+                    channel = msg.get("channel")
+                    if (channel.decode() if isinstance(channel, bytes) else channel) == ENDED_CHANNEL:
+                        self.sessions_ended(data)
+                        continue
                     try:
                         event = json.loads(data.decode() if isinstance(data, bytes) else data)
                     except ValueError:
@@ -205,6 +228,47 @@ class LiveHub:
                     event["id"] = last
                     self.events_in.inc(src="events")
                     await self.dispatch(event, "events")
+
+    # ------------------------------------------------------------ re-authorisation
+    def sessions_ended(self, data: Any) -> None:
+        """A `web:sessions:ended` message: close the pages of those sessions or of that user."""
+        try:
+            msg = json.loads(data.decode() if isinstance(data, bytes) else data)
+            sessions, user = set(msg.get("sessions") or ()), str(msg.get("user") or "")
+        except (ValueError, AttributeError, TypeError):
+            return
+        for c in list(self.clients):
+            if c.session in sessions or (user and c.user.id == user):
+                self.kick(c, str(msg.get("reason") or "ended"))
+
+    def kick(self, c: Client, reason: str) -> None:
+        """Close a page whose rights have ended (code 4401); it is gone from the fan-out at once."""
+        if c.closing:
+            return
+        c.closing = True
+        self.leave(c)
+        self.kicked.inc(reason=reason)
+        log.info("live: page of %s closed (%s)", c.user.username, reason)
+        asyncio.get_running_loop().create_task(_close(c, reason))
+
+    async def _recheck(self) -> None:
+        """Every `recheck_s`: each page's session still stands and its account is unchanged."""
+        while True:
+            await asyncio.sleep(self.settings.recheck_s)
+            if self.sessions is None or self.accounts is None:
+                continue
+            for c in list(self.clients):
+                try:
+                    if not c.session or not await self.sessions.alive(c.session, c.user.id):
+                        self.kick(c, "session_ended")
+                        continue
+                    now = await self.accounts.get(c.user.id)
+                    if (now is None or now.disabled or now.role is not c.user.role
+                            or now.operator_id != c.user.operator_id):
+                        self.kick(c, "account_changed")
+                except (RedisConnectionError, RedisTimeoutError) as exc:
+                    log.warning("live: cannot re-check pages (%s)", exc)
+                    break
 
     # ------------------------------------------------------------ fan-out
     async def seat_of(self, event: dict[str, Any]) -> str | None:
@@ -344,6 +408,16 @@ def _abort(client: Client) -> None:
         client.transport.abort()
 
 
+async def _close(c: Client, reason: str) -> None:
+    """Close with 4401; a page that does not answer the close within a second is dropped."""
+    try:
+        async with asyncio.timeout(1.0):
+            await c.ws.close(code=4401, message=reason.encode())
+    except Exception:
+        log.debug("live: close of a page failed; dropped", exc_info=True)
+        _abort(c)
+
+
 def _report(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("live: %s ended", task.get_name(), exc_info=task.exception())
@@ -366,9 +440,12 @@ class LiveRoutes(RouteTable):
             if hub is None:
                 raise ApiError(503, "unavailable", "实时推送暂不可用")
             user = current_user(request)
-            ws = web.WebSocketResponse(heartbeat=settings.heartbeat_s, max_msg_size=4096, compress=False)
+            who = principal(request)
+            ws = web.WebSocketResponse(heartbeat=settings.heartbeat_s, max_msg_size=settings.max_message_bytes,
+                                       compress=False)
             await ws.prepare(request)
-            client = Client(user, ws, seat=await hub.initial_seat(user), transport=request.transport)
+            client = Client(user, ws, seat=await hub.initial_seat(user), transport=request.transport,
+                            session=token_digest(who.session.token) if who is not None else "")
             writer = hub.join(client)
             try:
                 await ws.send_str(json.dumps({"type": "hello", "src": "live", "seat": client.seat,
@@ -386,7 +463,8 @@ class LiveRoutes(RouteTable):
             return ws
 
     async def cleanup_ctx(self, app: web.Application) -> AsyncIterator[None]:
-        hub = LiveHub(self._redis, app[METRICS], self._settings, self._router)
+        hub = LiveHub(self._redis, app[METRICS], self._settings, self._router,
+                      sessions=app.get(SESSIONS), accounts=app.get(ACCOUNTS))
         app[LIVE] = hub
         await hub.start()
         try:

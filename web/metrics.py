@@ -155,7 +155,7 @@ class Metrics:
         self._metrics: dict[str, _Metric] = {}
 
     def _add(self, metric: _Metric) -> Any:
-        if not NAME_RE.match(metric.name) or not all(LABEL_RE.match(n) for n in metric.label_names):
+        if not NAME_RE.fullmatch(metric.name) or not all(LABEL_RE.fullmatch(n) for n in metric.label_names):
             raise ValueError(f"bad metric or label name: {metric.name} {metric.label_names}")
         existing = self._metrics.get(metric.name)
         if existing is not None:

@@ -1,14 +1,26 @@
-"""Login rate limiting: failures per username and per client address in Redis.
+"""Login rate limiting: failures per username and per client address in Redis,
+with device tokens so that an attacker cannot lock the right user out.
 
 Each failed login counts against the username and the address. When a count
-reaches its limit within the window, that username (or address) is locked
-out; each further lockout within a day doubles the time (base, 2*base, 4*base
-... up to a cap). A successful login clears the username's counters. Lock
-deadlines are compared with the injected clock, so tests can jump in time;
+reaches its limit within the window, that username (or address) backs off:
+further attempts are refused without looking at the password, for a time that
+doubles with each back-off within a day (base, 2*base, 4*base ... up to a cap).
+
+A browser that has logged in as a user before holds a device token for that
+user (an HttpOnly cookie; Redis keeps its SHA-256). Attempts made with a valid
+device token for the username count only against that device, and neither the
+username's nor the address's back-off applies to them. So guessing from
+anywhere else slows down, while the operator at their own browser, and
+everyone else behind the same NAT address, still logs in with the right
+password (OWASP "device cookies"). A successful login clears the username's
+counters and hands out (or renews) the device token.
+
+Lock deadlines are compared with the injected clock, so tests can jump in time;
 the Redis TTLs only clean up.
 
 Layout: web:login:fail:<kind>:<value> (hash: first, count),
-web:login:lock:<kind>:<value> (deadline), web:login:lockouts:<kind>:<value>.
+web:login:lock:<kind>:<value> (deadline), web:login:lockouts:<kind>:<value>,
+kind user | ip | device; web:login:device:<sha256 of the token> = username.
 """
 from __future__ import annotations
 
@@ -17,7 +29,10 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from web.auth import new_token, token_digest
+
 PREFIX = "web:login"
+DEVICE_TTL_S = 90 * 86400
 
 _FAIL = """
 local now = tonumber(ARGV[1])
@@ -46,6 +61,7 @@ class Limits:
     ip_max: int = 50
     base_s: float = 60.0
     max_s: float = 3600.0
+    device_max: int = 5           # failures with one device token before that device backs off
 
 
 def _keys(kind: str, value: str) -> list[str]:
@@ -63,21 +79,51 @@ class LoginLimiter:
         self.limits = limits
         self._fail = redis.register_script(_FAIL)
 
-    async def retry_after(self, username: str, ip: str) -> float:
-        """Seconds until this username and address may try again (0: now)."""
-        user_lock, ip_lock = await self.redis.mget(_keys("user", _user(username))[1], _keys("ip", ip)[1])
-        now = self.clock()
-        return max([float(v) - now for v in (user_lock, ip_lock) if v is not None] + [0.0])
+    # ------------------------------------------------------------ device tokens
+    async def device(self, token: str | None, username: str) -> str | None:
+        """The digest of a valid device token for this username; None for none, unknown or another user's."""
+        if not token or len(token) > 128:
+            return None
+        digest = token_digest(token)
+        owner = await self.redis.get(f"{PREFIX}:device:{digest}")
+        return digest if owner is not None and owner == _user(username) else None
 
-    async def failed(self, username: str, ip: str) -> float:
-        """Count a failure; the lockout (seconds) it started, 0 when none."""
+    async def new_device(self, username: str) -> str:
+        """A fresh device token (the cookie value) for this username."""
+        token = new_token()
+        await self.redis.set(f"{PREFIX}:device:{token_digest(token)}", _user(username), ex=DEVICE_TTL_S)
+        return token
+
+    async def renew_device(self, digest: str) -> None:
+        await self.redis.expire(f"{PREFIX}:device:{digest}", DEVICE_TTL_S)
+
+    # ------------------------------------------------------------ counting
+    def _sources(self, username: str, ip: str, device: str | None) -> list[tuple[str, str, int]]:
+        """(kind, value, limit) that an attempt counts against."""
+        if device is not None:
+            return [("device", device, self.limits.device_max)]
+        return [("user", _user(username), self.limits.user_max), ("ip", ip, self.limits.ip_max)]
+
+    async def retry_after(self, username: str, ip: str, device: str | None = None) -> float:
+        """Seconds until this username and address (or this device) may try again (0: now)."""
+        locks = await self.redis.mget(*[_keys(kind, value)[1] for kind, value, _ in
+                                        self._sources(username, ip, device)])
+        now = self.clock()
+        return max([float(v) - now for v in locks if v is not None] + [0.0])
+
+    async def failed(self, username: str, ip: str, device: str | None = None) -> float:
+        """Count a failure; the back-off (seconds) it started, 0 when none."""
         lim = self.limits
         now = repr(self.clock())
-        user = await self._fail(keys=_keys("user", _user(username)),
-                                args=[now, lim.window_s, lim.user_max, lim.base_s, lim.max_s])
-        addr = await self._fail(keys=_keys("ip", ip), args=[now, lim.window_s, lim.ip_max, lim.base_s, lim.max_s])
-        return max(float(user), float(addr))
+        started = 0.0
+        for kind, value, limit in self._sources(username, ip, device):
+            got = await self._fail(keys=_keys(kind, value), args=[now, lim.window_s, limit, lim.base_s, lim.max_s])
+            started = max(started, float(got))
+        return started
 
-    async def succeeded(self, username: str) -> None:
+    async def succeeded(self, username: str, device: str | None = None) -> None:
         fail, _lock, lockouts = _keys("user", _user(username))
-        await self.redis.delete(fail, lockouts)
+        keys = [fail, lockouts]
+        if device is not None:
+            keys += [_keys("device", device)[0], _keys("device", device)[2]]
+        await self.redis.delete(*keys)

@@ -246,16 +246,23 @@ CATEGORY_COLUMNS = (("period", "统计周期"), ("period_label", "周期名称")
 BOM = "\ufeff"
 
 
+# What a spreadsheet may read as the start of a formula (OWASP CSV injection): =, +, -, @,
+# and TAB / CR / LF, which Excel and LibreOffice skip before looking for one.
+_FORMULA_STARTS = frozenset("=+-@\t\r\n")
+
+
 def _cell(v: Any) -> str:
     if v is None:
         return ""
     text = str(v)
-    if text[:1] in ("=", "+", "-", "@") and not _is_number(text):
+    if text[:1] in _FORMULA_STARTS and not _is_number(text):
         return "'" + text            # a name that a spreadsheet would run as a formula
     return text
 
 
 def _is_number(text: str) -> bool:
+    if text != text.strip():
+        return False                 # float() skips blanks: "\t1" is not a plain number
     try:
         float(text)
         return True

@@ -49,6 +49,7 @@ PROBLEM_TEXT = {
     "unknown_lane": "队列不存在", "unknown_list": "号码名单不存在", "unknown_calendar": "工作日历不存在",
     "unreachable": "节点无法到达", "dead_end": "来电会在此中断（缺少下一步）", "loop": "存在无法退出的循环",
     "file_not_found": "文件不存在", "list_line": "名单行有误", "calendar": "日历设置有误",
+    "outside_root": "文件路径须为配置目录内的相对路径",
 }
 _VERSION_ERRORS = {"tree_invalid": (400, "流程树有问题，未发布"), "unchanged": (409, "与当前版本相同，无需发布"),
                    "no_such_version": (404, "版本不存在"), "author_required": (400, "发布需要署名")}

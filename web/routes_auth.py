@@ -10,6 +10,7 @@ from web.accounts import ROLE_LABELS, USER_SCHEMA, AccountError, Role, User
 from web.audit import Actor
 from web.errors import ApiError
 from web.keys import ACCOUNTS, AUDIT, CONFIG, LIMITER, METRICS, SESSIONS
+from web.ratelimit import DEVICE_TTL_S
 from web.sessions import Session
 
 routes = RouteTable(tag="auth")
@@ -63,10 +64,14 @@ async def login(request: web.Request) -> web.Response:
     logins = app[METRICS].counter("hotline_web_logins_total", "Login attempts by result", ("result",))
     attempt = Actor(who=username, role="", ip=ip)
 
-    wait = await app[LIMITER].retry_after(username, ip)
+    limiter = app[LIMITER]
+    config = app[CONFIG]
+    device = await limiter.device(request.cookies.get(config.device_cookie), username)
+    wait = await limiter.retry_after(username, ip, device)
     if wait > 0:
+        # refused before the password is looked at; counted, but not audited one by one (a
+        # guessing script would flood the audit trail): the back-off itself was audited
         logins.inc(result="locked")
-        await app[AUDIT].record(attempt, "login.locked", f"user:{username}", {"retry_after_s": math.ceil(wait)})
         raise _locked(wait)
     try:
         user = await app[ACCOUNTS].authenticate(username, data["password"])
@@ -75,14 +80,21 @@ async def login(request: web.Request) -> web.Response:
         await app[AUDIT].record(attempt, "login.refused", f"user:{username}", {"reason": exc.error_id})
         raise account_api_error(exc) from None
     if user is None:
-        lockout = await app[LIMITER].failed(username, ip)
+        lockout = await limiter.failed(username, ip, device)
         logins.inc(result="failed")
         await app[AUDIT].record(attempt, "login.failed", f"user:{username}", {"lockout_s": lockout})
         if lockout > 0:
+            await app[AUDIT].record(attempt, "login.locked", f"user:{username}",
+                                    {"retry_after_s": math.ceil(lockout), "device": device is not None})
             raise _locked(lockout)
         raise ApiError(401, "bad_credentials", "用户名或密码错误")
 
-    await app[LIMITER].succeeded(username)
+    await limiter.succeeded(username, device)
+    if device is None:
+        device_token = await limiter.new_device(username)
+    else:
+        device_token = None
+        await limiter.renew_device(device)
     old = principal(request)
     if old is not None:
         await app[SESSIONS].destroy(old.session)   # a fresh id at every login (no fixation)
@@ -90,9 +102,11 @@ async def login(request: web.Request) -> web.Response:
     logins.inc(result="ok")
     await app[AUDIT].record(Actor(who=user.username, role=user.role.id, ip=ip), "login.ok", f"user:{user.id}")
     response = json_ok(_session_view(user, session))
-    config = app[CONFIG]
     response.set_cookie(config.cookie, session.token, path="/", httponly=True, samesite="Strict",
                         secure=config.cookie_secure, max_age=math.ceil(config.session_absolute_s))
+    if device_token is not None:
+        response.set_cookie(config.device_cookie, device_token, path="/", httponly=True, samesite="Strict",
+                            secure=config.cookie_secure, max_age=DEVICE_TTL_S)
     return response
 
 

@@ -7,8 +7,10 @@ confirming the draft ticket.
 Who may do what is decided here, not in the page:
 - an operator acts only as their own operator id (the account's
   `operator_id`) and only on the seat they are logged in to;
-- a call and its ticket are shown to, and confirmed by, the operator whose
-  seat has (or last had) the call; supervisors and admins reach any;
+- a call and its ticket are shown to, and confirmed by, the operator the
+  call was given to (not the next one at that seat); supervisors and admins
+  reach any; earlier tickets the caller asked to keep confidential show as
+  such, without title or category;
 - every read of a call view (it holds the ticket) and every confirmation is
   written to the audit trail.
 """
@@ -82,9 +84,10 @@ LOGIN_SCHEMA = {"type": "object", "required": ["seat"], "additionalProperties": 
 SEAT_ONLY_SCHEMA = {"type": "object", "additionalProperties": False, "properties": {"seat": _ID}}
 PAUSE_SCHEMA = {"type": "object", "required": ["reason"], "additionalProperties": False,
                 "properties": {"seat": _ID, "reason": {"type": "string", "minLength": 1, "maxLength": 20}}}
-TICKET_BRIEF_SCHEMA = {"type": "object", "required": ["id", "status", "received_at"],
+TICKET_BRIEF_SCHEMA = {"type": "object", "required": ["id", "status", "received_at", "confidential"],
                        "properties": {"id": {"type": "string"}, "status": {"type": "string"},
-                                      "received_at": {"type": ["string", "null"]}}}
+                                      "received_at": {"type": ["string", "null"]},
+                                      "confidential": {"type": "boolean"}}}
 CALL_VIEW_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["call_id", "caller", "lane", "phase", "seat", "path", "waited_s", "earlier_tickets", "ticket"],
@@ -131,9 +134,14 @@ def _lane_label(router: Router, lane: str | None) -> str | None:
 
 
 def _brief(t: Ticket, tz: Any) -> dict[str, Any]:
+    """An earlier ticket of the caller, as the next operator sees it. A ticket the caller asked to
+    keep confidential shows only that it exists (id, status, time), marked as such."""
+    base = {"id": t.id, "call_id": t.call_id, "status": t.status, "received_at": t.to_dict(tz)["received_at"],
+            "confidential": t.confidential}
+    if t.confidential:
+        return {**base, "title": None, "category": None, "district": None, "appeal_type": None}
     f = t.fields
-    return {"id": t.id, "call_id": t.call_id, "status": t.status, "received_at": t.to_dict(tz)["received_at"],
-            "title": f.get("title"), "category": f.get("category"), "district": f.get("district"),
+    return {**base, "title": f.get("title"), "category": f.get("category"), "district": f.get("district"),
             "appeal_type": f.get("appeal_type")}
 
 
@@ -167,13 +175,14 @@ def console_routes(seats: SeatService, router: Router, tickets: TicketStore, cal
         return own
 
     async def may_handle_call(request: web.Request, call_id: str) -> None:
-        """Operators: only the operator at the seat that has (or last had) the call."""
+        """Operators: only the operator the call was given to (the routing engine records who was
+        at the seat), not whoever sits at that seat later; supervisors and admins by role."""
         user = current_user(request)
         if user.role is not Role.OPERATOR:
             return
-        own = await store.operator_seat(own_operator_id(user))
+        op = own_operator_id(user)
         st = await router.call(call_id)
-        if own is None or st is None or st.seat_id != own:
+        if st is None or not st.operator_id or st.operator_id != op:
             raise forbidden({"reason": "not_your_call"})
 
     def seat_view(s: SeatStatus | None, operator_id: str | None) -> dict[str, Any]:

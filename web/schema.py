@@ -8,6 +8,7 @@ minItems, maxItems. Anything else in a schema is documentation only.
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -15,6 +16,32 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,), "array": (list,), "string": (str,), "boolean": (bool,),
     "integer": (int,), "number": (int, float), "null": (type(None),),
 }
+
+
+@functools.lru_cache(maxsize=512)
+def _pattern(pattern: str) -> re.Pattern:
+    """A JSON Schema pattern (ECMA-262 semantics) as a Python regex.
+
+    In ECMA-262 ``$`` matches only at the very end of the input, while Python's
+    ``$`` also matches before a trailing newline: ``"110\\n"`` would pass
+    ``^[0-9]+$``. Every unescaped ``$`` outside a character class becomes ``\\Z``.
+    """
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "$":
+            ch = r"\Z"
+        out.append(ch)
+        i += 1
+    return re.compile("".join(out))
 
 
 def _is(value: Any, typ: str) -> bool:
@@ -52,7 +79,7 @@ def _check(value: Any, schema: dict[str, Any], path: str, out: list) -> None:
             _add(out, path, f"长度不能少于 {schema['minLength']} 个字符")
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             _add(out, path, f"长度不能超过 {schema['maxLength']} 个字符")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
+        if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
             _add(out, path, "格式不正确")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:

@@ -7,11 +7,17 @@ injected clock (testable); Redis key TTLs only collect the leftovers.
 
 Layout: web:session:<digest> (hash: user_id, csrf, created_at, last_seen, ip),
 web:user_sessions:<user id> (set of digests, to log a user out everywhere).
+
+Every ended session (logout, expiry seen, revocation) and every change to an
+account (role, disabled, operator id) is published on the channel
+`web:sessions:ended` as JSON {"sessions": [digest...], "user": id, "reason": ...}:
+every node's live WebSocket hub (web/live.py) closes the pages it concerns.
 """
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -21,6 +27,13 @@ from web.auth import new_token, token_digest
 PREFIX = "web"
 TOUCH_EVERY_S = 10.0   # last_seen is rewritten at most this often
 TTL_MARGIN_S = 60
+ENDED_CHANNEL = f"{PREFIX}:sessions:ended"
+
+
+async def announce_ended(redis: aioredis.Redis, *, user_id: str = "", sessions: Iterable[str] = (),
+                         reason: str = "ended") -> None:
+    """Tell every node that these sessions (or every session of this user) changed or ended."""
+    await redis.publish(ENDED_CHANNEL, json.dumps({"sessions": list(sessions), "user": user_id, "reason": reason}))
 
 
 def _key(digest: str) -> str:
@@ -98,7 +111,15 @@ class SessionStore:
         return session
 
     async def destroy(self, session: Session) -> None:
-        await self._delete(token_digest(session.token), session.user_id)
+        await self._delete(token_digest(session.token), session.user_id, "logout")
+
+    async def alive(self, digest: str, user_id: str) -> bool:
+        """Whether the session with this digest still stands (not touched: a WebSocket is no activity)."""
+        h = await self.redis.hmget(_key(digest), "user_id", "created_at", "last_seen")
+        if h[0] is None or h[0] != user_id:
+            return False
+        created, seen = float(h[1] or 0), float(h[2] or 0)
+        return self.clock() < min(seen + self.idle_s, created + self.absolute_s)
 
     async def revoke_user(self, user_id: str, keep: Session | None = None) -> int:
         """End every session of a user (but `keep`); the number ended."""
@@ -110,10 +131,12 @@ class SessionStore:
                 pipe.delete(*(_key(d) for d in gone))
                 pipe.srem(_user_key(user_id), *gone)
                 await pipe.execute()
+            await announce_ended(self.redis, sessions=gone, reason="revoked")
         return len(gone)
 
-    async def _delete(self, digest: str, user_id: str) -> None:
+    async def _delete(self, digest: str, user_id: str, reason: str = "expired") -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(_key(digest))
             pipe.srem(_user_key(user_id), digest)
             await pipe.execute()
+        await announce_ended(self.redis, sessions=[digest], reason=reason)

@@ -33,7 +33,8 @@ async def test_reload_during_a_call_and_last_good_kept(fresh):
     fresh.extra_contexts_factory = lambda agi_url, prompts: (marker,)
     try:
         await fresh.republish_config()
-        assert "hotline-reload-marker" in await fresh.ami.command("dialplan show hotline-reload-marker")
+        assert "hotline-reload-marker" in await asyncio.to_thread(
+            fresh.asterisk.cli, "dialplan show hotline-reload-marker")
         release.set()
         result = await first
         assert result.completed and not result.fallback     # the call in progress was not cut

@@ -555,7 +555,7 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
                              start_new_session=True)
     try:
         async def registered():
-            out = await stack.ami.command("pjsip show contacts")
+            out = await asyncio.to_thread(stack.asterisk.cli, "pjsip show contacts") or ""
             return f"{username}/sip:" in out or f"1005/sip:" in out
         await until(registered, 15, "baresip to register seat 1005", every=0.3)
         await arrange(stack, ready=[])

@@ -408,3 +408,34 @@ async def test_external_transfer_numbers(env):
     assert (await env.ok("GET", "/api/admin/transfers"))["targets"] == targets     # unchanged by the refusals
     entry = (await env.audit("config.transfers.update"))[0]
     assert "gas=28680009" in entry["details"]["after"] and "gas=28680009" not in entry["details"]["before"]
+
+
+async def test_validate_never_reads_files_outside_the_config_folder(env, tmp_path):
+    """Issue #12 item 4: lists, prompts and overrides outside config/ are refused, and no
+    message quotes a line of any file."""
+    secret = tmp_path / "data" / "seat-secrets.json"
+    secret.parent.mkdir()
+    secret.write_text('{"1001": "sip-secret-XYZZY"}\nroot:x:0:0:root:/root:/bin/bash\n')
+    (env.config / "lists" / "escape.csv").symlink_to(secret)       # a symlink out of the folder
+    doc = await current_doc(env)
+    doc["lists"] = {"etc": "/etc/passwd", "up": "../data/seat-secrets.json", "link": "lists/escape.csv",
+                    "deputies": doc["lists"]["deputies"]}
+    doc["nodes"]["welcome"]["prompt"] = {"file": "../data/seat-secrets.json"}
+    data = await env.ok("POST", "/api/admin/ivr/validate", json={"doc": doc})
+    assert not data["ok"]
+    got = {(p["path"], p["code"]) for p in data["problems"]}
+    assert {("lists.etc", "outside_root"), ("lists.up", "outside_root"), ("lists.link", "outside_root"),
+            ("nodes.welcome.prompt.file", "outside_root")} <= got
+    text = repr(data)
+    for leaked in ("XYZZY", "root:x", "/bin/bash", "sip-secret"):
+        assert leaked not in text
+
+
+async def test_a_bad_list_line_is_named_not_quoted(env):
+    (env.config / "lists" / "bad.csv").write_text("13800001234\nsecret=hunter2-line\n")
+    doc = await current_doc(env)
+    doc["lists"]["bad"] = "lists/bad.csv"
+    data = await env.ok("POST", "/api/admin/ivr/validate", json={"doc": doc})
+    lines = [p for p in data["problems"] if p["code"] == "list_line"]
+    assert lines and lines[0]["path"] == "lists.bad.line.2"
+    assert "hunter2" not in repr(data)

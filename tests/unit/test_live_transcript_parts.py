@@ -87,12 +87,15 @@ async def test_eagi_script_forwards_fd3_to_the_listener(tmp_path):
     await server.start()
     script = install_script(tmp_path / "agi-bin")
     audio = bytes(range(256)) * 50
-    server.expect("c1|caller")
+    key = server.expect("c1|caller")
     r, w = os.pipe()
     proc = await asyncio.create_subprocess_exec(                 # fd 3 = the pipe's read end
         "/bin/bash", "-c", f'exec "$0" "$@" 3<&{r}', str(script), "127.0.0.1", str(server.port), "c1|caller",
-        stdin=asyncio.subprocess.PIPE, pass_fds=(r,))
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, pass_fds=(r,))
     proc.stdin.write(b"agi_request: x\nagi_channel: Local/spy@x;1\n\n")
+    await proc.stdin.drain()
+    assert await asyncio.wait_for(proc.stdout.readline(), 10) == b"GET VARIABLE LIVE_AUDIO_KEY\n"
+    proc.stdin.write(f"200 result=1 ({key})\n".encode())      # what Asterisk answers
     await proc.stdin.drain()
     os.close(r)
     os.write(w, audio)
@@ -121,10 +124,15 @@ async def test_spy_capture_originates_one_spy_per_direction(tmp_path):
     capture = SpyCapture(lambda: ami, server, Path("/x/hotline-live-audio"), LIVE_SPY)
     sources = await capture.open("c9", {"caller": "PJSIP/trunk-1", "operator": "PJSIP/seat1001-2"})
     assert set(sources) == {"caller", "operator"}
-    assert [(o["channel"], o["application"], o["variables"]) for o in ami.originated] == [
-        (f"Local/spy@{LIVE_SPY}/n", "EAGI", {"LIVE_SPY_TARGET": "PJSIP/trunk-1"}),
-        (f"Local/spy@{LIVE_SPY}/n", "EAGI", {"LIVE_SPY_TARGET": "PJSIP/seat1001-2"})]
-    assert ami.originated[0]["data"] == f"/x/hotline-live-audio,127.0.0.1,{server.port},c9|caller"
+    assert [(o["channel"], o["context"], o["exten"]) for o in ami.originated] == [
+        (f"Local/spy@{LIVE_SPY}/n", LIVE_SPY, "eagi")] * 2
+    assert "application" not in ami.originated[0]          # Originate of EAGI needs AMI `system`
+    for o, speaker, target in zip(ami.originated, ("caller", "operator"), ("PJSIP/trunk-1", "PJSIP/seat1001-2")):
+        assert o["variables"] == {
+            "LIVE_SPY_TARGET": target, "LIVE_AUDIO_KEY": server._streams[f"c9|{speaker}"].key,
+            "LIVE_EAGI_ARGS": f"/x/hotline-live-audio,127.0.0.1,{server.port},c9|{speaker}"}
+    keys = [o["variables"]["LIVE_AUDIO_KEY"] for o in ami.originated]
+    assert len(set(keys)) == 2 and all(len(k) >= 24 for k in keys)      # one secret per stream
     await server.close()
 
 

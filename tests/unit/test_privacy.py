@@ -19,3 +19,18 @@ def test_mask_text_leaves_asterisk_channel_names_readable():
     assert mask_text("Local/12345@from-pstn-00000001;1") == "Local/12345@from-pstn-00000001;1"
     assert mask_text("PJSIP/seat1001-0000002a") == "PJSIP/seat1001-0000002a"
     assert mask_text("号码-13800001234") == "号码-138****1234"
+
+
+def test_mask_text_masks_numbers_written_in_groups():
+    # issue #12 item 10: separators used to hide a number from the masking
+    for raw in ("0731-22334455", "138-0000-1234", "138 0000 1234", "+86 138 0000 1234", "(0731) 2233 4455"):
+        masked = mask_text(f"来电 {raw} 回拨")
+        assert "2233" not in masked and "0000" not in masked, (raw, masked)
+        assert masked.startswith("来电 ") and masked.endswith(" 回拨")
+    assert mask_text("0731-22334455") == "073*****4455"
+    assert mask_text("138 0000 1234") == "138****1234"
+
+
+def test_mask_text_leaves_dates_times_and_short_ids_readable():
+    line = "2026-12-03 07:17:31 seat 1001 call abc-0000002a took 12 s"
+    assert mask_text(line) == line

@@ -78,3 +78,25 @@ def test_summary_of_a_node_whose_options_alone_changed():
     new = {**base, "nodes": {**base["nodes"], "m": {**base["nodes"]["m"], "options": {"1": "a", "2": "b"}}}}
     diff = diff_trees(load_data(base).require(), load_data(new).require())
     assert summarize(diff) == ["nodes.m.options.2: added -> b"]
+
+
+def test_write_atomic_keeps_the_backup_as_private_as_the_original(tmp_path):
+    """Issue #12 item 12: `.prev` backups were 0644 beside 0600 originals."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "seat-secrets.yaml"
+        path.write_text("secret: one\n")
+        os.chmod(path, 0o600)
+        write_atomic(path, "secret: two\n")
+        prev = path.with_name(path.name + ".prev")
+        assert prev.read_text() == "secret: one\n"
+        assert stat.S_IMODE(prev.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
+        os.chmod(prev, 0o666)                       # an existing backup is tightened as well
+        write_atomic(path, "secret: three\n")
+        assert stat.S_IMODE(prev.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

@@ -160,3 +160,14 @@ def test_csv_has_a_bom_chinese_headers_and_defuses_formulas():
     assert first["平均等待(秒)"] == ""
     assert dict(zip(head, table[2]))["呼入量"] == "-1" and dict(zip(head, table[2]))["维度"] == "队列"
     assert "\r\n" in text
+
+
+def test_csv_formula_guard_covers_tab_cr_and_lf():
+    # issue #12 item 13: spreadsheets skip a leading TAB/CR before reading a formula
+    rows = [{"period": "2026-W49", "kind": "seat", "id": "1001", "name": name, "offered": 1}
+            for name in ("\t=cmd|'/c calc'!A1", "\r=1+1", "\n@SUM(A1)", "\t1", " =1")]
+    table = list(csv.reader(io.StringIO(R.to_csv(rows, R.SCOPE_COLUMNS)[1:])))
+    head = table[0]
+    names = [dict(zip(head, r))["名称"] for r in table[1:]]
+    assert names[:4] == ["'\t=cmd|'/c calc'!A1", "'\r=1+1", "'\n@SUM(A1)", "'\t1"]
+    assert names[4] == " =1"            # a leading blank: not a formula to a spreadsheet

@@ -56,7 +56,17 @@ export function toLogin() {
   location.assign("/login?next=" + encodeURIComponent(next));
 }
 
-// Only same-site paths are followed after login ("/x", never "//host" or "http:").
+// Only paths on this origin are followed after login. The value is parsed the way the
+// browser will parse it (URL drops TAB/CR/LF and reads "\\" as "/": "/\t/evil.example" is
+// "//evil.example") and its origin compared with ours; anything else gives "/".
 export function safeNext(value) {
-  return typeof value === "string" && /^\/(?![\/\\])/.test(value) ? value : "/";
+  if (typeof value !== "string" || !value.startsWith("/")) return "/";
+  let url;
+  try {
+    url = new URL(value, location.origin);
+  } catch {
+    return "/";
+  }
+  if (url.origin !== location.origin) return "/";
+  return url.pathname + url.search + url.hash;
 }

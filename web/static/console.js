@@ -151,6 +151,10 @@ async function openCall(callId, { keepChat = false } = {}) {
   const list = $("earlier");
   list.replaceChildren();
   for (const t of call.earlier_tickets) {
+    if (t.confidential) {
+      list.append(el("li", "muted", `${t.id} · ${(t.received_at || "").slice(0, 16).replace("T", " ")} · 保密工单（内容不显示）`));
+      continue;
+    }
     const cat = Array.isArray(t.category) ? t.category.join("/") : t.category || "";
     list.append(el("li", "", `${t.id} · ${(t.received_at || "").slice(0, 16).replace("T", " ")} · ${cat} ${t.title || ""}（${t.status === "draft" ? "草稿" : "已确认"}）`));
   }
