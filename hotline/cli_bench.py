@@ -33,6 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     webp.add_argument("--events", type=int, default=200, help="events measured (default 200)")
     webp.add_argument("--rate", type=float, default=50.0, help="events per second (default 50)")
     webp.set_defaults(func=_web)
+    sipb = bsub.add_parser("sip", help="real SIP load: SIPp carrier calls with RTP ramped up until the first "
+                                        "failure, controller vs plain dialplan on the same Asterisk")
+    sipb.add_argument("--max", type=int, default=600, help="highest concurrency tried (default 600)")
+    sipb.add_argument("--levels", help="concurrency levels, comma-separated (default 10,25,50,100,150,200,300,"
+                                       "400,500,600 up to --max)")
+    sipb.add_argument("--talk", type=float, default=4.0, help="seconds each seat talks (default 4)")
+    sipb.add_argument("--keep-going", action="store_true", help="try every level even after a failed one")
+    sipb.set_defaults(func=_sip)
     stt = bsub.add_parser("stt", help="speech-to-text real-time factor and streams per core")
     stt.add_argument("--model", help="vosk model folder (default: stt.model, else the packaged test model)")
     stt.add_argument("--seconds", type=float, default=15.0, help="seconds of telephone audio per stream")
@@ -73,6 +81,28 @@ def _routing(args: argparse.Namespace) -> int:
     ok = out["decisions_redis"]["assignments"] > 0 and (
         live is None or all(live[k]["completed"] == args.live_callers for k in ("baseline_app_queue", "hotline")))
     return 0 if ok else 1
+
+
+def _sip(args: argparse.Namespace) -> int:
+    from hotline import bench_sip
+
+    try:
+        levels = [int(x) for x in args.levels.split(",")] if args.levels else None
+    except ValueError:
+        print("hotline bench sip: --levels takes whole numbers separated by commas", file=sys.stderr)
+        return 2
+    if not 1 <= args.max <= 2000 or (levels and any(not 1 <= n <= 2000 for n in levels)):
+        print("hotline bench sip: concurrency must be 1..2000", file=sys.stderr)
+        return 2
+
+    def say(msg: str) -> None:
+        print(f"bench sip: {msg}", file=sys.stderr, flush=True)
+    out = _emit(bench_sip.run(max_calls=args.max, levels=levels, talk_s=args.talk,
+                              first_failure=not args.keep_going, log=say))
+    held = out["max_concurrency_zero_failures"]
+    say(f"held with 0 failures: controller {held['controller']}, plain dialplan {held['baseline_plain_dialplan']}, "
+        f"ratio {held['ratio_controller_over_baseline']}")
+    return 0 if held["controller"] > 0 else 1
 
 
 def _web(args: argparse.Namespace) -> int:
