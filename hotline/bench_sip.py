@@ -267,10 +267,7 @@ async def _level(peers: Peers, ami, side: str, did: str, calls: int, pids: dict[
     peak, sipp_cpu = 0, 0.0
     while carrier.alive():
         with contextlib.suppress(Exception):
-            out = await ami.command("core show channels count")
-            for line in out.splitlines():
-                if "active call" in line:
-                    peak = max(peak, int(line.split()[0]))
+            peak = max(peak, len(await ami.core_show_channels()))     # channels up now (both legs)
         with contextlib.suppress(Exception):
             sipp_cpu = proc_cpu(carrier_pid) - sipp_cpu0
         await asyncio.sleep(1.0)

@@ -312,7 +312,7 @@ async def seat_phone(out, tmp_path):
     with SeatPhone(tmp_path / "baresip", username=username, secret=secret,
                    asterisk_sip_port=out.asterisk.ports.sip, tone=tone) as phone:
         async def registered():
-            text = await out.ami.command("pjsip show contacts")
+            text = (await asyncio.to_thread(out.asterisk.cli, "pjsip show contacts") or "")
             return "1005/sip:" in text or f"{username}/sip:" in text
         await until(registered, 15, "baresip to register seat 1005", every=0.3)
         yield phone
@@ -413,7 +413,7 @@ async def test_seats_have_a_tls_transport_with_a_self_signed_certificate(outstac
     stack = outstack
     cert, key = stack.tls_files
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
-    text = await stack.ami.command("pjsip show transports")
+    text = (await asyncio.to_thread(stack.asterisk.cli, "pjsip show transports") or "")
     assert "transport-tls" in text and "tls" in text.lower(), text
     ctx = ssl.create_default_context(cafile=cert)                # the certificate it made, and only that
     reader, writer = await asyncio.open_connection("127.0.0.1", stack.tls_port, ssl=ctx,
@@ -452,7 +452,7 @@ async def test_a_seat_phone_over_tls_with_srtp_calls_a_colleague(out, tmp_path):
     with SeatPhone(tmp_path / "tls-phone", username=username, secret=secret, asterisk_sip_port=stack.tls_port,
                    tone=tone, tls_ca=Path(stack.tls_files[0]), srtp=True) as phone:
         async def registered():
-            text = await stack.ami.command("pjsip show contacts")
+            text = (await asyncio.to_thread(stack.asterisk.cli, "pjsip show contacts") or "")
             return "1006/sip:" in text or f"{username}/sip:" in text
         await until(registered, 20, "baresip to register seat 1006 over TLS", every=0.3)
         with ami_events(stack) as seen:

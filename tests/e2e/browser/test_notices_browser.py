@@ -10,13 +10,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.e2e.browser.helpers import login, shot
+from ivr.loader import parse_file
+from tests.e2e.browser.helpers import ROOT, login, shot
+from tests.e2e.helpers import publish
 
 WINDOW_OPENS = datetime(2026, 11, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
 
 
 @pytest.fixture
-def holidays(fresh):
+async def holidays(fresh):
+    """The product tree published (its office calendar has `holidays: cn`; earlier tests publish others)."""
+    await publish(fresh, parse_file(ROOT / "config" / "ivr" / "zhuzhou.yaml").data, "notices test: product tree")
     watch = fresh.services["holidays"]
     yield watch
     watch.clock = time.time
