@@ -12,16 +12,25 @@ The caller's own number (caller id) is not known here: use
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from tickets.contacts import Found, find_callback_number, find_caller_name
+from typing import Any
+
+from tickets.contacts import Found
+from tickets.dialogue import find_callback, find_name
 from tickets.model import DraftTicket
 from tickets.normalize import NormalizedText, normalize, readable_numbers, script_profile
 from tickets.phrases import Hit
 from tickets.rules import Rules, load_rules
 from tickets.taxonomy import CategoryGuess
+from tickets.turns import CALLER, render as render_turns, split_turns
+
+DEFAULT = object()
 
 NEGATION_WINDOW = 3
+CONTEXT_WINDOW = 12
+NOW_WINDOW = 6
 
 
 @dataclass(frozen=True)
@@ -31,13 +40,20 @@ class _Pick:
     evidence: tuple[str, ...] = ()
 
 
-def extract(transcript: str, rules: Rules | None = None) -> DraftTicket:
-    """A draft ticket from one transcript (vosk-style spaced words or plain text)."""
+def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEFAULT) -> DraftTicket:
+    """A draft ticket from one transcript: vosk-style spaced words, plain text, text with
+    speaker labels (话务员：… / 来电人：…) or the live call's structured turns.
+
+    `model` is a learned classifier (tickets/learned.py) or None for rules only;
+    `DEFAULT` (the default) loads the cached default model when one is available.
+    """
     rules = rules if rules is not None else load_rules()
     if isinstance(transcript, (bytes, bytearray)):
         transcript = bytes(transcript).decode("utf-8", errors="replace")
     elif transcript is None:
         transcript = ""
+    elif isinstance(transcript, (list, tuple)):
+        transcript = render_turns(transcript)
     elif not isinstance(transcript, str):
         transcript = str(transcript)
     limit = rules.limits.max_chars
@@ -51,23 +67,42 @@ def extract(transcript: str, rules: Rules | None = None) -> DraftTicket:
     if ratio < rules.limits.min_chinese_ratio:
         return DraftTicket.empty(kept, reasons + [f"not Chinese (mostly {script}): nothing extracted"])
 
-    norm = normalize(kept, limit, rules.text.fillers, rules.segment, rules.text.stutters)
+    dialogue = split_turns(kept)
+    norm = normalize(dialogue.caller_text or dialogue.plain, limit, rules.text.fillers, rules.segment,
+                     rules.text.stutters)
     text = norm.text
     if not text:
         return DraftTicket.empty(kept, reasons + ["only filler words: nothing extracted"])
+    text = _homophones(text, rules)
     boundaries = _boundaries(norm, rules)
+    turns = []
+    for turn in dialogue.turns:
+        tn = normalize(turn.text, limit, rules.text.fillers, rules.segment, rules.text.stutters)
+        if tn.text:
+            turns.append((turn.speaker, _homophones(tn.text, rules), _boundaries(tn, rules)))
+    everything = "".join(t for _, t, _ in turns) if dialogue.labelled else text
 
-    mentions = rules.gazetteer.find(text)
-    place = rules.gazetteer.resolve(text, mentions)
+    mentions = _weighted_places(everything, rules.gazetteer.find(everything))
+    place = rules.gazetteer.resolve(everything, mentions)
     category = rules.taxonomy.classify(text, boundaries)
     emergency = _emergency(text, rules)
     urgency = _urgency(text, rules)
     appeal = _appeal(text, rules, category, emergency, urgency)
-    name = find_caller_name(text, boundaries, rules.names, mentions)
-    callback = find_callback_number(text, rules.callback)
-    summary = _summary(_canonical_places(text, mentions), rules, appeal.value, (name, callback))
+    if dialogue.labelled or len(turns) > 1:
+        name = find_name(turns, rules.names, rules.gazetteer.find)
+        callback = find_callback([(sp, t) for sp, t, _ in turns], rules.callback)
+    else:
+        name = find_name(turns, rules.names, lambda _t: rules.gazetteer.find(text))
+        callback = find_callback([(CALLER, text)], rules.callback)
+    suggestions: dict[str, list[dict[str, Any]]] = {}
+    learned = _model(model)
+    if learned is not None:
+        appeal, category, urgency, emergency, suggestions = learned.combine(
+            text, rules, appeal, category, urgency, emergency)
+    caller_only = text if dialogue.labelled else text
+    summary = _summary(_canonical_places(caller_only, rules.gazetteer.find(caller_only)), rules, appeal.value,
+                       (name, callback) if not dialogue.labelled else ())
     title = _title(text, rules, place.district, category, appeal.value)
-
     if place.district is None:
         reasons.append("district: no place in 株洲 named" if not mentions else "district: only places without a district named")
     if not category.matched and category.category:
@@ -100,6 +135,19 @@ def extract(transcript: str, rules: Rules | None = None) -> DraftTicket:
         "urgency": urgency.evidence,
         "emergency": emergency.evidence,
     }
+    for field_name, pick in (("district", place.district), ("callback_number", callback.value),
+                             ("caller_name", name.value)):
+        if pick is not None and field_name not in suggestions:
+            suggestions[field_name] = [{"value": pick, "confidence": round(confidence[field_name], 2)}]
+    for field_name, pick in (("appeal_type", appeal), ("urgency", urgency), ("emergency", emergency)):
+        if field_name not in suggestions and pick.value is not None:
+            suggestions[field_name] = [{"value": pick.value, "confidence": round(pick.confidence, 2)}]
+    if "category" not in suggestions and category.category:
+        suggestions["category"] = [{"value": list(category.category), "confidence": round(category.confidence, 2)}]
+    alert = None
+    if emergency.value:
+        alert = {"emergency": emergency.value, "cues": list(emergency.evidence)[:3],
+                 "confidence": round(emergency.confidence, 2)}
     return DraftTicket(
         appeal_type=appeal.value,
         category=category.category,
@@ -116,6 +164,8 @@ def extract(transcript: str, rules: Rules | None = None) -> DraftTicket:
         confidence=confidence,
         evidence=evidence,
         reasons=tuple(reasons),
+        suggestions=suggestions,
+        alert=alert,
     )
 
 
@@ -132,8 +182,50 @@ def _boundaries(norm: NormalizedText, rules: Rules) -> frozenset[int]:
 
 
 def _live(hits: list[Hit], text: str, rules: Rules) -> list[Hit]:
-    """Hits not right after a negation (没有着火, 不是打架)."""
-    return [h for h in hits if not rules.negation.search(text[max(0, h.start - NEGATION_WINDOW):h.start])]
+    """Hits said as happening now: not right after a negation (没有着火, 不是打架), not in a
+    past, hypothetical or reported context (上次着火, 万一着火, 新闻里说着火)."""
+    out = []
+    for h in hits:
+        if rules.negation.search(text[max(0, h.start - NEGATION_WINDOW):h.start]):
+            continue
+        before = text[max(0, h.start - CONTEXT_WINDOW):h.end]
+        if rules.context.search(before) and not rules.now.search(text[max(0, h.start - NOW_WINDOW):h.end + NOW_WINDOW]):
+            continue
+        out.append(h)
+    return out
+
+
+def _homophones(text: str, rules: Rules) -> str:
+    """Same-sounding misrecognitions written as meant (投素 -> 投诉); same length, offsets stay."""
+    if rules.homophones is None:
+        return text
+    return rules.homophones.sub(lambda m: rules.homophone_map[m.group(0)], text)
+
+
+RESIDENCE_FACTOR = 0.35
+
+
+def _weighted_places(text: str, mentions: list) -> list:
+    """Where the caller lives, works or was going counts less than where the problem is."""
+    out = []
+    for m in mentions:
+        before = text[max(0, m.start - 6):m.start]
+        after = text[m.end:m.end + 8]
+        side = any(w in before for w in RESIDENCE_BEFORE) or any(after.startswith(w) or w in after for w in RESIDENCE_AFTER)
+        out.append(dataclasses.replace(m, weight=m.weight * RESIDENCE_FACTOR) if side else m)
+    return out
+
+
+RESIDENCE_BEFORE = ("我住在", "我家住", "我家在", "我住", "家住", "我老家", "老家在", "老家是", "户口在", "我要去", "要去",
+                    "去往", "开往", "准备去", "出差到", "路过")
+RESIDENCE_AFTER = ("上班", "工作的", "打工", "出差", "上学", "读书", "旅游", "的路上", "那边上班", "住的", "人在外地")
+
+
+def _model(model: Any) -> Any:
+    if model is DEFAULT:
+        from tickets.learned import default_model
+        return default_model()
+    return model
 
 
 def _scores(hits: list[Hit]) -> tuple[dict[str, float], dict[str, list[str]]]:
