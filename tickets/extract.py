@@ -67,20 +67,9 @@ def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEF
     if ratio < rules.limits.min_chinese_ratio:
         return DraftTicket.empty(kept, reasons + [f"not Chinese (mostly {script}): nothing extracted"])
 
-    dialogue = split_turns(kept)
-    norm = normalize(dialogue.caller_text or dialogue.plain, limit, rules.text.fillers, rules.segment,
-                     rules.text.stutters)
-    text = norm.text
+    dialogue, turns, text, boundaries, everything = prepare(kept, rules)
     if not text:
         return DraftTicket.empty(kept, reasons + ["only filler words: nothing extracted"])
-    text = _homophones(text, rules)
-    boundaries = _boundaries(norm, rules)
-    turns = []
-    for turn in dialogue.turns:
-        tn = normalize(turn.text, limit, rules.text.fillers, rules.segment, rules.text.stutters)
-        if tn.text:
-            turns.append((turn.speaker, _homophones(tn.text, rules), _boundaries(tn, rules)))
-    everything = "".join(t for _, t, _ in turns) if dialogue.labelled else text
 
     mentions = _weighted_places(everything, rules.gazetteer.find(everything))
     place = rules.gazetteer.resolve(everything, mentions)
@@ -98,7 +87,7 @@ def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEF
     learned = _model(model)
     if learned is not None:
         appeal, category, urgency, emergency, suggestions = learned.combine(
-            text, rules, appeal, category, urgency, emergency)
+            text, boundaries, appeal, category, urgency, emergency)
     caller_only = text if dialogue.labelled else text
     summary = _summary(_canonical_places(caller_only, rules.gazetteer.find(caller_only)), rules, appeal.value,
                        (name, callback) if not dialogue.labelled else ())
@@ -167,6 +156,33 @@ def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEF
         suggestions=suggestions,
         alert=alert,
     )
+
+
+def prepare(kept: str, rules: Rules):
+    """(dialogue, normalized turns, caller text, its word boundaries, all speakers' text)."""
+    dialogue = split_turns(kept)
+    limit = rules.limits.max_chars
+    turns = []
+    for turn in dialogue.turns:
+        tn = normalize(turn.text, limit, rules.text.fillers, rules.segment, rules.text.stutters)
+        if tn.text:
+            turns.append((turn.speaker, _homophones(tn.text, rules), _boundaries(tn, rules)))
+    said = [t for t in turns if t[0] == CALLER] or ([] if dialogue.labelled else turns)
+    text, boundaries = _concat(said)
+    everything = _concat(turns)[0] if dialogue.labelled else text
+    return dialogue, turns, text, boundaries, everything
+
+
+def _concat(turns: list) -> tuple[str, frozenset[int]]:
+    """Normalized turns joined into one text, word boundaries shifted along."""
+    if len(turns) == 1:
+        return turns[0][1], turns[0][2]
+    parts, bounds, pos = [], set(), 0
+    for _, t, b in turns:
+        parts.append(t)
+        bounds.update(pos + x for x in b)
+        pos += len(t)
+    return "".join(parts), frozenset(bounds)
 
 
 def _boundaries(norm: NormalizedText, rules: Rules) -> frozenset[int]:
