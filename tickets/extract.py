@@ -71,17 +71,24 @@ def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEF
     if not text:
         return DraftTicket.empty(kept, reasons + ["only filler words: nothing extracted"])
 
-    mentions = _weighted_places(everything, rules.gazetteer.find(everything))
+    found_places: dict[str, list] = {}
+
+    def places_in(t: str) -> list:
+        if t not in found_places:
+            found_places[t] = rules.gazetteer.find(t)
+        return found_places[t]
+
+    mentions = _weighted_places(everything, places_in(everything))
     place = rules.gazetteer.resolve(everything, mentions)
     category = rules.taxonomy.classify(text, boundaries)
     emergency = _emergency(text, rules)
     urgency = _urgency(text, rules)
     appeal = _appeal(text, rules, category, emergency, urgency)
     if dialogue.labelled or len(turns) > 1:
-        name = find_name(turns, rules.names, rules.gazetteer.find)
+        name = find_name(turns, rules.names, places_in)
         callback = find_callback([(sp, t) for sp, t, _ in turns], rules.callback)
     else:
-        name = find_name(turns, rules.names, lambda _t: rules.gazetteer.find(text))
+        name = find_name(turns, rules.names, lambda _t: places_in(text))
         callback = find_callback([(CALLER, text)], rules.callback)
     suggestions: dict[str, list[dict[str, Any]]] = {}
     learned = _model(model)
@@ -89,7 +96,7 @@ def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEF
         appeal, category, urgency, emergency, suggestions = learned.combine(
             text, boundaries, appeal, category, urgency, emergency)
     caller_only = text if dialogue.labelled else text
-    summary = _summary(_canonical_places(caller_only, rules.gazetteer.find(caller_only)), rules, appeal.value,
+    summary = _summary(_canonical_places(caller_only, places_in(caller_only)), rules, appeal.value,
                        (name, callback) if not dialogue.labelled else ())
     title = _title(text, rules, place.district, category, appeal.value)
     if place.district is None:
