@@ -325,6 +325,9 @@ TRAPS_B = [
     ("咨询", ["医疗卫生健康"], "以前打过120，想问一下救护车的费用能不能医保报"),
 ]
 
+# Calls with nothing to file: a bad line, a wrong number, silence.
+OTHER = (["喂，喂，听得到吗，信号不好", "不好意思打错了", "喂，有人吗，怎么没声音", "我按错了，没事了"],
+         ["喂喂喂，听不清楚，我等下再打", "哦打错电话了，对不起", "没事没事，小孩子乱按的", "喂，你好，算了我挂了"])
 OPEN = (["", "你好，", "喂，你好，", "您好，", "喂，"], ["", "同志你好，", "哎你好，", "喂喂，", "打扰一下，"])
 FRAMES = {
     "投诉": (["我要投诉，{p}，一直没人管", "{p}，我要投诉他们", "想反映一下，{p}，到现在都没解决", "{p}，找了好几次都不处理"],
@@ -410,6 +413,10 @@ def make(rng, pool, kind):
         path, pa, pb = rng.choice(DANGERS)
         body = rng.choice(EM_FRAMES[pool]).format(p=rng.choice((pa, pb)[pool]))
         appeal, urgency = "求助", "特急"
+    elif kind == "other":
+        appeal, path, body = "其他", ["其他咨询"], rng.choice(OTHER[pool])
+        return (body + "。", {"appeal_type": "其他", "category": path, "district": None, "urgency": "一般",
+                             "emergency": None, "callback_number": None, "caller_name": None}, "clean")
     elif kind == "trap":
         appeal, path, body = rng.choice((TRAPS_A, TRAPS_B)[pool])
     else:
@@ -520,7 +527,8 @@ def generate(n_train, n_held, seed):
     for split, pool, n in (("train", 0, n_train), ("heldout", 1, n_held)):
         for i in range(n):
             r = rng.random()
-            kind = "emergency" if r < 0.12 else "danger" if r < 0.14 else "trap" if r < 0.2 else "normal"
+            kind = ("emergency" if r < 0.12 else "danger" if r < 0.14 else "trap" if r < 0.2
+                    else "other" if r < 0.225 else "normal")
             text, labels, style = make(rng, pool, kind)
             out[split].append({"id": f"{split[0]}{i:05d}", "split": "train" if pool == 0 else "holdout",
                                "style": style, "transcript": text, "labels": labels})

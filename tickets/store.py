@@ -39,6 +39,7 @@ from tickets.keys import TicketKeys
 from tickets.model import DraftTicket, TicketsError
 from tickets.outbox import enqueue
 from tickets.repeat import RepeatCheck, RepeatPolicy, check_caller
+from tickets.turns import render as render_turns
 from tickets.rules import Rules, load_rules
 
 log = logging.getLogger(__name__)
@@ -339,7 +340,9 @@ class TicketStore:
                 if turn is not None and len(ticket.turns) < max_turns:
                     updates["turns"] = json.dumps([*ticket.turns, dict(turn)], ensure_ascii=False)
                 if ticket.status == "draft":
-                    draft = await self._extract(joined, ticket.caller)
+                    turns = [*ticket.turns, dict(turn)] if turn is not None else list(ticket.turns)
+                    # the live call's speaker turns when there are any: the caller's carry the appeal
+                    draft = await self._extract(render_turns(turns) if turns else joined, ticket.caller)
                     check = await check_caller(self, ticket.caller, draft.to_dict(), before=ticket.received_at,
                                                exclude=ticket.id, policy=self.repeat_policy)
                     updates["draft"] = json.dumps(draft.to_dict(), ensure_ascii=False)
