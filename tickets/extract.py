@@ -214,6 +214,8 @@ def _live(hits: list[Hit], text: str, rules: Rules) -> list[Hit]:
         before = text[max(0, h.start - CONTEXT_WINDOW):h.end]
         if rules.context.search(before) and not rules.now.search(text[max(0, h.start - NOW_WINDOW):h.end + NOW_WINDOW]):
             continue
+        if h.text in rules.needs_now and not rules.needs_now_words.search(text[max(0, h.start - 16):h.end + 8]):
+            continue
         out.append(h)
     return out
 

@@ -115,6 +115,8 @@ class Rules:
     title_objects: tuple[str, ...]
     context: re.Pattern[str] = re.compile("(?!)")        # past / hypothetical / reported: cue does not count
     now: re.Pattern[str] = re.compile("(?!)")            # ... unless said to be happening now
+    needs_now: frozenset[str] = frozenset()
+    needs_now_words: re.Pattern[str] = re.compile("(?!)")
     homophones: re.Pattern[str] | None = None
     homophone_map: Mapping[str, str] = field(default_factory=dict)
     segmenter_words: tuple[str, ...] = field(repr=False, default=())
@@ -283,6 +285,8 @@ def _build(folder: Path, doc: Mapping[str, Any], taxonomy: Taxonomy, gazetteer: 
     context = _alternation(_words([*(ctx.get("past") or ()), *(ctx.get("hypothetical") or ()),
                                    *(ctx.get("reported") or ())]))
     now = _alternation(_words(ctx.get("now")))
+    needs_now = frozenset(_words(ctx.get("needs_now")))
+    needs_now_words = _alternation(_words(ctx.get("needs_now_words")))
     homophone_map = {compact(str(k)): compact(str(v)) for k, v in (doc.get("homophones") or {}).items()}
     for k, v in homophone_map.items():
         if len(k) != len(v):
@@ -294,7 +298,7 @@ def _build(folder: Path, doc: Mapping[str, Any], taxonomy: Taxonomy, gazetteer: 
         config_dir=folder, limits=limits, taxonomy=taxonomy, gazetteer=gazetteer, appeal=appeal,
         urgency=urgency, emergency=emergency, names=names, callback=callback, text=text,
         negation=negation, title_objects=title_objects, segmenter_words=segmenter_words,
-        context=context, now=now, homophones=homophones, homophone_map=homophone_map,
+        context=context, now=now, needs_now=needs_now, needs_now_words=needs_now_words, homophones=homophones, homophone_map=homophone_map,
     )
 
 

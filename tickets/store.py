@@ -156,6 +156,10 @@ def _masked(d: dict[str, Any]) -> dict[str, Any]:
             p["callback_number"] = mask_number(p.get("callback_number")) if p.get("callback_number") else None
             p.pop("transcript", None)
             p.pop("evidence", None)
+            if isinstance(p.get("suggestions"), dict):
+                p["suggestions"] = {k: v for k, v in p["suggestions"].items() if k not in ("caller_name", "callback_number")}
+            if isinstance(p.get("alert"), dict):
+                p["alert"] = {k: v for k, v in p["alert"].items() if k != "cues"}
             d[part] = p
     d["corrections"] = {k: ("masked" if k in ("caller_name", "callback_number") else v)
                         for k, v in d["corrections"].items()}
