@@ -157,7 +157,13 @@ _SURNAME_CUE = re.compile(r"(?<![百老])姓(?!名)")
 def find_name(turns: list[tuple[str, str, frozenset[int]]], rules: NameRules, places_of) -> Found:
     """The caller's name over normalized `(speaker, text, boundaries)` turns."""
     best: Found | None = None
+    asked_name = False
     for speaker, text, bounds in turns:
+        if speaker == CALLER and asked_name and len(text) <= 4:
+            bare = _bare_answer(text, rules)               # 您贵姓？ — 张。
+            if bare and (best is None or _rank(bare) > _rank(best)):
+                best = bare
+        asked_name = speaker == OPERATOR and any(w in text for w in ASK_NAME)
         if speaker == CALLER:
             found = find_caller_name(text, bounds, rules, places_of(text))
             if found.value is None and found.reason == "caller asked to stay anonymous":
@@ -170,6 +176,21 @@ def find_name(turns: list[tuple[str, str, frozenset[int]]], rules: NameRules, pl
         if found.value and (best is None or _rank(found) > _rank(best)):
             best = found
     return best or Found(None, 0.0, (), "no name given")
+
+
+ASK_NAME = ("贵姓", "怎么称呼", "姓什么", "叫什么名字", "您的姓名", "留一下您的姓名", "留个姓名", "尊姓")
+
+
+def _bare_answer(text: str, rules: NameRules) -> Found | None:
+    """A short reply to the operator's name question: 张 / 姓张 / 张先生 / 欧阳."""
+    t = text[1:] if text.startswith("姓") else text
+    for compound in rules.compound_surnames:
+        if t.startswith(compound):
+            return Found(compound, 0.7, (text,))
+    if t[:1] in rules.surnames and all(c not in rules.stop_chars for c in t[1:2]):
+        name = t[:1] + (t[1:3] if len(t) <= 3 and not any(t[1:].startswith(x) for x in rules.titles) else "")
+        return Found(name, 0.7, (text,))
+    return None
 
 
 def _rank(f: Found) -> tuple[float, int]:

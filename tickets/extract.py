@@ -83,7 +83,8 @@ def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEF
     category = rules.taxonomy.classify(text, boundaries)
     emergency = _emergency(text, rules)
     urgency = _urgency(text, rules)
-    appeal = _appeal(text, rules, category, emergency, urgency)
+    asked = sum(dialogue.caller_text.count(q) for q in "？?")
+    appeal = _appeal(text, rules, category, emergency, urgency, asked)
     if dialogue.labelled or len(turns) > 1:
         name = find_name(turns, rules.names, places_in)
         callback = find_callback([(sp, t) for sp, t, _ in turns], rules.callback)
@@ -289,9 +290,13 @@ def _urgency(text: str, rules: Rules) -> _Pick:
     return _Pick(ur.default, 0.6)
 
 
-def _appeal(text: str, rules: Rules, category: CategoryGuess, emergency: _Pick, urgency: _Pick) -> _Pick:
+def _appeal(text: str, rules: Rules, category: CategoryGuess, emergency: _Pick, urgency: _Pick,
+            asked: int = 0) -> _Pick:
     ar = rules.appeal
     scores, words = _scores(ar.matcher.find(text))
+    if asked:                                   # typed text: the caller's question marks
+        scores["咨询"] = scores.get("咨询", 0.0) + min(asked, 2) * 0.8
+        words.setdefault("咨询", []).append("？")
     if emergency.value:
         scores["求助"] = scores.get("求助", 0.0) + 1.5
         words.setdefault("求助", []).extend(emergency.evidence[:1])
