@@ -146,6 +146,12 @@ class Ticket:
         }
 
 
+def _labelled(joined: str, turns: list[Mapping[str, Any]]) -> str:
+    said = {str(t.get("text") or "").strip() for t in turns}
+    head = [line for line in joined.split("\n") if line.strip() and line.strip() not in said]
+    return "\n".join([*(f"来电人：{line}" for line in head), render_turns(turns)])
+
+
 def _masked(d: dict[str, Any]) -> dict[str, Any]:
     """An exported ticket without personal data: numbers and names masked, the transcript left out."""
     d = dict(d, caller=mask_number(d["caller"]) if d["caller"] else None, transcript=None, turns=None)
@@ -345,8 +351,9 @@ class TicketStore:
                     updates["turns"] = json.dumps([*ticket.turns, dict(turn)], ensure_ascii=False)
                 if ticket.status == "draft":
                     turns = [*ticket.turns, dict(turn)] if turn is not None else list(ticket.turns)
-                    # the live call's speaker turns when there are any: the caller's carry the appeal
-                    draft = await self._extract(render_turns(turns) if turns else joined, ticket.caller)
+                    # the live call's speaker turns when there are any (the caller's carry the appeal);
+                    # lines that are no turn (the account given before answer) are the caller's too
+                    draft = await self._extract(_labelled(joined, turns) if turns else joined, ticket.caller)
                     check = await check_caller(self, ticket.caller, draft.to_dict(), before=ticket.received_at,
                                                exclude=ticket.id, policy=self.repeat_policy)
                     updates["draft"] = json.dumps(draft.to_dict(), ensure_ascii=False)
