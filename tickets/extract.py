@@ -96,8 +96,7 @@ def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEF
     if learned is not None:
         appeal, category, urgency, emergency, suggestions = learned.combine(
             text, boundaries, appeal, category, urgency, emergency)
-    caller_only = text if dialogue.labelled else text
-    summary = _summary(_canonical_places(caller_only, places_in(caller_only)), rules, appeal.value,
+    summary = _summary(_canonical_places(text, mentions, same_text=not dialogue.labelled), rules, appeal.value,
                        (name, callback) if not dialogue.labelled else ())
     title = _title(text, rules, place.district, category, appeal.value)
     if place.district is None:
@@ -319,14 +318,18 @@ def _appeal(text: str, rules: Rules, category: CategoryGuess, emergency: _Pick, 
     return _Pick(best, confidence, tuple(dict.fromkeys(words.get(best, ()))))
 
 
-def _canonical_places(text: str, mentions: list) -> str:
+def _canonical_places(text: str, mentions: list, same_text: bool = True) -> str:
     """Place names heard by pinyin only, written as they are spelled (鹿松区 -> 芦淞区).
 
-    Same length replacements only, so offsets into the text stay valid.
+    Same length replacements only, so offsets into the text stay valid. `mentions` may come
+    from another text (all speakers'): then the words heard are replaced where they occur.
     """
     for m in mentions:
         if m.by_pinyin and len(m.place.name) == m.end - m.start:
-            text = text[:m.start] + m.place.name + text[m.end:]
+            if same_text:
+                text = text[:m.start] + m.place.name + text[m.end:]
+            else:
+                text = text.replace(m.heard, m.place.name)
     return text
 
 
@@ -363,16 +366,33 @@ def _strip_tail(part: str, dangling: tuple[str, ...]) -> str:
 
 
 def _clauses(core: str, rules: Rules) -> str:
-    """Commas where a new clause starts (the recogniser gives no punctuation)."""
+    """Commas where a new clause starts (the recogniser gives no punctuation): before a
+    clause-start word at least 6 characters after the last comma, not right after a word
+    that needs what follows (太, 找, 把 ...). A scan, no segmentation: summaries are cheap."""
+    starts = _clause_regex(rules.text.clause_starts)
+    if starts is None:
+        return core
     out: list[str] = []
-    since = 0
-    for word in rules.segment(core):
-        if word in rules.text.clause_starts and since >= 6 and out[-1] not in rules.text.binding:
+    last = pos = 0
+    binding = rules.text.binding
+    for m in starts.finditer(core):
+        p = m.start()
+        if p - last >= 6 and not any(core.endswith(b, 0, p) for b in binding) and p > 0:
+            out.append(core[pos:p])
             out.append("，")
-            since = 0
-        out.append(word)
-        since += len(word)
+            pos = last = p
+    out.append(core[pos:])
     return "".join(out)
+
+
+_CLAUSE_CACHE: dict[frozenset[str], Any] = {}
+
+
+def _clause_regex(words: frozenset[str]):
+    if words not in _CLAUSE_CACHE:
+        import re
+        _CLAUSE_CACHE[words] = re.compile("|".join(map(re.escape, sorted(words, key=len, reverse=True)))) if words else None
+    return _CLAUSE_CACHE[words]
 
 
 def _strip_edges(core: str, greetings: tuple[str, ...], closings: tuple[str, ...]) -> str:

@@ -121,9 +121,10 @@ class Rules:
     homophone_map: Mapping[str, str] = field(default_factory=dict)
     segmenter_words: tuple[str, ...] = field(repr=False, default=())
 
-    def segment(self, text: str) -> list[str]:
-        """Words of `text` by jieba, with place names and keywords in its dictionary."""
-        return _segmenter(self.segmenter_words)(text)
+    def segment(self, text: str, hmm: bool = True) -> list[str]:
+        """Words of `text` by jieba, with place names and keywords in its dictionary
+        (`hmm=False`: dictionary words only, no guessing of unknown words; faster)."""
+        return _segmenter(self.segmenter_words)(text, hmm)
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -329,7 +330,7 @@ def _segmenter(words: tuple[str, ...]) -> Callable[[str], list[str]]:
         finally:
             logger.setLevel(level)
 
-    def segment(text: str) -> list[str]:
-        return tokenizer.lcut(text, HMM=True)
+    def segment(text: str, hmm: bool = True) -> list[str]:
+        return tokenizer.lcut(text, HMM=hmm)
 
     return segment
