@@ -330,7 +330,12 @@ def _segmenter(words: tuple[str, ...]) -> Callable[[str], list[str]]:
         finally:
             logger.setLevel(level)
 
+    @lru_cache(maxsize=8192)
+    def cached(text: str, hmm: bool) -> tuple[str, ...]:
+        return tuple(tokenizer.lcut(text, HMM=hmm))
+
     def segment(text: str, hmm: bool = True) -> list[str]:
-        return tokenizer.lcut(text, HMM=hmm)
+        # a live call re-extracts its draft after every sentence: its earlier turns come from the cache
+        return list(cached(text, hmm)) if len(text) <= 2000 else tokenizer.lcut(text, HMM=hmm)
 
     return segment
