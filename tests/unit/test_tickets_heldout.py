@@ -49,3 +49,17 @@ def test_floors_per_style(cases, styles, style):
     low = {k: (acc[k], f) for k, f in STYLE_FLOORS.items() if acc[k] is None or acc[k] < f}
     assert not low, (style, low)
     assert report.emergency.recall >= 0.98, (style, report.emergency)
+
+
+def test_floors_on_the_hand_written_fresh_set():
+    """40 calls written by hand in phrasings neither the generator nor the rules were written from
+    (tests/data/tickets_fresh.jsonl); measured first at appeal 0.775, L1 0.95, urgency 0.925,
+    emergency recall 5/6 with the model, then three general fixes (question marks, a bare surname
+    answering 您贵姓, 关在里面)."""
+    report = evaluate(load_cases(DATA / "tickets_fresh.jsonl"))
+    acc = report.accuracy()
+    floors = {"appeal_type": 0.85, "category_l1": 0.92, "urgency": 0.92, "district": 0.95,
+              "callback_number": 0.97, "caller_name": 0.95}
+    low = {k: (acc[k], f) for k, f in floors.items() if acc[k] < f}
+    assert not low, low
+    assert report.emergency.recall == 1.0 and report.emergency.precision == 1.0, report.emergency
