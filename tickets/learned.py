@@ -92,18 +92,20 @@ class LearnedModel:
             if j is not None:
                 counts[j] = counts.get(j, 0) + 1
         out: dict[str, list[tuple[str, float]]] = {}
-        weights, bias, slices = self._stacked()
+        weights, bias, slices, inv_t, starts, lengths = self._stacked()
         scores = bias
         if counts:
-            idx = np.fromiter(counts, dtype=np.int64, count=len(counts))
-            vals = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))) * idf[idx]
-            vals /= np.sqrt((vals * vals).sum()) or 1.0
+            n = len(counts)
+            idx = np.fromiter(counts, dtype=np.int64, count=n)
+            vals = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=n))) * idf[idx]
+            vals /= np.sqrt(vals @ vals) or 1.0
             scores = bias + vals @ weights[idx]
-        for name, start, end, temperature, classes in slices:
-            z = scores[start:end] / temperature
-            z = np.exp(z - z.max())
-            probs = (z / z.sum()).tolist()
-            out[name] = sorted(zip(classes, probs), key=lambda kv: kv[1], reverse=True)
+        # one softmax per field, all fields at once (per-field max, exp, per-field sum)
+        z = scores * inv_t
+        z = np.exp(z - np.repeat(np.maximum.reduceat(z, starts), lengths))
+        probs = (z / np.repeat(np.add.reduceat(z, starts), lengths)).tolist()
+        for name, start, end, _, classes in slices:
+            out[name] = sorted(zip(classes, probs[start:end]), key=lambda kv: kv[1], reverse=True)
         return out
 
     def _stacked(self):
@@ -119,8 +121,11 @@ class LearnedModel:
                 slices.append((name, pos, pos + n, clf["temperature"], list(clf["classes"])))
                 pos += n
             self.vectorizer["idf"] = np.asarray(self.vectorizer["idf"], dtype=np.float32)
+            inv_t = np.hstack([np.full(e - s, 1.0 / t, dtype=np.float32) for _, s, e, t, _ in slices])
+            starts = np.array([s for _, s, _, _, _ in slices], dtype=np.int64)
+            lengths = np.array([e - s for _, s, e, _, _ in slices], dtype=np.int64)
             self._stack = (np.ascontiguousarray(np.hstack(blocks), dtype=np.float32),
-                           np.hstack(biases).astype(np.float32), slices)
+                           np.hstack(biases).astype(np.float32), slices, inv_t, starts, lengths)
         return self._stack
 
     # -- blending with the rules --------------------------------------------------------
@@ -162,7 +167,7 @@ class LearnedModel:
         suggestions["appeal_type"] = _ranked(app_scores)
 
         # category: first level from the summed children, second level under it
-        cat_pred = pred.get("category", [])
+        cat_pred = pred.get("category", [])[:8]        # the rest carries next to no probability
         l1: dict[str, float] = {}
         best_child: dict[str, tuple[str, float]] = {}
         for label, p in cat_pred:                      # sorted best first: the first child seen is the best
