@@ -9,7 +9,7 @@
    committed held-out set plus the site's share);
 4. the new model saved as the next version; it becomes current only if it is not
    worse (mean of appeal type, category L1 and urgency accuracy not lower, and
-   emergency recall not lower).
+   emergency recall not lower), or when there is no current model at all.
 """
 from __future__ import annotations
 
@@ -74,9 +74,10 @@ class Outcome:
     old: Mapping[str, float]
     site_cases: int
     heldout_cases: int
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "kept": self.kept, "current_before": self.current_before,
+        return {"version": self.version, "kept": self.kept, "reason": self.reason, "current_before": self.current_before,
                 "new": dict(self.new), "old": dict(self.old), "site_cases": self.site_cases,
                 "heldout_cases": self.heldout_cases}
 
@@ -94,10 +95,15 @@ def retrain(tickets: Iterable[Mapping[str, Any]], folder: Path | None = None, ru
     new_model = learned.train(cases, version=version, source=f"committed set + {len(site_train)} confirmed ticket(s)")
     new = score(evaluate(held, rules, model=new_model))
     old = score(evaluate(held, rules, model=old_model))
-    kept = new["mean"] >= old["mean"] and new["emergency_recall"] >= old["emergency_recall"]
+    not_worse = new["mean"] >= old["mean"] and new["emergency_recall"] >= old["emergency_recall"]
+    # with no current model there is nothing to fall back to but the rules: the new one is used
+    # (else every first use would train again), and the figures say how it compares with them
+    kept = not_worse or before is None
+    reason = ("not worse than " + (before or "the rules alone")) if not_worse else (
+        "worse than the rules alone, used anyway: there was no model" if before is None else f"worse than {before}")
     learned.save(new_model, folder)
     learned.write_meta(folder, version, {**new_model.meta, "heldout": new, "previous": before,
-                                         "previous_heldout": old, "kept": kept})
-    if kept or before is None:
+                                         "previous_heldout": old, "kept": kept, "reason": reason})
+    if kept:
         learned.use(version, folder)
-    return Outcome(version, kept, before, new, old, len(site), len(held))
+    return Outcome(version, kept, before, new, old, len(site), len(held), reason)
