@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     sipb.add_argument("--talk", type=float, default=4.0, help="seconds each seat talks (default 4)")
     sipb.add_argument("--keep-going", action="store_true", help="try every level even after a failed one")
     sipb.set_defaults(func=_sip)
+    tk = bsub.add_parser("tickets", help="draft-ticket extraction: drafts/s with the model and rules only, "
+                                         "vs jieba segmentation of the same text")
+    tk.add_argument("--rounds", type=int, default=3)
+    tk.set_defaults(func=_tickets)
     stt = bsub.add_parser("stt", help="speech-to-text real-time factor and streams per core")
     stt.add_argument("--model", help="vosk model folder (default: stt.model, else the packaged test model)")
     stt.add_argument("--seconds", type=float, default=15.0, help="seconds of telephone audio per stream")
@@ -111,6 +115,15 @@ def _web(args: argparse.Namespace) -> int:
     out = _emit(bench_web.run(clients=args.clients, events=args.events, rate=args.rate))
     rows = [out[k] for k in ("consoles", "supervisors")]
     return 0 if all(r["websocket_ms"]["lost"] == 0 and r["pages"] == args.clients for r in rows) else 1
+
+
+def _tickets(args: argparse.Namespace) -> int:
+    from tickets.bench import run
+
+    async def go() -> dict:
+        return run(rounds=args.rounds)
+    _emit(go())
+    return 0
 
 
 def _stt(args: argparse.Namespace) -> int:

@@ -2,7 +2,9 @@
 
     hotline tickets extract            < transcript.txt   # one draft (contract JSON)
     hotline tickets extract --jsonl    < calls.jsonl      # {"id","transcript"} per line in, a draft per line out
-    hotline tickets eval FILE                             # per-field accuracy JSON
+    hotline tickets eval FILE [--table] [--model V|off]   # per-field accuracy, confusion, emergency recall/precision
+    hotline tickets train [--from tickets.jsonl] [--redis] # retrain from confirmed tickets; kept only if not worse
+    hotline tickets model list | use VERSION              # the learned model's versions; roll back
     hotline tickets export [--since WHEN] > tickets.jsonl # the running hotline's tickets, JSON Lines
     hotline tickets dead-letters                          # hand-offs that gave up, one JSON per line
     hotline tickets redrive ID | --all                    # put dead letters back on the outbox
@@ -24,7 +26,7 @@ import sys
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Mapping
 from zoneinfo import ZoneInfo
 
 from hotline import running
@@ -59,6 +61,26 @@ def register(subparsers: Any) -> None:
     ev.add_argument("--misses", action="store_true", help="also list every wrong field")
     ev.add_argument("--rules", metavar="DIR", help="dictionary folder (default: config/tickets)")
     ev.set_defaults(func=cmd_eval)
+
+    ev.add_argument("--table", action="store_true", help="print tables (accuracy, confusion, emergencies), not JSON")
+    ev.add_argument("--model", metavar="VERSION", help="model version to use, or 'off' for the rules only")
+
+    tr = sub.add_parser("train", help="retrain the model from confirmed tickets; keep it only if not worse")
+    tr.add_argument("--from", dest="sources", metavar="FILE", action="append", default=[],
+                    help="exported tickets (hotline tickets export) to learn from; repeatable")
+    tr.add_argument("--redis", action="store_true", help="also read the running hotline's confirmed tickets")
+    tr.add_argument("--since", default="90d", help="with --redis: tickets received since (default 90d)")
+    tr.add_argument("--run", help="run folder of the hotline (default: the latest `hotline up`)")
+    tr.set_defaults(func=cmd_train)
+
+    md = sub.add_parser("model", help="the learned model's versions")
+    msub = md.add_subparsers(dest="model_command", metavar="ACTION")
+    msub.required = True
+    ml = msub.add_parser("list", help="versions, which is current, their held-out figures")
+    ml.set_defaults(func=cmd_model_list)
+    mu = msub.add_parser("use", help="make VERSION current (roll back or forward)")
+    mu.add_argument("version")
+    mu.set_defaults(func=cmd_model_use)
 
     xp = sub.add_parser("export", help="the running hotline's tickets as JSON Lines on stdout")
     xp.add_argument("--since", metavar="WHEN",
@@ -132,11 +154,118 @@ def cmd_eval(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO
     if args.split and not any(c.split == args.split for c in cases):
         stderr.write(f"tickets eval: {args.file}: no case in split {args.split!r}\n")
         return EXIT_BAD_INPUT
+    model = _model_arg(args, stderr)
+    if model is False:
+        return EXIT_BAD_INPUT
+    report = evaluate(cases, rules, args.split, model=model)
     out: dict[str, Any] = {"file": args.file, "split": args.split or "all",
-                           **evaluate(cases, rules, args.split).to_dict(with_misses=args.misses)}
+                           **report.to_dict(with_misses=args.misses)}
     if not args.split:
-        out["splits"] = {s: evaluate(cases, rules, s).accuracy() for s in sorted({c.split for c in cases})}
-    stdout.write(_dumps(out, indent=2) + "\n")
+        out["splits"] = {s: evaluate(cases, rules, s, model=model).accuracy() for s in sorted({c.split for c in cases})}
+    if getattr(args, "table", False):
+        stdout.write(format_report(out))
+    else:
+        stdout.write(_dumps(out, indent=2) + "\n")
+    return EXIT_OK
+
+
+def _model_arg(args: argparse.Namespace, stderr: IO[str]) -> Any:
+    """The model --model names (None for 'off'), the default when not given, False on error."""
+    from tickets import learned
+    from tickets.extract import DEFAULT
+
+    name = getattr(args, "model", None)
+    if not name:
+        return DEFAULT
+    if name in ("off", "rules", "none"):
+        return None
+    try:
+        if not learned._VERSION.match(name):
+            raise learned.ModelError("tickets.model_unknown", f"no model {name!r}")
+        return learned.load(learned.model_dir() / f"{name}.pkl")
+    except (OSError, learned.ModelError) as exc:
+        stderr.write(f"tickets eval: --model {name}: {exc}\n")
+        return False
+
+
+def format_report(out: Mapping[str, Any]) -> str:
+    """Per-field accuracy, emergency recall/precision and the category confusion table as text."""
+    lines = [f"{out.get('file')} ({out.get('split')}): {out.get('cases')} case(s)", "", "field            accuracy   correct/total"]
+    for name, acc in out["accuracy"].items():
+        c = out["counts"][name]
+        lines.append(f"{name:<16} {('-' if acc is None else f'{acc:.3f}'):>8}   {c['correct']}/{c['total']}")
+    em = out["emergency"]
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    lines += ["", f"emergency recall {fmt(em['recall'])} ({em['detected']}/{em['expected']} with the right kind), "
+              f"precision {fmt(em['precision'])} ({em['right']}/{em['raised']} raised)", "",
+              "category L1 confusion (rows: labelled, columns: extracted)"]
+    conf = out["category_confusion"]
+    names = sorted(set(conf) | {g for row in conf.values() for g in row})
+    short = {n: n[:4] for n in names}
+    lines.append(" " * 10 + " ".join(f"{short[n]:>5}" for n in names))
+    for want in sorted(conf):
+        lines.append(f"{short[want]:<10}" + " ".join(f"{conf[want].get(n, 0) or '.':>5}" for n in names))
+    return "\n".join(lines) + "\n"
+
+
+def cmd_train(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    from tickets.training import retrain
+
+    stdout = stdout if stdout is not None else sys.stdout
+    stderr = stderr if stderr is not None else sys.stderr
+    tickets: list[dict[str, Any]] = []
+    for path in args.sources:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                tickets += [json.loads(line) for line in fh if line.strip()]
+        except (OSError, ValueError) as exc:
+            stderr.write(f"tickets train: {path}: {exc}\n")
+            return EXIT_BAD_INPUT
+    if args.redis:
+        import io
+
+        from tickets.store import TicketStore
+        tz = ZoneInfo(DEFAULT_TZ)
+        try:
+            first, after = parse_since(args.since, tz, time.time())
+        except WhenError as exc:
+            stderr.write(f"tickets train: {exc}\n")
+            return EXIT_BAD_INPUT
+        buf = io.StringIO()
+
+        async def body(redis) -> int:
+            await TicketStore(redis, tz=DEFAULT_TZ).export_jsonl(buf, first, datetime.now(tz).date(), after=after)
+            return EXIT_OK
+        status = _run_on_redis(args, "train", body, stderr)
+        if status != EXIT_OK:
+            return status
+        tickets += [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
+    outcome = retrain(tickets)
+    stdout.write(_dumps(outcome.to_dict(), indent=2) + "\n")
+    return EXIT_OK
+
+
+def cmd_model_list(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    from tickets import learned
+
+    stdout = stdout if stdout is not None else sys.stdout
+    for v in learned.versions():
+        stdout.write(_dumps({k: v.get(k) for k in ("version", "current", "cases", "source", "kept", "heldout",
+                                                   "trained_at") if k in v}) + "\n")
+    return EXIT_OK
+
+
+def cmd_model_use(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    from tickets import learned
+
+    stdout = stdout if stdout is not None else sys.stdout
+    stderr = stderr if stderr is not None else sys.stderr
+    try:
+        learned.use(args.version)
+    except learned.ModelError as exc:
+        stderr.write(f"tickets model use: {exc.message}\n")
+        return EXIT_BAD_INPUT
+    stdout.write(_dumps({"current": args.version}) + "\n")
     return EXIT_OK
 
 

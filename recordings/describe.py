@@ -14,6 +14,7 @@ from pathlib import Path
 
 from recordings.stt_errors import STTError
 from recordings.wavfile import read_wav
+from tickets.alerts import alert_event
 
 log = logging.getLogger("hotline.recordings.describe")
 
@@ -53,6 +54,9 @@ class DescribeToTicket:
         if self.publish:
             with contextlib.suppress(Exception):
                 await self.publish({"type": "draft_ticket", "call_id": call_id, "ticket": ticket.id})
+                alert = alert_event(call_id, ticket)
+                if alert:                              # a life-safety cue: the console shows it at once
+                    await self.publish(alert)
 
     async def _transcribe(self, call_id: str, path: Path) -> tuple[str, list[dict], dict]:
         """Stream the recording through the pool as a call would (0.2 s chunks) and keep what

@@ -52,6 +52,7 @@ from typing import Any
 
 from recordings.stt import Final, Partial
 from recordings.stt_errors import STTBusyError, STTError
+from tickets.alerts import AlertOnce, alert_event
 
 log = logging.getLogger("hotline.recordings.live")
 
@@ -144,6 +145,8 @@ Publish = Callable[[dict[str, Any]], Awaitable[None]]
 
 class LiveTranscriber:
     """Transcribes answered calls, both directions, on the speech pool."""
+
+    _alerts = AlertOnce()
 
     def __init__(self, pool: Any, publish: Publish, calls: Any = None, tickets: Any = None, *,
                  capture: Any = None, redis: Any = None, node: str = "", rate: int = 8000, encoding: str = "slin",
@@ -336,6 +339,9 @@ class LiveTranscriber:
         ticket = await self.tickets.update_transcript(ticket.id, text, turn=turn)
         with contextlib.suppress(Exception):
             await self.publish({"type": "draft_ticket", "call_id": live.call_id, "ticket": ticket.id})
+            alert = alert_event(live.call_id, ticket)
+            if self._alerts.first(alert):              # a life-safety cue: the console shows it at once
+                await self.publish(alert)
 
     async def close(self, timeout: float = 10.0) -> None:
         """Stop following calls; let their streams finish."""

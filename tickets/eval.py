@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from tickets.extract import extract
+from tickets.extract import DEFAULT, extract
 from tickets.model import TicketsError
 from tickets.rules import Rules
 
@@ -52,10 +52,33 @@ class FieldScore:
 
 
 @dataclass(frozen=True)
+class EmergencyScore:
+    """Emergencies counted apart: a missed 119 is worse than an extra question."""
+    expected: int = 0           # cases labelled with an emergency
+    detected: int = 0           # ... found with the right kind
+    raised: int = 0             # cases where the draft named an emergency
+    right: int = 0              # ... and it was the labelled one
+
+    @property
+    def recall(self) -> float | None:
+        return round(self.detected / self.expected, 4) if self.expected else None
+
+    @property
+    def precision(self) -> float | None:
+        return round(self.right / self.raised, 4) if self.raised else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"recall": self.recall, "precision": self.precision, "expected": self.expected,
+                "detected": self.detected, "raised": self.raised, "right": self.right}
+
+
+@dataclass(frozen=True)
 class EvalReport:
     cases: int
     fields: Mapping[str, FieldScore]
     misses: tuple[dict[str, Any], ...] = field(default=())
+    confusion: Mapping[str, Mapping[str, int]] = field(default_factory=dict)   # expected L1 -> got L1 -> n
+    emergency: EmergencyScore = field(default_factory=EmergencyScore)
 
     def accuracy(self) -> dict[str, float | None]:
         return {name: score.accuracy for name, score in self.fields.items()}
@@ -64,7 +87,9 @@ class EvalReport:
         out: dict[str, Any] = {
             "cases": self.cases,
             "accuracy": self.accuracy(),
+            "emergency": self.emergency.to_dict(),
             "counts": {n: {"correct": s.correct, "total": s.total} for n, s in self.fields.items()},
+            "category_confusion": {k: dict(v) for k, v in self.confusion.items()},
         }
         if with_misses:
             out["misses"] = list(self.misses)
@@ -112,19 +137,30 @@ def load_cases(path: str | Path) -> list[EvalCase]:
     return cases
 
 
-def evaluate(cases: Iterable[EvalCase], rules: Rules | None = None, split: str | None = None) -> EvalReport:
-    """Extract each case and compare with its labels, field by field."""
+def evaluate(cases: Iterable[EvalCase], rules: Rules | None = None, split: str | None = None,
+             model: Any = DEFAULT) -> EvalReport:
+    """Extract each case and compare with its labels, field by field (`model`: as for extract)."""
     correct = {f: 0 for f in FIELDS}
     total = {f: 0 for f in FIELDS}
     misses: list[dict[str, Any]] = []
+    confusion: dict[str, dict[str, int]] = {}
+    em = {"expected": 0, "detected": 0, "raised": 0, "right": 0}
     count = 0
     for case in cases:
         if split and case.split != split:
             continue
         count += 1
-        draft = extract(case.transcript, rules)
+        draft = extract(case.transcript, rules, model=model)
         got = _predicted(draft.to_contract())
         want = _expected(case.labels)
+        if "category_l1" in want:
+            row = confusion.setdefault(str(want["category_l1"]), {})
+            row[str(got["category_l1"])] = row.get(str(got["category_l1"]), 0) + 1
+        if "emergency" in want:
+            em["expected"] += want["emergency"] is not None
+            em["detected"] += want["emergency"] is not None and got["emergency"] == want["emergency"]
+            em["raised"] += got["emergency"] is not None
+            em["right"] += got["emergency"] is not None and got["emergency"] == want["emergency"]
         for name, expected in want.items():
             total[name] += 1
             if got[name] == expected:
@@ -132,7 +168,7 @@ def evaluate(cases: Iterable[EvalCase], rules: Rules | None = None, split: str |
             else:
                 misses.append({"id": case.id, "field": name, "expected": expected, "got": got[name]})
     fields = {f: FieldScore(correct[f], total[f]) for f in FIELDS}
-    return EvalReport(count, fields, tuple(misses))
+    return EvalReport(count, fields, tuple(misses), confusion, EmergencyScore(**em))
 
 
 def evaluate_file(path: str | Path, rules: Rules | None = None) -> dict[str, Any]:

@@ -12,16 +12,25 @@ The caller's own number (caller id) is not known here: use
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from tickets.contacts import Found, find_callback_number, find_caller_name
+from typing import Any
+
+from tickets.contacts import Found
+from tickets.dialogue import find_callback, find_name
 from tickets.model import DraftTicket
 from tickets.normalize import NormalizedText, normalize, readable_numbers, script_profile
 from tickets.phrases import Hit
 from tickets.rules import Rules, load_rules
 from tickets.taxonomy import CategoryGuess
+from tickets.turns import CALLER, render as render_turns, split_turns
+
+DEFAULT = object()
 
 NEGATION_WINDOW = 3
+CONTEXT_WINDOW = 12
+NOW_WINDOW = 6
 
 
 @dataclass(frozen=True)
@@ -31,13 +40,20 @@ class _Pick:
     evidence: tuple[str, ...] = ()
 
 
-def extract(transcript: str, rules: Rules | None = None) -> DraftTicket:
-    """A draft ticket from one transcript (vosk-style spaced words or plain text)."""
+def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEFAULT) -> DraftTicket:
+    """A draft ticket from one transcript: vosk-style spaced words, plain text, text with
+    speaker labels (话务员：… / 来电人：…) or the live call's structured turns.
+
+    `model` is a learned classifier (tickets/learned.py) or None for rules only;
+    `DEFAULT` (the default) loads the cached default model when one is available.
+    """
     rules = rules if rules is not None else load_rules()
     if isinstance(transcript, (bytes, bytearray)):
         transcript = bytes(transcript).decode("utf-8", errors="replace")
     elif transcript is None:
         transcript = ""
+    elif isinstance(transcript, (list, tuple)):
+        transcript = render_turns(transcript)
     elif not isinstance(transcript, str):
         transcript = str(transcript)
     limit = rules.limits.max_chars
@@ -51,23 +67,38 @@ def extract(transcript: str, rules: Rules | None = None) -> DraftTicket:
     if ratio < rules.limits.min_chinese_ratio:
         return DraftTicket.empty(kept, reasons + [f"not Chinese (mostly {script}): nothing extracted"])
 
-    norm = normalize(kept, limit, rules.text.fillers, rules.segment, rules.text.stutters)
-    text = norm.text
+    dialogue, turns, text, boundaries, everything = prepare(kept, rules)
     if not text:
         return DraftTicket.empty(kept, reasons + ["only filler words: nothing extracted"])
-    boundaries = _boundaries(norm, rules)
 
-    mentions = rules.gazetteer.find(text)
-    place = rules.gazetteer.resolve(text, mentions)
+    found_places: dict[str, list] = {}
+
+    def places_in(t: str) -> list:
+        if t not in found_places:
+            found_places[t] = rules.gazetteer.find(t)
+        return found_places[t]
+
+    mentions = _weighted_places(everything, places_in(everything))
+    place = rules.gazetteer.resolve(everything, mentions)
     category = rules.taxonomy.classify(text, boundaries)
     emergency = _emergency(text, rules)
     urgency = _urgency(text, rules)
-    appeal = _appeal(text, rules, category, emergency, urgency)
-    name = find_caller_name(text, boundaries, rules.names, mentions)
-    callback = find_callback_number(text, rules.callback)
-    summary = _summary(_canonical_places(text, mentions), rules, appeal.value, (name, callback))
+    asked = sum(dialogue.caller_text.count(q) for q in "？?")
+    appeal = _appeal(text, rules, category, emergency, urgency, asked)
+    if dialogue.labelled or len(turns) > 1:
+        name = find_name(turns, rules.names, places_in)
+        callback = find_callback([(sp, t) for sp, t, _ in turns], rules.callback)
+    else:
+        name = find_name(turns, rules.names, lambda _t: places_in(text))
+        callback = find_callback([(CALLER, text)], rules.callback)
+    suggestions: dict[str, list[dict[str, Any]]] = {}
+    learned = _model(model)
+    if learned is not None:
+        appeal, category, urgency, emergency, suggestions = learned.combine(
+            text, boundaries, appeal, category, urgency, emergency)
+    summary = _summary(_canonical_places(text, mentions, same_text=not dialogue.labelled), rules, appeal.value,
+                       (name, callback) if not dialogue.labelled else ())
     title = _title(text, rules, place.district, category, appeal.value)
-
     if place.district is None:
         reasons.append("district: no place in 株洲 named" if not mentions else "district: only places without a district named")
     if not category.matched and category.category:
@@ -100,6 +131,19 @@ def extract(transcript: str, rules: Rules | None = None) -> DraftTicket:
         "urgency": urgency.evidence,
         "emergency": emergency.evidence,
     }
+    for field_name, pick in (("district", place.district), ("callback_number", callback.value),
+                             ("caller_name", name.value)):
+        if pick is not None and field_name not in suggestions:
+            suggestions[field_name] = [{"value": pick, "confidence": round(confidence[field_name], 2)}]
+    for field_name, pick in (("appeal_type", appeal), ("urgency", urgency), ("emergency", emergency)):
+        if field_name not in suggestions and pick.value is not None:
+            suggestions[field_name] = [{"value": pick.value, "confidence": round(pick.confidence, 2)}]
+    if "category" not in suggestions and category.category:
+        suggestions["category"] = [{"value": list(category.category), "confidence": round(category.confidence, 2)}]
+    alert = None
+    if emergency.value:
+        alert = {"emergency": emergency.value, "cues": list(emergency.evidence)[:3],
+                 "confidence": round(emergency.confidence, 2)}
     return DraftTicket(
         appeal_type=appeal.value,
         category=category.category,
@@ -116,7 +160,36 @@ def extract(transcript: str, rules: Rules | None = None) -> DraftTicket:
         confidence=confidence,
         evidence=evidence,
         reasons=tuple(reasons),
+        suggestions=suggestions,
+        alert=alert,
     )
+
+
+def prepare(kept: str, rules: Rules):
+    """(dialogue, normalized turns, caller text, its word boundaries, all speakers' text)."""
+    dialogue = split_turns(kept)
+    limit = rules.limits.max_chars
+    turns = []
+    for turn in dialogue.turns:
+        tn = normalize(turn.text, limit, rules.text.fillers, rules.segment, rules.text.stutters)
+        if tn.text:
+            turns.append((turn.speaker, _homophones(tn.text, rules), _boundaries(tn, rules)))
+    said = [t for t in turns if t[0] == CALLER] or ([] if dialogue.labelled else turns)
+    text, boundaries = _concat(said)
+    everything = _concat(turns)[0] if dialogue.labelled else text
+    return dialogue, turns, text, boundaries, everything
+
+
+def _concat(turns: list) -> tuple[str, frozenset[int]]:
+    """Normalized turns joined into one text, word boundaries shifted along."""
+    if len(turns) == 1:
+        return turns[0][1], turns[0][2]
+    parts, bounds, pos = [], set(), 0
+    for _, t, b in turns:
+        parts.append(t)
+        bounds.update(pos + x for x in b)
+        pos += len(t)
+    return "".join(parts), frozenset(bounds)
 
 
 def _boundaries(norm: NormalizedText, rules: Rules) -> frozenset[int]:
@@ -132,8 +205,52 @@ def _boundaries(norm: NormalizedText, rules: Rules) -> frozenset[int]:
 
 
 def _live(hits: list[Hit], text: str, rules: Rules) -> list[Hit]:
-    """Hits not right after a negation (没有着火, 不是打架)."""
-    return [h for h in hits if not rules.negation.search(text[max(0, h.start - NEGATION_WINDOW):h.start])]
+    """Hits said as happening now: not right after a negation (没有着火, 不是打架), not in a
+    past, hypothetical or reported context (上次着火, 万一着火, 新闻里说着火)."""
+    out = []
+    for h in hits:
+        if rules.negation.search(text[max(0, h.start - NEGATION_WINDOW):h.start]):
+            continue
+        before = text[max(0, h.start - CONTEXT_WINDOW):h.end]
+        if rules.context.search(before) and not rules.now.search(text[max(0, h.start - NOW_WINDOW):h.end + NOW_WINDOW]):
+            continue
+        if h.text in rules.needs_now and not rules.needs_now_words.search(text[max(0, h.start - 16):h.end + 8]):
+            continue
+        out.append(h)
+    return out
+
+
+def _homophones(text: str, rules: Rules) -> str:
+    """Same-sounding misrecognitions written as meant (投素 -> 投诉); same length, offsets stay."""
+    if rules.homophones is None:
+        return text
+    return rules.homophones.sub(lambda m: rules.homophone_map[m.group(0)], text)
+
+
+RESIDENCE_FACTOR = 0.35
+
+
+def _weighted_places(text: str, mentions: list) -> list:
+    """Where the caller lives, works or was going counts less than where the problem is."""
+    out = []
+    for m in mentions:
+        before = text[max(0, m.start - 6):m.start]
+        after = text[m.end:m.end + 8]
+        side = any(w in before for w in RESIDENCE_BEFORE) or any(after.startswith(w) or w in after for w in RESIDENCE_AFTER)
+        out.append(dataclasses.replace(m, weight=m.weight * RESIDENCE_FACTOR) if side else m)
+    return out
+
+
+RESIDENCE_BEFORE = ("我住在", "我家住", "我家在", "我住", "家住", "我老家", "老家在", "老家是", "户口在", "我要去", "要去",
+                    "去往", "开往", "准备去", "出差到", "路过")
+RESIDENCE_AFTER = ("上班", "工作的", "打工", "出差", "上学", "读书", "旅游", "的路上", "那边上班", "住的", "人在外地")
+
+
+def _model(model: Any) -> Any:
+    if model is DEFAULT:
+        from tickets.learned import default_model
+        return default_model()
+    return model
 
 
 def _scores(hits: list[Hit]) -> tuple[dict[str, float], dict[str, list[str]]]:
@@ -172,9 +289,13 @@ def _urgency(text: str, rules: Rules) -> _Pick:
     return _Pick(ur.default, 0.6)
 
 
-def _appeal(text: str, rules: Rules, category: CategoryGuess, emergency: _Pick, urgency: _Pick) -> _Pick:
+def _appeal(text: str, rules: Rules, category: CategoryGuess, emergency: _Pick, urgency: _Pick,
+            asked: int = 0) -> _Pick:
     ar = rules.appeal
     scores, words = _scores(ar.matcher.find(text))
+    if asked:                                   # typed text: the caller's question marks
+        scores["咨询"] = scores.get("咨询", 0.0) + min(asked, 2) * 0.8
+        words.setdefault("咨询", []).append("？")
     if emergency.value:
         scores["求助"] = scores.get("求助", 0.0) + 1.5
         words.setdefault("求助", []).extend(emergency.evidence[:1])
@@ -197,14 +318,18 @@ def _appeal(text: str, rules: Rules, category: CategoryGuess, emergency: _Pick, 
     return _Pick(best, confidence, tuple(dict.fromkeys(words.get(best, ()))))
 
 
-def _canonical_places(text: str, mentions: list) -> str:
+def _canonical_places(text: str, mentions: list, same_text: bool = True) -> str:
     """Place names heard by pinyin only, written as they are spelled (鹿松区 -> 芦淞区).
 
-    Same length replacements only, so offsets into the text stay valid.
+    Same length replacements only, so offsets into the text stay valid. `mentions` may come
+    from another text (all speakers'): then the words heard are replaced where they occur.
     """
     for m in mentions:
         if m.by_pinyin and len(m.place.name) == m.end - m.start:
-            text = text[:m.start] + m.place.name + text[m.end:]
+            if same_text:
+                text = text[:m.start] + m.place.name + text[m.end:]
+            else:
+                text = text.replace(m.heard, m.place.name)
     return text
 
 
@@ -241,16 +366,33 @@ def _strip_tail(part: str, dangling: tuple[str, ...]) -> str:
 
 
 def _clauses(core: str, rules: Rules) -> str:
-    """Commas where a new clause starts (the recogniser gives no punctuation)."""
+    """Commas where a new clause starts (the recogniser gives no punctuation): before a
+    clause-start word at least 6 characters after the last comma, not right after a word
+    that needs what follows (太, 找, 把 ...). A scan, no segmentation: summaries are cheap."""
+    starts = _clause_regex(rules.text.clause_starts)
+    if starts is None:
+        return core
     out: list[str] = []
-    since = 0
-    for word in rules.segment(core):
-        if word in rules.text.clause_starts and since >= 6 and out[-1] not in rules.text.binding:
+    last = pos = 0
+    binding = rules.text.binding
+    for m in starts.finditer(core):
+        p = m.start()
+        if p - last >= 6 and not any(core.endswith(b, 0, p) for b in binding) and p > 0:
+            out.append(core[pos:p])
             out.append("，")
-            since = 0
-        out.append(word)
-        since += len(word)
+            pos = last = p
+    out.append(core[pos:])
     return "".join(out)
+
+
+_CLAUSE_CACHE: dict[frozenset[str], Any] = {}
+
+
+def _clause_regex(words: frozenset[str]):
+    if words not in _CLAUSE_CACHE:
+        import re
+        _CLAUSE_CACHE[words] = re.compile("|".join(map(re.escape, sorted(words, key=len, reverse=True)))) if words else None
+    return _CLAUSE_CACHE[words]
 
 
 def _strip_edges(core: str, greetings: tuple[str, ...], closings: tuple[str, ...]) -> str:

@@ -19,10 +19,10 @@ EMERGENCIES = ("110", "119", "120")
 CONTRACT_KEYS = (
     "appeal_type", "category", "district", "district_code", "address",
     "caller_name", "callback_number", "urgency", "emergency", "title",
-    "summary", "transcript", "confidence",
+    "summary", "transcript", "confidence", "suggestions", "alert",
 )
-# Fields that carry a confidence (every contract field but the transcript).
-SCORED_FIELDS = CONTRACT_KEYS[:-2]
+# Fields that carry a confidence (every contract field but the transcript and what follows it).
+SCORED_FIELDS = CONTRACT_KEYS[:CONTRACT_KEYS.index("transcript")]
 
 class TicketsError(Exception):
     """An error of the tickets package, with an id and details for the CLI and web layers."""
@@ -56,6 +56,10 @@ class DraftTicket:
     confidence: Mapping[str, float] = field(default_factory=dict)
     evidence: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()
+    # field -> up to 3 {"value", "confidence"}, best first (the chosen value is the first)
+    suggestions: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    # a life-safety cue heard: {"emergency": "119", "cues": [...], "confidence": 0.8}, else None
+    alert: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         conf = {name: 0.0 for name in SCORED_FIELDS}
@@ -71,6 +75,8 @@ class DraftTicket:
         )
         if self.category is not None:
             object.__setattr__(self, "category", tuple(self.category))
+        object.__setattr__(self, "suggestions", MappingProxyType(
+            {k: tuple(MappingProxyType(dict(s)) for s in v[:3]) for k, v in self.suggestions.items() if v}))
         object.__setattr__(self, "reasons", tuple(self.reasons))
 
     def to_contract(self) -> dict[str, Any]:
@@ -89,6 +95,8 @@ class DraftTicket:
             "summary": self.summary,
             "transcript": self.transcript,
             "confidence": dict(self.confidence),
+            "suggestions": {k: [dict(s) for s in v] for k, v in self.suggestions.items()},
+            "alert": dict(self.alert) if self.alert else None,
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -120,6 +120,18 @@ class Gazetteer:
         for entries in index.values():
             entries.sort(key=lambda e: len(e[0]), reverse=True)
         self._index = index
+        # by the first two syllables: most positions of a transcript start no place name at all
+        index2: dict[tuple[str, str], list[tuple[str, tuple[frozenset[str], ...], int]]] = {}
+        for entries in index.values():
+            for entry in entries:
+                for k1 in entry[1][0]:
+                    for k2 in entry[1][1]:
+                        bucket = index2.setdefault((k1, k2), [])
+                        if entry not in bucket:
+                            bucket.append(entry)
+        for entries in index2.values():
+            entries.sort(key=lambda e: len(e[0]), reverse=True)
+        self._index2 = index2
 
     # -- construction from configuration -------------------------------------------------
     @classmethod
@@ -205,20 +217,26 @@ class Gazetteer:
         return found
 
     def _pinyin_at(self, text: str, i: int, covered: bytearray) -> tuple[str, int] | None:
-        first = self._keys(text[i])
-        for key in first:
-            for form, keys, fixed in self._index.get(key, ()):
-                length = len(form)
-                if i + length > len(text) or any(covered[i:i + length]):
-                    continue
-                heard = text[i:i + length]
-                if heard == form or (fixed and heard[-fixed:] != form[-fixed:]):
-                    continue
-                if not all(self._keys(heard[j]) & keys[j] for j in range(1, length)):
-                    continue
-                if length - fixed < 2 or (length == 2 and not self._in_place_context(text, i, i + length)):
-                    continue
-                return form, length
+        if i + 1 >= len(text):
+            return None
+        first, second = self._keys(text[i]), self._keys(text[i + 1])
+        pairs = [(a, b) for a in first for b in second if (a, b) in self._index2]
+        if not pairs:
+            return None
+        candidates = self._index2[pairs[0]] if len(pairs) == 1 else sorted(
+            {e for p in pairs for e in self._index2[p]}, key=lambda e: (-len(e[0]), e[0]))
+        for form, keys, fixed in candidates:
+            length = len(form)
+            if i + length > len(text) or any(covered[i:i + length]):
+                continue
+            heard = text[i:i + length]
+            if heard == form or (fixed and heard[-fixed:] != form[-fixed:]):
+                continue
+            if not all(self._keys(heard[j]) & keys[j] for j in range(1, length)):
+                continue
+            if length - fixed < 2 or (length == 2 and not self._in_place_context(text, i, i + length)):
+                continue
+            return form, length
         return None
 
     def _in_place_context(self, text: str, start: int, end: int) -> bool:

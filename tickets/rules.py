@@ -113,11 +113,18 @@ class Rules:
     text: TextRules
     negation: re.Pattern[str]
     title_objects: tuple[str, ...]
+    context: re.Pattern[str] = re.compile("(?!)")        # past / hypothetical / reported: cue does not count
+    now: re.Pattern[str] = re.compile("(?!)")            # ... unless said to be happening now
+    needs_now: frozenset[str] = frozenset()
+    needs_now_words: re.Pattern[str] = re.compile("(?!)")
+    homophones: re.Pattern[str] | None = None
+    homophone_map: Mapping[str, str] = field(default_factory=dict)
     segmenter_words: tuple[str, ...] = field(repr=False, default=())
 
-    def segment(self, text: str) -> list[str]:
-        """Words of `text` by jieba, with place names and keywords in its dictionary."""
-        return _segmenter(self.segmenter_words)(text)
+    def segment(self, text: str, hmm: bool = True) -> list[str]:
+        """Words of `text` by jieba, with place names and keywords in its dictionary
+        (`hmm=False`: dictionary words only, no guessing of unknown words; faster)."""
+        return _segmenter(self.segmenter_words)(text, hmm)
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -230,14 +237,14 @@ def _build(folder: Path, doc: Mapping[str, Any], taxonomy: Taxonomy, gazetteer: 
         combos.append((level, PhraseMatcher(entries), len(groups)))
     urgency = UrgencyRules(
         default=str(ur.get("default", "一般")),
-        matcher=PhraseMatcher(_labelled(cues, ("特急", "紧急"), "urgency")),
+        matcher=PhraseMatcher(_labelled(cues, ("特急", "紧急"), "urgency"), ignore=_words(doc.get("not_urgent"))),
         combos=tuple(combos),
     )
 
     em = doc.get("emergency") or {}
     emergency = EmergencyRules(
         matcher=PhraseMatcher(_labelled({str(k): v for k, v in (em.get("cues") or {}).items()},
-                                        EMERGENCIES, "emergency.cues")),
+                                        EMERGENCIES, "emergency.cues"), ignore=_words(doc.get("not_urgent"))),
         order=tuple(str(x) for x in em.get("order") or EMERGENCIES),
     )
 
@@ -275,13 +282,29 @@ def _build(folder: Path, doc: Mapping[str, Any], taxonomy: Taxonomy, gazetteer: 
     negations = _words(doc.get("negations"))
     negation = re.compile("|".join(map(re.escape, sorted(negations, key=len, reverse=True))) or "(?!)")
     title_objects = _words((doc.get("title") or {}).get("objects"))
+    ctx = doc.get("context") or {}
+    context = _alternation(_words([*(ctx.get("past") or ()), *(ctx.get("hypothetical") or ()),
+                                   *(ctx.get("reported") or ())]))
+    now = _alternation(_words(ctx.get("now")))
+    needs_now = frozenset(_words(ctx.get("needs_now")))
+    needs_now_words = _alternation(_words(ctx.get("needs_now_words")))
+    homophone_map = {compact(str(k)): compact(str(v)) for k, v in (doc.get("homophones") or {}).items()}
+    for k, v in homophone_map.items():
+        if len(k) != len(v):
+            raise ValueError(f"homophones.{k}: must be replaced by a word of the same length")
+    homophones = re.compile("|".join(map(re.escape, sorted(homophone_map, key=len, reverse=True)))) if homophone_map else None
 
     segmenter_words = tuple(sorted(set(gazetteer.words) | set(taxonomy.words)))
     return Rules(
         config_dir=folder, limits=limits, taxonomy=taxonomy, gazetteer=gazetteer, appeal=appeal,
         urgency=urgency, emergency=emergency, names=names, callback=callback, text=text,
         negation=negation, title_objects=title_objects, segmenter_words=segmenter_words,
+        context=context, now=now, needs_now=needs_now, needs_now_words=needs_now_words, homophones=homophones, homophone_map=homophone_map,
     )
+
+
+def _alternation(words: Iterable[str]) -> re.Pattern[str]:
+    return re.compile("|".join(map(re.escape, sorted(set(words), key=len, reverse=True))) or "(?!)")
 
 
 # -- jieba, once per process ---------------------------------------------------------------
@@ -307,7 +330,12 @@ def _segmenter(words: tuple[str, ...]) -> Callable[[str], list[str]]:
         finally:
             logger.setLevel(level)
 
-    def segment(text: str) -> list[str]:
-        return tokenizer.lcut(text, HMM=True)
+    @lru_cache(maxsize=8192)
+    def cached(text: str, hmm: bool) -> tuple[str, ...]:
+        return tuple(tokenizer.lcut(text, HMM=hmm))
+
+    def segment(text: str, hmm: bool = True) -> list[str]:
+        # a live call re-extracts its draft after every sentence: its earlier turns come from the cache
+        return list(cached(text, hmm)) if len(text) <= 2000 else tokenizer.lcut(text, HMM=hmm)
 
     return segment

@@ -39,6 +39,7 @@ from tickets.keys import TicketKeys
 from tickets.model import DraftTicket, TicketsError
 from tickets.outbox import enqueue
 from tickets.repeat import RepeatCheck, RepeatPolicy, check_caller
+from tickets.turns import render as render_turns
 from tickets.rules import Rules, load_rules
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,12 @@ class Ticket:
         }
 
 
+def _labelled(joined: str, turns: list[Mapping[str, Any]]) -> str:
+    said = {str(t.get("text") or "").strip() for t in turns}
+    head = [line for line in joined.split("\n") if line.strip() and line.strip() not in said]
+    return "\n".join([*(f"来电人：{line}" for line in head), render_turns(turns)])
+
+
 def _masked(d: dict[str, Any]) -> dict[str, Any]:
     """An exported ticket without personal data: numbers and names masked, the transcript left out."""
     d = dict(d, caller=mask_number(d["caller"]) if d["caller"] else None, transcript=None, turns=None)
@@ -155,6 +162,10 @@ def _masked(d: dict[str, Any]) -> dict[str, Any]:
             p["callback_number"] = mask_number(p.get("callback_number")) if p.get("callback_number") else None
             p.pop("transcript", None)
             p.pop("evidence", None)
+            if isinstance(p.get("suggestions"), dict):
+                p["suggestions"] = {k: v for k, v in p["suggestions"].items() if k not in ("caller_name", "callback_number")}
+            if isinstance(p.get("alert"), dict):
+                p["alert"] = {k: v for k, v in p["alert"].items() if k != "cues"}
             d[part] = p
     d["corrections"] = {k: ("masked" if k in ("caller_name", "callback_number") else v)
                         for k, v in d["corrections"].items()}
@@ -339,7 +350,10 @@ class TicketStore:
                 if turn is not None and len(ticket.turns) < max_turns:
                     updates["turns"] = json.dumps([*ticket.turns, dict(turn)], ensure_ascii=False)
                 if ticket.status == "draft":
-                    draft = await self._extract(joined, ticket.caller)
+                    turns = [*ticket.turns, dict(turn)] if turn is not None else list(ticket.turns)
+                    # the live call's speaker turns when there are any (the caller's carry the appeal);
+                    # lines that are no turn (the account given before answer) are the caller's too
+                    draft = await self._extract(_labelled(joined, turns) if turns else joined, ticket.caller)
                     check = await check_caller(self, ticket.caller, draft.to_dict(), before=ticket.received_at,
                                                exclude=ticket.id, policy=self.repeat_policy)
                     updates["draft"] = json.dumps(draft.to_dict(), ensure_ascii=False)

@@ -70,7 +70,7 @@ from web.sessions import ENDED_CHANNEL
 log = logging.getLogger("web.live")
 
 LIVE_CHANNEL = "hotline:live"
-SEAT_EVENTS = frozenset({"screen_pop", "draft_ticket", "transcript"})   # name only their call
+SEAT_EVENTS = frozenset({"screen_pop", "draft_ticket", "transcript", "emergency_alert"})   # name only their call
 
 
 @dataclass(frozen=True)

@@ -120,3 +120,25 @@ def test_parse_since():
     assert day == datetime(2026, 12, 1).date()
     with pytest.raises(WhenError):
         parse_since("yesterday", TZ, now)
+
+
+@pytest.mark.slow
+async def test_train_learns_from_the_running_hotlines_confirmed_tickets(redis_client, run_folder, tmp_path):
+    store = TicketStore(redis_client)
+    now = time.time()
+    for i in range(6):
+        t = await store.create_draft(f"call-train-{i}", "13800001234", CALL, received_at=now - 600 + i)
+        await store.confirm(t.id, "op07", {"appeal_type": "投诉", "category": ["城市管理", "噪音扰民"]})
+    await store.create_draft("call-train-draft", "13800001234", CALL, received_at=now)   # not confirmed: left out
+    models = tmp_path / "models"
+    env = {**os.environ, "HOTLINE_TICKETS_MODEL_DIR": str(models)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hotline.cli", "tickets", "train", "--redis", "--since", "1d", "--run", str(run_folder),
+        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 600)
+    assert proc.returncode == 0, err.decode()
+    outcome = json.loads(out)
+    assert outcome["site_cases"] == 6 and outcome["version"] == "v0001" and outcome["kept"]
+    assert outcome["heldout_cases"] > 1000 and 0 < outcome["new"]["mean"] <= 1
+    assert (models / "current").read_text().strip() == "v0001"
+    assert oct((models / "v0001.pkl").stat().st_mode & 0o777) == "0o600"

@@ -266,3 +266,28 @@ async def test_district_code_must_match_and_events_carry_no_personal_data(store,
     c = await store.get(t.id)
     assert c.confirmed["district"] is None and c.confirmed["district_code"] is None
     assert c.corrections["district"] == {"extracted": "芦淞区", "confirmed": None}
+
+
+async def test_live_turns_drive_the_draft_and_an_alert_goes_out_once(store):
+    from recordings.live import LiveCall, LiveTranscriber
+
+    events = []
+
+    async def publish(ev):
+        events.append(ev)
+
+    live = LiveTranscriber(None, publish, None, store)
+    call = LiveCall("call-em", "uid-em")
+    await store.create_draft("call-em", "13800001234", "我 在 天元区 泰山路 街道")   # the account before answer
+    await live._ticket(call, "您好 请问 有 什么 可以 帮 您", {"speaker": "operator", "text": "您好 请问 有 什么 可以 帮 您"})
+    assert not [e for e in events if e["type"] == "emergency_alert"]
+    said = "快 来人 我们 楼道 里 一股 煤气 的 味道 越来越 浓"
+    await live._ticket(call, said, {"speaker": "caller", "text": said})
+    await live._ticket(call, "好的 马上 处理", {"speaker": "operator", "text": "好的 马上 处理"})
+    alerts = [e for e in events if e["type"] == "emergency_alert"]
+    assert len(alerts) == 1 and alerts[0]["emergency"] == "119" and alerts[0]["call_id"] == "call-em"
+    ticket = await store.get_by_call("call-em")
+    assert ticket.draft["emergency"] == "119" and ticket.draft["urgency"] == "特急"
+    assert ticket.draft["district"] == "天元区"                  # the account before answer still counts
+    assert ticket.draft["appeal_type"] == "求助"                 # the operator's 请问 does not make it 咨询
+    assert events.index(alerts[0]) > 0 and alerts[0]["ticket"] == ticket.id

@@ -89,3 +89,47 @@ def test_real_process_is_quiet_on_stderr():
     assert proc.stderr == b""
     draft = json.loads(proc.stdout)
     assert draft["district"] == "渌口区" and draft["callback_number"] == "13973315688"
+
+
+def test_extract_takes_two_speaker_text():
+    text = ("话务员：您好，12345热线，请问有什么可以帮您？\n"
+            "来电人：我要投诉，芦淞区建宁街道有个工地拖欠我们工资三个月了。\n"
+            "话务员：您贵姓？电话多少？\n来电人：我叫 陈 志强，电话 一 五 零 七 四 一 二 二 三 六 九。\n"
+            "话务员：15074122369，对吗？\n来电人：对。").encode()
+    code, out, _ = run(["tickets", "extract"], text)
+    d = json.loads(out)
+    assert code == 0 and d["category"][0] == "人力资源社会保障" and d["appeal_type"] in ("投诉", "求助")
+    assert (d["caller_name"], d["callback_number"], d["district"]) == ("陈志强", "15074122369", "芦淞区")
+    assert d["emergency"] is None and d["alert"] is None
+
+
+def test_eval_reports_confusion_and_emergency_recall_precision():
+    code, out, _ = run(["tickets", "eval", str(DATA), "--model", "off"])
+    d = json.loads(out)
+    assert code == 0 and set(d["emergency"]) >= {"recall", "precision", "expected", "raised"}
+    assert d["emergency"]["expected"] > 0 and 0 < d["emergency"]["recall"] <= 1
+    conf = d["category_confusion"]
+    assert sum(n for row in conf.values() for n in row.values()) == d["counts"]["category_l1"]["total"]
+    code, table, _ = run(["tickets", "eval", str(DATA), "--table", "--model", "off"])
+    assert code == 0 and "emergency recall" in table and "confusion" in table and "category_l1" in table
+    code, _, err = run(["tickets", "eval", str(DATA), "--model", "v9999"])
+    assert code == 1 and "v9999" in err
+
+
+def test_model_list_and_use_through_the_cli(tmp_path, monkeypatch):
+    from itertools import islice
+
+    from tickets import learned
+
+    monkeypatch.setenv("HOTLINE_TICKETS_MODEL_DIR", str(tmp_path))
+    model = learned.train(list(islice(learned.cases_from_files([learned.DATA / "tickets_train.jsonl"]), 200)),
+                          version="v0001")
+    learned.save(model, tmp_path)
+    learned.save(learned.LearnedModel(model.vectorizer, model.classifiers, {**model.meta, "version": "v0002"}), tmp_path)
+    code, out, _ = run(["tickets", "model", "use", "v0002"])
+    assert code == 0 and learned.current_version(tmp_path) == "v0002"
+    code, out, _ = run(["tickets", "model", "list"])
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(r["version"], r["current"]) for r in rows] == [("v0001", False), ("v0002", True)]
+    code, _, err = run(["tickets", "model", "use", "v0007"])
+    assert code == 1 and "v0007" in err and learned.current_version(tmp_path) == "v0002"

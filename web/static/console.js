@@ -140,6 +140,7 @@ async function openCall(callId, { keepChat = false } = {}) {
     return;
   }
   const fresh = !call || call.call_id !== view.call_id;
+  if (fresh) clearAlert();
   call = view;
   $("no-call").hidden = true;
   $("call-info").hidden = false;
@@ -203,12 +204,81 @@ function showTicket(ticket, fresh) {
     if (SELECT_FIELDS.includes(name) || name === "category2") setSelect(f[name], values[name]);
     else f[name].value = values[name] == null ? "" : values[name];
   }
+  showSuggestions(src.suggestions || {}, src.confidence || {}, !ticket.confirmed);
+  if (!ticket.confirmed && src.alert) showAlert(src.alert);
   const flags = [];
   if (ticket.confidential) flags.push("保密工单");
   if (src.emergency) flags.push(`紧急警情：${src.emergency}（请转接）`);
   if (ticket.repeat && ticket.repeat.likely_repeat_of) flags.push(`疑似重复：${ticket.repeat.likely_repeat_of}`);
   $("ticket-flags").textContent = flags.join(" · ");
   markChanged();
+}
+
+// Per field the extractor's top suggestions with their confidence (the first is pre-filled);
+// a field below LOW_CONFIDENCE is marked so the operator checks it.
+const LOW_CONFIDENCE = 0.6;
+const SUGGESTED = { appeal_type: "appeal_type", urgency: "urgency", category: "category", district: "district",
+  callback_number: "callback_number", caller_name: "caller_name" };
+
+function showSuggestions(suggestions, confidence, isDraft) {
+  for (const [name, key] of Object.entries(SUGGESTED)) {
+    const label = form()[name].closest("label");
+    let box = label.querySelector(".suggest");
+    if (!box) {
+      box = el("span", "suggest");
+      label.append(box);
+    }
+    box.replaceChildren();
+    const list = isDraft ? (suggestions[key] || []).slice(0, 3) : [];
+    const conf = list.length ? list[0].confidence : confidence[key];
+    label.classList.toggle("low-confidence", isDraft && conf != null && conf < LOW_CONFIDENCE);
+    for (const s of list) {
+      const value = Array.isArray(s.value) ? s.value.join(" / ") : (s.value == null ? "无" : String(s.value));
+      const pct = Math.round((Number(s.confidence) || 0) * 100);
+      const chip = el("button", "chip" + (pct < LOW_CONFIDENCE * 100 ? " low" : ""), `${value} ${pct}%`);
+      chip.type = "button";
+      chip.title = "采用此建议";
+      chip.addEventListener("click", () => applySuggestion(name, s.value));
+      box.append(chip);
+    }
+  }
+}
+
+function applySuggestion(name, value) {
+  const f = form();
+  if (name === "category") {
+    const path = Array.isArray(value) ? value : [value];
+    setSelect(f.category, path[0] || "");
+    fillCategory2(f.category.value);
+    setSelect(f.category2, path[1] || "");
+    dirty.add("category");
+    dirty.add("category2");
+  } else if (SELECT_FIELDS.includes(name)) {
+    setSelect(f[name], value == null ? "" : value);
+    dirty.add(name);
+  } else {
+    f[name].value = value == null ? "" : String(value);
+    dirty.add(name);
+  }
+  markChanged();
+}
+
+// A life-safety cue heard on the call: a banner the operator cannot miss, with the transfer to take.
+const ALERT_TEXT = { 110: "疑似警情（治安/暴力/轻生），请立即转接 110", 119: "疑似火警/燃气/被困，请立即转接 119",
+  120: "疑似急症/受伤，请立即转接 120" };
+
+function showAlert(alert) {
+  const box = $("emergency-alert");
+  if (!box || !alert || !alert.emergency) return;
+  const cues = (alert.cues || []).filter((c) => c && c !== "model").slice(0, 3);
+  box.textContent = `⚠ ${ALERT_TEXT[alert.emergency] || `紧急警情 ${alert.emergency}`}${cues.length ? `（听到：${cues.join("、")}）` : ""}`;
+  box.dataset.emergency = String(alert.emergency);
+  box.hidden = false;
+}
+
+function clearAlert() {
+  const box = $("emergency-alert");
+  if (box) { box.hidden = true; box.textContent = ""; }
 }
 
 function formValue(name) {
@@ -388,6 +458,9 @@ function onEvent(ev) {
       break;
     case "draft_ticket":
       if (call && call.call_id === ev.call_id) scheduleReload();
+      break;
+    case "emergency_alert":
+      if (call && call.call_id === ev.call_id) showAlert(ev);
       break;
     case "transcript":
       onTranscript(ev);

@@ -140,6 +140,26 @@ async def test_operator_takes_a_real_call_and_confirms_the_corrected_ticket(cons
         assert await page.locator("#transcript li.operator").count() == 1
         await shot(page, "console_call_popped_up")
 
+        # -- the caller's words re-draft the ticket: suggestions with confidence, and an alert -------
+        said = "我 要 投诉 芦淞区 建宁 街道 小区 物业 不 管 事 楼道 里 一股 煤气 的 味道"
+        await tickets.update_transcript(ticket_id, said, turn={"speaker": "caller", "text": said})
+        await stack.redis.publish("hotline:live", json.dumps(
+            {"type": "draft_ticket", "call_id": call_id, "ticket": ticket_id}))
+        await page.wait_for_function(
+            "() => document.querySelectorAll('select[name=category]').length"
+            " && document.querySelector('select[name=category]').closest('label').querySelectorAll('.suggest .chip').length > 0",
+            timeout=20_000)
+        chips = await page.locator("label:has(select[name=appeal_type]) .suggest .chip").all_text_contents()
+        assert 1 <= len(chips) <= 3 and all(c.strip().endswith("%") for c in chips), chips
+        await page.wait_for_selector("#emergency-alert:not([hidden])", timeout=10_000)
+        assert "119" in await text(page, "#emergency-alert")
+        await stack.redis.publish("hotline:live", json.dumps(            # the event alone raises it too
+            {"type": "emergency_alert", "call_id": call_id, "ticket": ticket_id, "emergency": "120",
+             "cues": ["晕倒"], "confidence": 0.8}, ensure_ascii=False))
+        await page.wait_for_function(
+            "() => document.getElementById('emergency-alert').textContent.includes('120')", timeout=10_000)
+        await shot(page, "console_suggestions_and_alert")
+
         # -- the operator corrects category and district, confirms with Ctrl+Enter ------------------
         taxonomy = await page.evaluate("fetch('/api/console/taxonomy').then(r => r.json())")
         drafted = (draft.draft.get("category") or [None])[0]
