@@ -87,14 +87,17 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         trees = TreeSource(versions, base_dir, prewarm=resolver.prewarm)
         await trees.ensure_published(s.path(s.ivr.tree))
         pinned = await trees.current()        # parse and synthesise the prompts before calls arrive
-        calls = CallRecords(rt.redis)
+        records = rt.records                  # the records database (hotline/records_up.py), or None
+        calls = CallRecords(rt.redis, sink=records.writer.call if records else None)
 
         seats_cfg = load_seats(s.path(s.agents.seats), lanes=pinned.tree.lanes.keys())
         store = RoutingStore(rt.redis, seats_cfg)
         await store.load_scripts()
         router = Router(store, pinned.tree.lanes)
-        seat_service = SeatService(store, notify=router.poke)
         node = controller_node(s)
+        seat_service = SeatService(store, notify=router.poke, history=records.writer.seat if records else None)
+        if records:
+            records.writer.node = node
         demo = sorted(seats_cfg.seats)[:demo_seats]
 
         async def say(text: str) -> str:
@@ -140,7 +143,8 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         pool = await _stt_pool(s)
         if pool is not None:
             rt.closers.append(pool.close)
-        tickets = TicketStore(rt.redis)
+        tickets = TicketStore(rt.redis, sink=records.writer.ticket if records else None,
+                              seq_floor=records.ticket_seq_floor if records else None)
         describe = DescribeToTicket(tickets, calls, pool, publish=publish)
         rt.closers.insert(0, describe.close)
         live_stt = None
@@ -244,6 +248,12 @@ async def started(rt: Runtime) -> None:
         return None
 
     rt.ami.on_event("*", on_event)
+    if rt.records and rt.web_runner:             # the audit trail also into the records database
+        from web.keys import AUDIT
+
+        audit = rt.web_runner.app.get(AUDIT)
+        if audit is not None:
+            audit.sink = rt.records.writer.audit
     rt.services["transfers"].ami = rt.ami
     seats: SeatService = rt.services["seats"]
     phones = {seat_interface(sid, False): sid for sid in rt.services["seats_config"].seats

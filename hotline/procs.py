@@ -69,13 +69,14 @@ class ManagedProcess:
     log: Path
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
-    def start(self, env: dict[str, str] | None = None) -> None:
+    def start(self, env: dict[str, str] | None = None, user: str | None = None) -> None:
+        """user: run as this OS user (root only; e.g. PostgreSQL refuses to run as root)."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log, "ab")
         try:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True,
+                env=env, start_new_session=True, user=user, group=user,
             )
         finally:
             out.close()

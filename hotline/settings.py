@@ -48,6 +48,13 @@ class RedisSection:
 
 
 @dataclass(frozen=True)
+class DatabaseSection:
+    url: str              # "" = a private PostgreSQL cluster; "none" = no records database (Redis only)
+    data_dir: str         # the private cluster's folder ("" = storage.data_dir/postgres)
+    spool_max_rows: int   # records waiting for PostgreSQL, at most (records/spool.py)
+
+
+@dataclass(frozen=True)
 class StorageSection:
     data_dir: str
 
@@ -119,6 +126,7 @@ class Settings:
     hotline: HotlineSection
     network: NetworkSection
     redis: RedisSection
+    database: DatabaseSection
     storage: StorageSection
     transfer: TransferSection
     agents: AgentsSection
