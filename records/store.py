@@ -145,11 +145,13 @@ async def call_with_asterisk(conn, call_id: str) -> dict[str, Any] | None:
     rec = await conn.fetchrow("SELECT * FROM call_records WHERE call_id = $1", call_id)
     if rec is None:
         return None
+    linked = [r["linkedid"] for r in await conn.fetch(
+        "SELECT linkedid FROM cdr WHERE uniqueid = $1 UNION SELECT linkedid FROM cel WHERE uniqueid = $1", call_id)]
     cdr = await conn.fetch("SELECT calldate, src, dst, channel, dstchannel, disposition, duration, billsec, "
-                           "uniqueid, linkedid FROM cdr WHERE linkedid = $1 OR uniqueid = $1 ORDER BY calldate",
-                           call_id)
+                           "uniqueid, linkedid FROM cdr WHERE uniqueid = $1 OR linkedid = ANY($2::text[]) "
+                           "ORDER BY calldate, sequence", call_id, linked)
     cel = await conn.fetch("SELECT eventtype, eventtime, channame, uniqueid, linkedid, appname FROM cel "
-                           "WHERE linkedid = $1 ORDER BY eventtime, id", call_id)
+                           "WHERE uniqueid = $1 OR linkedid = ANY($2::text[]) ORDER BY eventtime, id", call_id, linked)
     out = _row(rec)
     out.pop("data", None)
     out["cdr"] = [_row(r) for r in cdr]
