@@ -94,10 +94,10 @@ class SeatService:
         # state=, reason=) after each change an operator or the phone makes; local, never waits.
         self.history = history
 
-    def _changed(self, event: str, st: SeatStatus) -> SeatStatus:
+    def _changed(self, event: str, st: SeatStatus, operator: str = "") -> SeatStatus:
         if self.history is not None:
             try:
-                self.history(st.seat_id, event, operator=st.operator_id or None, state=str(st.state.value),
+                self.history(st.seat_id, event, operator=operator or st.operator_id or None, state=str(st.state.value),
                              reason=st.reason or None)
             except Exception:
                 log.exception("seat %s: the history sink failed", st.seat_id)
@@ -161,9 +161,10 @@ class SeatService:
         return self._changed(f"phone_{phone}".lower(), await self.store.seat(seat_id))
 
     async def logout(self, seat_id: str) -> SeatStatus:
-        await self.store.seat_op("logout", self._seat(seat_id))
+        operator = (await self.store.seat(self._seat(seat_id))).operator_id if self.history is not None else ""
+        await self.store.seat_op("logout", seat_id)
         log.info("seat %s: logged out", seat_id)
-        return self._changed("logout", await self.store.seat(seat_id))
+        return self._changed("logout", await self.store.seat(seat_id), operator)
 
     async def status(self, seat_id: str) -> SeatStatus:
         return await self.store.seat(self._seat(seat_id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -30,13 +31,32 @@ log = logging.getLogger("hotline.records")
 STOP_DRAIN_S = 5.0
 
 
+def _reachable(folder: Path) -> bool:
+    return os.geteuid() != 0 or _reachable_by(folder, "postgres")
+
+
+def _beside(folder: Path) -> Path:
+    """For root, when the postgres OS user cannot reach `folder` (a folder above it is 0700, as
+    pytest's temporary folders are): a folder of its own, found again from the same path."""
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    under_tmp = str(folder).startswith(tempfile.gettempdir().rstrip("/") + "/")
+    base = Path(tempfile.gettempdir()) if under_tmp else Path("/var/lib/hotline12345")
+    base.mkdir(parents=True, exist_ok=True)
+    alt = base / f"hotline-pg-{digest}"
+    alt.mkdir(exist_ok=True)
+    os.chmod(alt, 0o711)
+    log.warning("records: the postgres OS user cannot reach %s; the cluster is kept in %s", folder, alt)
+    return alt / "postgres"
+
+
 def _pg_folder(settings: Settings, run: Path, persistent: bool) -> tuple[Path, Any, Path | None]:
     """Where the private cluster lives: (folder, lock, a scratch folder to remove at stop)."""
     if persistent:
         folder = settings.path(settings.database.data_dir or str(Path(settings.storage.data_dir) / "postgres"))
         lock = try_lock(folder.parent / f".{folder.name}.lock")
         if lock is not None:
-            return folder, lock, None
+            folder.mkdir(parents=True, exist_ok=True)
+            return (folder if _reachable(folder) else _beside(folder)), lock, None
         log.warning("%s is in use by another hotline on this machine; this one keeps its records database "
                     "in its run folder", folder)
     folder = Path(run) / "postgres"

@@ -188,6 +188,7 @@ class Runtime:
             "ami_user": self.asterisk.ami_user,
             "pids": {"asterisk": self.asterisk.process.pid if self.asterisk.process else None,
                      "redis": self.redis_server.process.pid if self.redis_server else None,
+                     "postgres": self.records.server.process.pid if self.records and self.records.server else None,
                      "controller": os.getpid()},
         }
 

@@ -19,7 +19,7 @@ from hotline.errors import DomainError
 _HOST = re.compile(r"^[A-Za-z0-9._:/-]{1,255}$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _PASSWORD = re.compile(r"^[A-Za-z0-9._~+=@%^*!-]{1,200}$")
-CEL_EVENTS = ("CHANNEL_START", "CHANNEL_END", "ANSWER", "HANGUP", "BRIDGE_ENTER", "BRIDGE_EXIT", "APP_START",
+CEL_EVENTS = ("CHAN_START", "CHAN_END", "ANSWER", "HANGUP", "BRIDGE_ENTER", "BRIDGE_EXIT", "APP_START",
               "APP_END", "BLINDTRANSFER", "ATTENDEDTRANSFER", "PICKUP", "LINKEDID_END", "USER_DEFINED")
 
 
