@@ -169,6 +169,10 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         rt.web_routes.append(supervise_routes(store, lambda: rt.ami, demo))
         from web.routes_reports import reports_routes
         rt.web_routes.append(reports_routes(router, tickets, rt.redis))
+        if records:                               # reads that survive a Redis loss (PostgreSQL)
+            from web.routes_records import records_routes
+
+            rt.web_routes.append(records_routes(records.db.pool))
         rt.web_contexts.append(live.cleanup_ctx)
         from web.routes_transfer import transfer_routes
         rt.web_routes.append(transfer_routes(transfers, seat_service.store))
