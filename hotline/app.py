@@ -200,6 +200,15 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
     return wire
 
 
+async def _import_redis_records(rt: Runtime) -> None:
+    from records.upgrade import import_from_redis
+
+    try:
+        await import_from_redis(rt.redis, rt.records.writer, rt.records.db.pool)
+    except Exception:                       # logged; it runs again at the next start
+        log.exception("records: moving the Redis records into PostgreSQL failed")
+
+
 async def started(rt: Runtime) -> None:
     """Everything is up: AMI event handlers, background loops, demo seats, resync."""
     router: Router = rt.services["router"]
@@ -285,6 +294,8 @@ async def started(rt: Runtime) -> None:
                       asyncio.create_task(rt.services["dispatcher"].run(), name="dispatcher"),
                       asyncio.create_task(follow_published_lanes(rt), name="lanes"),
                       asyncio.create_task(rt.services["holidays"].run(), name="holidays")]
+    if rt.records:          # the upgrade path: records an earlier version kept only in Redis, moved once
+        rt.background.append(asyncio.create_task(_import_redis_records(rt), name="records-import"))
     cfg = rt.services["seats_config"]
     operators = list(cfg.operators)
     await resync(rt)              # first: a seat left "on call" by a controller that died is freed
