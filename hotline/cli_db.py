@@ -2,7 +2,8 @@
 
     hotline db backup FILE            pg_dump of the records (custom format, 0600)
     hotline db restore FILE           pg_restore into the records database (replaces its tables)
-    hotline db status                 schema version, row counts, the spool
+    hotline db status                 schema version, row counts
+    hotline db retention              the retention job now (it also runs daily in the hotline)
     hotline calls reconcile --day D   answered calls vs Asterisk's CDR rows of day D; exit 1 on a mismatch
     hotline calls records --day D     the day's call records from PostgreSQL, JSON Lines
 
@@ -45,7 +46,11 @@ def register(subparsers: Any) -> None:
     r.set_defaults(func=cmd_restore)
     st = sub.add_parser("status", help="schema version and row counts")
     st.set_defaults(func=cmd_status)
-    for p in (b, r, st):
+    rt = sub.add_parser("retention", help="delete recordings and anonymise personal data past their keeping time "
+                                          "(database.recordings_days, personal_days) now; audited")
+    rt.add_argument("--config", type=Path, default=None, help="settings file (the keeping times, the data folder)")
+    rt.set_defaults(func=cmd_retention)
+    for p in (b, r, st, rt):
         _db_arguments(p)
 
     calls = subparsers.choices.get("calls")           # `hotline calls ...` may be registered by another module
@@ -137,6 +142,34 @@ def cmd_status(args: argparse.Namespace) -> int:
                           "seat_history", "cdr", "cel"):
                 out[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")   # fixed names only
             return out
+        finally:
+            await conn.close()
+    print(json.dumps(asyncio.run(go()), ensure_ascii=False))
+    return EXIT_OK
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    import time
+
+    from hotline.settings import SettingsError, load
+    from records.retention import RetentionPolicy, run_retention
+
+    try:
+        settings = load(args.config)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_NO_DB
+    url = _url(args, "db retention", sys.stderr)
+    if not url:
+        return EXIT_NO_DB
+    d = settings.database
+
+    async def go() -> dict:
+        conn = await _connect(url)
+        try:
+            return await run_retention(conn, RetentionPolicy(d.recordings_days, d.personal_days),
+                                       recordings_root=settings.path(settings.storage.data_dir) / "recordings",
+                                       now=time.time())
         finally:
             await conn.close()
     print(json.dumps(asyncio.run(go()), ensure_ascii=False))

@@ -29,6 +29,7 @@ from records.writer import RecordWriter
 
 log = logging.getLogger("hotline.records")
 STOP_DRAIN_S = 5.0
+RETENTION_FIRST_S = 60.0
 
 
 def _reachable(folder: Path) -> bool:
@@ -77,6 +78,7 @@ class RecordsUp:
     server: PostgresServer | None = None
     cdr: CdrTarget | None = None
     task: asyncio.Task | None = None
+    retention_task: asyncio.Task | None = None
     _locks: list = field(default_factory=list)
     _scratch: Path | None = None
 
@@ -118,7 +120,29 @@ class RecordsUp:
         writer = RecordWriter(spool, db.pool, db.tz, node=node)
         up = cls(settings, db, writer, spool, server=server, cdr=cdr, _locks=locks, _scratch=scratch)
         up.task = asyncio.create_task(writer.run(), name="records-writer")
+        up.retention_task = asyncio.create_task(up._retention_daily(), name="records-retention")
         return up
+
+    async def retention_once(self, now: float | None = None) -> dict[str, Any]:
+        import time
+
+        from records.retention import RetentionPolicy, run_retention
+
+        d = self.settings.database
+        async with self.db.pool.acquire(timeout=10) as conn:
+            return await run_retention(conn, RetentionPolicy(d.recordings_days, d.personal_days),
+                                       recordings_root=self.settings.path(self.settings.storage.data_dir) / "recordings",
+                                       now=time.time() if now is None else now)
+
+    async def _retention_daily(self) -> None:
+        """A minute after start, then once a day; a failure is logged and tried the next day."""
+        await asyncio.sleep(RETENTION_FIRST_S)
+        while True:
+            try:
+                await self.retention_once()
+            except Exception:
+                log.exception("records: the retention job failed; it runs again in a day")
+            await asyncio.sleep(86400)
 
     def asterisk_files(self) -> dict[str, str]:
         return asterisk_files(self.cdr) if self.cdr is not None else {}
@@ -143,10 +167,11 @@ class RecordsUp:
         with contextlib.suppress(Exception):
             if not await self.writer.drain(STOP_DRAIN_S):
                 log.warning("records: %d record(s) stay in the spool for the next start", len(self.spool))
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
+        for task in (self.retention_task, self.task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.db.close(), 10)
         self.spool.close()
