@@ -423,6 +423,11 @@ class TicketStore:
             log.info("ticket %s confirmed by %s (%d correction(s))", ticket_id, operator, len(ticket.corrections))
             return self._record("confirmed", ticket)
 
+    async def record(self, ticket_id: str, event: str) -> None:
+        """Hand the ticket as it now stands to the sink (e.g. after a hand-off outcome the outbox stored)."""
+        if self.sink is not None:
+            self._record(event, await self.get(ticket_id))
+
     def _record(self, event: str, ticket: "Ticket") -> "Ticket":
         if self.sink is not None:
             try:
