@@ -53,7 +53,47 @@ def _stats(lat_s: list[float], n: int, elapsed: float, put_us: list[float] | Non
     return out
 
 
-async def run(records: int = 2000) -> dict:
+async def _report(server, db, calls: int, repeat: int = 20) -> dict:
+    """The quarter report (records/reports.py) over `calls` generated call records spread over a year,
+    against a plain count of the same quarter's rows."""
+    import asyncpg
+    from datetime import date
+
+    from records.reports import call_figures
+
+    admin = await asyncpg.connect(server.admin_dsn)
+    try:
+        t = time.perf_counter()
+        await admin.execute("""
+            INSERT INTO call_records (call_id, started_at, day, lane, seat, answered_at, status, data)
+            SELECT 'g' || i, ts, (ts AT TIME ZONE 'Asia/Shanghai')::date, (ARRAY['general','enterprise','deputy'])[1 + i % 3],
+                   '1' || lpad((i % 50)::text, 3, '0'), CASE WHEN i % 10 <> 0 THEN ts + interval '20 seconds' END,
+                   'ended', '{}'::jsonb
+            FROM generate_series(1, $1::int) AS i,
+                 LATERAL (SELECT timestamptz '2026-01-01 00:00+08' + (i::double precision / $1) * interval '365 days'
+                          AS ts) AS t""", calls)
+        await admin.execute("ANALYZE call_records")
+        generated_s = time.perf_counter() - t
+    finally:
+        await admin.close()
+    first, last = date(2026, 10, 1), date(2026, 12, 31)
+    lat, base = [], []
+    async with db.pool.acquire() as conn:
+        for _ in range(repeat):
+            t = time.perf_counter()
+            rows = await call_figures(conn, first, last, "quarter")
+            lat.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            await conn.fetchval("SELECT count(*) FROM call_records WHERE day BETWEEN $1 AND $2", first, last)
+            base.append(time.perf_counter() - t)
+    total = next(r["offered"] for r in rows if r["kind"] == "all")
+    return {"calls_generated": calls, "generate_s": round(generated_s, 1), "quarter_calls": total,
+            "report_rows": len(rows), "p50_ms": round(_pct(lat, 50) * 1000, 1), "p99_ms": round(_pct(lat, 99) * 1000, 1),
+            "baseline_count_p99_ms": round(_pct(base, 99) * 1000, 1),
+            "ratio_p99_vs_count": round(_pct(lat, 99) / _pct(base, 99), 2) if _pct(base, 99) else None}
+
+
+async def run(records: int = 2000, report_calls: int = 0) -> dict:
     import asyncpg
 
     from records.db import Database
@@ -140,6 +180,8 @@ async def run(records: int = 2000) -> dict:
         out["call_record"] = {**_stats(lat, calls * 5, elapsed, put_us), "calls": len(rows),
                               "ended": sum(1 for r in rows if r["status"] == "ended")}
 
+        if report_calls:
+            out["quarter_report"] = await _report(server, db, report_calls)
         b = out["baseline_plain_insert"]
         out["ratios"] = {
             "confirm_ticket_per_s_vs_plain_insert": round(out["confirm_ticket"]["per_s"] / b["per_s"], 2),

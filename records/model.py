@@ -93,7 +93,7 @@ def call_columns(data: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     path = data.get("path")
     return {
         "caller": _text(data.get("caller"), 80), "did": _text(data.get("did"), 80),
-        "started_at": started, "day": local_day(started, tz), "ended_at": _ts(ended),
+        "started_at": started, "day": local_day(started, tz), "ended_at": _ts(ended), "answered_at": _ts(answered),
         "status": _text(data.get("status"), 40), "lane": _text(data.get("lane"), 80),
         "seat": _text(data.get("seat"), 80), "wait_s": wait, "end_reason": _text(data.get("end_reason")),
         "rating": _rating(data), "recording": _text(data.get("recording"), 1000),

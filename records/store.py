@@ -25,7 +25,7 @@ _UPSERT_TICKET = (
     "ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _TICKET_COLS[1:])
     + ", written_at = now() WHERE tickets.version <= EXCLUDED.version RETURNING id")
-_CALL_COLS = ("caller", "did", "started_at", "day", "ended_at", "status", "lane", "seat", "wait_s", "end_reason",
+_CALL_COLS = ("caller", "did", "started_at", "day", "ended_at", "answered_at", "status", "lane", "seat", "wait_s", "end_reason",
               "rating", "recording", "ticket_id", "path", "transfers")
 _UPSERT_CALL = (
     f"INSERT INTO call_records (call_id, {', '.join(_CALL_COLS)}, data) "

@@ -30,6 +30,9 @@ CALLS_SCHEMA = {"type": "object", "required": ["day", "calls"],
                 "properties": {"day": {"type": "string"}, "calls": _OBJ_LIST}}
 CALL_SCHEMA = {"type": "object", "required": ["call_id", "cdr", "cel"],
                "properties": {"call_id": {"type": "string"}, "cdr": _OBJ_LIST, "cel": _OBJ_LIST}}
+REPORT_SCHEMA = {"type": "object", "required": ["period", "from", "to", "rows", "categories"],
+                 "properties": {"period": {"type": "string"}, "from": {"type": "string"}, "to": {"type": "string"},
+                                "rows": _OBJ_LIST, "categories": _OBJ_LIST}}
 AUDIT_SCHEMA = {"type": "object", "required": ["entries"], "properties": {"entries": _OBJ_LIST}}
 
 
@@ -87,6 +90,30 @@ def records_routes(pool: asyncpg.Pool) -> RouteTable:
         for c in rec["cdr"]:
             c["src"] = mask_number(c["src"]) if c.get("src") else c.get("src")
         return json_ok(rec)
+
+    @routes.get("/api/records/reports", summary="记录库统计（SQL）：按日/周/季度的全部、队列、坐席话务量与诉求类别",
+                role=Role.SUPERVISOR, errors=(400, 503), response=REPORT_SCHEMA,
+                query={"period": {"type": "string", "enum": ["day", "week", "quarter"], "default": "week"},
+                       "from": DAY, "to": DAY},
+                description="不给日期时为最近 14 天；最长 400 天。")
+    async def reports(request: web.Request) -> web.Response:
+        from datetime import timedelta
+
+        from records.reports import call_figures, category_figures
+
+        q = query(request)
+        period = q.get("period") or "week"
+        last = _day(q["to"]) if q.get("to") else date.today()
+        first = _day(q["from"]) if q.get("from") else last - timedelta(days=13)
+        if first > last or (last - first).days > 400:
+            raise ApiError(400, "invalid", "日期范围无效（起止颠倒或超过 400 天）",
+                           {"problems": [{"field": "from", "message": "range"}]})
+
+        async def both(conn):
+            return await call_figures(conn, first, last, period), await category_figures(conn, first, last, period)
+        rows, cats = await run(both)
+        return json_ok({"period": period, "from": first.isoformat(), "to": last.isoformat(), "rows": rows,
+                        "categories": cats})
 
     @routes.get("/api/records/audit", summary="记录库：审计日志（只增不改）", role=Role.ADMIN,
                 query={"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},

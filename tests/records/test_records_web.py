@@ -72,6 +72,13 @@ async def test_records_listed_after_redis_is_flushed(pg_db, redis_client, tmp_pa
         r = await client.get("/api/records/calls/w-1", headers=headers["sup"])
         assert r.status == 200 and (await r.json())["seat"] == "1001"
         assert (await client.get("/api/records/calls/nope", headers=headers["sup"])).status == 404
+        r = await client.get(f"/api/records/reports?period=day&from={day}&to={day}", headers=headers["sup"])
+        assert r.status == 200, await r.text()
+        rep = await r.json()
+        assert {(x["kind"], x["id"], x["offered"]) for x in rep["rows"]} == {("all", "", 1), ("lane", "general", 1),
+                                                                              ("seat", "1001", 1)}
+        assert sum(c["tickets"] for c in rep["categories"]) == 2
+        assert (await client.get(f"/api/records/reports?from={day}&to=2020-01-01", headers=headers["sup"])).status == 400
         assert (await client.get(f"/api/records/tickets?day={day}", headers=headers["op1"])).status == 403
         assert (await client.get("/api/records/audit", headers=headers["sup"])).status == 403
         assert await writer.drain(10)
