@@ -140,8 +140,9 @@ class RecordsUp:
         while True:
             try:
                 await self.retention_once()
-            except Exception:
-                log.exception("records: the retention job failed; it runs again in a day")
+            except Exception as exc:           # e.g. PostgreSQL away just then
+                log.warning("records: the retention job failed (%s: %s); it runs again in a day",
+                            type(exc).__name__, exc)
             await asyncio.sleep(86400)
 
     def asterisk_files(self) -> dict[str, str]:

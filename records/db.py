@@ -56,7 +56,7 @@ class Database:
     async def open(cls, dsn: str, *, admin_dsn: str | None = None, roles: tuple[str, str] | None = None,
                    tz: str = "Asia/Shanghai", max_size: int = 5) -> "Database":
         await prepare(admin_dsn or dsn, roles)
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, init=init_connection,
+        pool = await asyncpg.create_pool(dsn, min_size=0, max_size=max_size, init=init_connection,
                                          command_timeout=30, timeout=5)
         return cls(pool, ZoneInfo(tz), dsn)
 

@@ -81,8 +81,13 @@ class RecordWriter:
 
     # -- the loop ---------------------------------------------------------------------------------
     async def run(self) -> None:
+        """Until cancelled; never ends on an error (a dead writer would leave every record spooled)."""
         while True:
-            wrote = await self.write_some()
+            try:
+                wrote = await self.write_some()
+            except Exception:
+                log.exception("records: writing a batch failed unexpectedly; trying again")
+                wrote = -1
             if wrote == 0 and len(self.spool) == 0:
                 self._idle.set()
                 self._wake.clear()
@@ -106,7 +111,7 @@ class RecordWriter:
                     if isinstance(exc, _AWAY):
                         raise
                     await self._one_by_one(conn, rows, exc)
-        except _AWAY as exc:
+        except (*_AWAY, asyncpg.exceptions.InternalClientError) as exc:
             if self.outage_since is None:
                 self.outage_since = time.time()
                 log.error("records: PostgreSQL unavailable (%s): %d record(s) kept in the spool, written when "
@@ -114,8 +119,8 @@ class RecordWriter:
             return -1
         await asyncio.to_thread(self.spool.done, rows[-1][0])
         if self.outage_since is not None:
-            log.warning("records: PostgreSQL back after %.0f s; writing the spooled records (%d waiting)",
-                        time.time() - self.outage_since, len(self.spool))
+            log.warning("records: PostgreSQL back after %.0f s; writing the spooled records (%d written, "
+                        "%d waiting)", time.time() - self.outage_since, len(rows), len(self.spool))
             self.outage_since = None
         self.written += len(rows)
         return len(rows)

@@ -59,7 +59,7 @@ def records_routes(pool: asyncpg.Pool) -> RouteTable:
 
     @routes.get("/api/records/tickets", summary="记录库：某日的全部工单（Redis 丢失后仍可查）", role=Role.SUPERVISOR,
                 query={"day": DAY}, response=TICKETS_SCHEMA, errors=(400, 503), audit="records.tickets.read")
-    async def tickets(request: web.Request) -> web.Response:
+    async def records_tickets(request: web.Request) -> web.Response:
         from tickets.store import _masked
 
         q = query(request)
@@ -69,7 +69,7 @@ def records_routes(pool: asyncpg.Pool) -> RouteTable:
 
     @routes.get("/api/records/calls", summary="记录库：某日的通话记录（路径、队列、等待、坐席、转接、满意度、录音）",
                 role=Role.SUPERVISOR, query={"day": DAY}, response=CALLS_SCHEMA, errors=(400, 503))
-    async def calls(request: web.Request) -> web.Response:
+    async def records_calls(request: web.Request) -> web.Response:
         q = query(request)
         day = _day(q.get("day") or date.today().isoformat())
         rows = await run(sql.calls_of_day, day, 5000)
@@ -79,7 +79,7 @@ def records_routes(pool: asyncpg.Pool) -> RouteTable:
 
     @routes.get(f"/api/records/calls/{CALL_ID}", summary="记录库：一通电话及其 Asterisk CDR 与 CEL",
                 role=Role.SUPERVISOR, response=CALL_SCHEMA, errors=(404, 503), audit="records.call.read")
-    async def one_call(request: web.Request) -> web.Response:
+    async def records_call(request: web.Request) -> web.Response:
         call_id = request.match_info["call_id"]
         if not _CALL_ID.match(call_id):
             raise not_found("call", {"call_id": call_id[:80]})
@@ -96,7 +96,7 @@ def records_routes(pool: asyncpg.Pool) -> RouteTable:
                 query={"period": {"type": "string", "enum": ["day", "week", "quarter"], "default": "week"},
                        "from": DAY, "to": DAY},
                 description="不给日期时为最近 14 天；最长 400 天。")
-    async def reports(request: web.Request) -> web.Response:
+    async def records_reports(request: web.Request) -> web.Response:
         from datetime import timedelta
 
         from records.reports import call_figures, category_figures
@@ -118,7 +118,7 @@ def records_routes(pool: asyncpg.Pool) -> RouteTable:
     @routes.get("/api/records/audit", summary="记录库：审计日志（只增不改）", role=Role.ADMIN,
                 query={"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
                 response=AUDIT_SCHEMA, errors=(503,))
-    async def audit(request: web.Request) -> web.Response:
+    async def records_audit(request: web.Request) -> web.Response:
         q: dict[str, Any] = query(request)
         return json_ok({"entries": await run(sql.audit_entries, int(q.get("limit") or 100))})
 
