@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
