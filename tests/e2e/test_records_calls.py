@@ -131,6 +131,18 @@ async def test_a_call_answered_on_a_sip_phone_leaves_call_record_cdr_and_cel_joi
     assert [(h["event"], h["operator"]) for h in hist][-2:] == [("login", "8005"), ("logout", "8005")]
     assert cid not in report["calls_without_cdr"] and cid not in report["answered_without_cdr_answer"]
     assert report["answered"] >= 1 and report["cdr_answered_calls"] >= 1
+    # the operator confirms the call's draft: the ticket, its correction and its outbox row in PostgreSQL
+    tickets = stack.services["tickets"]                  # the product's store, wired to the records
+    draft = await tickets.get_by_call(cid) or await tickets.create_draft(cid, number, "芦淞区建设路路灯坏了。")
+    confirmed = await tickets.confirm(draft.id, "8005", {"district": "芦淞区"})
+    await stack.records.writer.drain(5)
+    async with stack.records.db.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT status, call_id, district FROM tickets WHERE id = $1", confirmed.id)
+        corr = await conn.fetch("SELECT field FROM ticket_corrections WHERE ticket_id = $1", confirmed.id)
+        box = await conn.fetchrow("SELECT state, work_order FROM handoff_outbox WHERE ticket_id = $1", confirmed.id)
+    assert dict(row) == {"status": "confirmed", "call_id": cid, "district": "芦淞区"}
+    assert "district" in {c["field"] for c in corr}
+    assert box["state"] == "queued" and box["work_order"]["call_id"] == cid
 
 
 async def test_postgresql_stopped_under_calls_holds_no_call_and_loses_no_record(routing, caplog):
@@ -217,6 +229,11 @@ async def test_redis_flushed_and_hotline_restarted_keeps_every_ticket_and_call_r
         two = json.loads(second.stdout)
         assert two.get("seat"), two                                # new calls routed on the rebuilt state
         assert two["ticket"] and two["ticket"] != one["ticket"]    # no ticket number given twice
+        await asyncio.sleep(1.5)                                   # the second call's last record written
+        rec = _hotline("calls", "reconcile", "--run", info["run"], "--day", day)
+        report = json.loads(rec.stdout)
+        assert rec.returncode == 0 and report["ok"], report        # every call has its CDR rows
+        assert report["calls"] >= 2 and report["answered"] == report["cdr_answered_calls"] >= 2
     finally:
         os.environ.pop("HOTLINE__DATABASE__DATA_DIR", None)
         if proc is not None:
