@@ -33,7 +33,9 @@ async def test_redis_records_are_moved_once(pg_db, redis_client, tmp_path):
     try:
         counts = await import_from_redis(redis_client, writer, db.pool)
         assert counts == {"tickets": 4, "calls": 4, "audit": 4}
-        assert await import_from_redis(redis_client, writer, db.pool) is None        # once
+        await audit.record(Actor("cli", "system"), "user.create", "user:u9")          # e.g. hotline users create
+        assert await import_from_redis(redis_client, writer, db.pool) is None        # tickets and calls once
+        assert await writer.drain(10)
         async with db.pool.acquire() as conn:
             assert sorted(r["id"] for r in await conn.fetch("SELECT id FROM tickets")) == sorted(made)
             assert await conn.fetchval("SELECT status FROM tickets WHERE id = $1", made[0]) == "confirmed"
@@ -42,5 +44,6 @@ async def test_redis_records_are_moved_once(pg_db, redis_client, tmp_path):
             assert [(r["call_id"], r["seat"], r["path"]) for r in rows] == \
                    [(f"old-{i}", "1002", ["start", "general_q"]) for i in range(4)]
             assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'ticket.read'") == 4
+            assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'user.create'") == 1
     finally:
         task.cancel()
