@@ -86,10 +86,22 @@ def seat_phone_states(seat_ids: Iterable[str], demo: Iterable[str], devices: Map
 class SeatService:
     """Operators at seats: login, ready, pause, wrap-up, logout."""
 
-    def __init__(self, store: RoutingStore, notify=None) -> None:
+    def __init__(self, store: RoutingStore, notify=None, history=None) -> None:
         self.store = store
         self.config = store.config
         self.notify = notify or (lambda: None)  # called when a seat may have become ready
+        # The system of record (records.writer.RecordWriter.seat): history(seat, event, operator=,
+        # state=, reason=) after each change an operator or the phone makes; local, never waits.
+        self.history = history
+
+    def _changed(self, event: str, st: SeatStatus, operator: str = "") -> SeatStatus:
+        if self.history is not None:
+            try:
+                self.history(st.seat_id, event, operator=operator or st.operator_id or None, state=str(st.state.value),
+                             reason=st.reason or None)
+            except Exception:
+                log.exception("seat %s: the history sink failed", st.seat_id)
+        return st
 
     def _seat(self, seat_id: str) -> str:
         if seat_id not in self.config.seats:
@@ -116,23 +128,23 @@ class SeatService:
         log.info("seat %s: operator %s logged in (%s)", seat_id, operator_id, pause_reason or "ready")
         if pause_reason is None:
             self.notify()
-        return await self.store.seat(seat_id)
+        return self._changed("login", await self.store.seat(seat_id))
 
     async def ready(self, seat_id: str) -> SeatStatus:
         """Ready for calls (from a pause, or ending wrap-up early)."""
         await self.store.seat_op("ready", self._seat(seat_id))
         self.notify()
-        return await self.store.seat(seat_id)
+        return self._changed("ready", await self.store.seat(seat_id))
 
     async def pause(self, seat_id: str, reason: str) -> SeatStatus:
         await self.store.seat_op("pause", self._seat(seat_id), reason=self._reason(reason))
-        return await self.store.seat(seat_id)
+        return self._changed("pause", await self.store.seat(seat_id))
 
     async def wrap_up(self, seat_id: str, seconds: float | None = None) -> SeatStatus:
         """Start (or restart) wrap-up: ready again by itself after ``seconds`` (default: wrap_up_s)."""
         s = self.config.wrap_up_s if seconds is None else seconds
         await self.store.seat_op("wrap_up", self._seat(seat_id), wrap_ms=int(round(s * 1000)))
-        return await self.store.seat(seat_id)
+        return self._changed("wrap_up", await self.store.seat(seat_id))
 
     async def phone_changed(self, seat_id: str, phone: str) -> SeatStatus | None:
         """The seat's phone unregistered (a ready seat is paused 离线) or came back
@@ -146,12 +158,13 @@ class SeatService:
         else:
             return None
         log.info("seat %s: phone %s", seat_id, phone)
-        return await self.store.seat(seat_id)
+        return self._changed(f"phone_{phone}".lower(), await self.store.seat(seat_id))
 
     async def logout(self, seat_id: str) -> SeatStatus:
-        await self.store.seat_op("logout", self._seat(seat_id))
+        operator = (await self.store.seat(self._seat(seat_id))).operator_id if self.history is not None else ""
+        await self.store.seat_op("logout", seat_id)
         log.info("seat %s: logged out", seat_id)
-        return await self.store.seat(seat_id)
+        return self._changed("logout", await self.store.seat(seat_id), operator)
 
     async def status(self, seat_id: str) -> SeatStatus:
         return await self.store.seat(self._seat(seat_id))

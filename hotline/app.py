@@ -91,14 +91,17 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         trees = TreeSource(versions, base_dir, prewarm=resolver.prewarm)
         await trees.ensure_published(s.path(s.ivr.tree))
         pinned = await trees.current()        # parse and synthesise the prompts before calls arrive
-        calls = CallRecords(rt.redis)
+        records = rt.records                  # the records database (hotline/records_up.py), or None
+        calls = CallRecords(rt.redis, sink=records.writer.call if records else None)
 
         seats_cfg = load_seats(s.path(s.agents.seats), lanes=pinned.tree.lanes.keys())
         store = RoutingStore(rt.redis, seats_cfg)
         await store.load_scripts()
         router = Router(store, pinned.tree.lanes)
-        seat_service = SeatService(store, notify=router.poke)
         node = controller_node(s)
+        seat_service = SeatService(store, notify=router.poke, history=records.writer.seat if records else None)
+        if records:
+            records.writer.node = node
         demo = sorted(seats_cfg.seats)[:demo_seats]
 
         async def say(text: str) -> str:
@@ -149,7 +152,8 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         pool = await _stt_pool(s)
         if pool is not None:
             rt.closers.append(pool.close)
-        tickets = TicketStore(rt.redis)
+        tickets = TicketStore(rt.redis, sink=records.writer.ticket if records else None,
+                              seq_floor=records.ticket_seq_floor if records else None)
         describe = DescribeToTicket(tickets, calls, pool, publish=publish)
         rt.closers.insert(0, describe.close)
         live_stt = None
@@ -179,6 +183,10 @@ def make_wire(demo_seats: int = 0, demo_wrap_up_s: float | None = None):
         rt.web_routes.append(supervise_routes(store, lambda: rt.ami, demo))
         from web.routes_reports import reports_routes
         rt.web_routes.append(reports_routes(router, tickets, rt.redis))
+        if records:                               # reads that survive a Redis loss (PostgreSQL)
+            from web.routes_records import records_routes
+
+            rt.web_routes.append(records_routes(records.db.pool))
         rt.web_contexts.append(live.cleanup_ctx)
         from web.routes_transfer import transfer_routes
         rt.web_routes.append(transfer_routes(transfers, seat_service.store))
@@ -215,6 +223,15 @@ async def sweep_recordings(rt: Runtime, every_s: float = 6 * 3600) -> None:
         if removed:
             log.info("recordings: %d file(s) older than %d days deleted", removed, days)
         await asyncio.sleep(every_s)
+
+
+async def _import_redis_records(rt: Runtime) -> None:
+    from records.upgrade import import_from_redis
+
+    try:
+        await import_from_redis(rt.redis, rt.records.writer, rt.records.db.pool)
+    except Exception:                       # logged; it runs again at the next start
+        log.exception("records: moving the Redis records into PostgreSQL failed")
 
 
 async def started(rt: Runtime) -> None:
@@ -269,6 +286,12 @@ async def started(rt: Runtime) -> None:
         return None
 
     rt.ami.on_event("*", on_event)
+    if rt.records and rt.web_runner:             # the audit trail also into the records database
+        from web.keys import AUDIT
+
+        audit = rt.web_runner.app.get(AUDIT)
+        if audit is not None:
+            audit.sink = rt.records.writer.audit
     rt.services["transfers"].ami = rt.ami
     seats: SeatService = rt.services["seats"]
     phones = {seat_interface(sid, False): sid for sid in rt.services["seats_config"].seats
@@ -297,6 +320,8 @@ async def started(rt: Runtime) -> None:
                       asyncio.create_task(follow_published_lanes(rt), name="lanes"),
                       asyncio.create_task(rt.services["holidays"].run(), name="holidays"),
                       asyncio.create_task(sweep_recordings(rt), name="recordings-retention")]
+    if rt.records:          # the upgrade path: records an earlier version kept only in Redis, moved once
+        rt.background.append(asyncio.create_task(_import_redis_records(rt), name="records-import"))
     cfg = rt.services["seats_config"]
     operators = list(cfg.operators)
     await resync(rt)              # first: a seat left "on call" by a controller that died is freed

@@ -18,6 +18,7 @@ COMMANDS = (
     "hotline.cli_users",
     "hotline.cli_seats",
     "hotline.cli_calls",
+    "hotline.cli_db",          # last: it adds `calls reconcile|records` to a `calls` command registered before it
 )
 
 

@@ -45,6 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                          "vs jieba segmentation of the same text")
     tk.add_argument("--rounds", type=int, default=3)
     tk.set_defaults(func=_tickets)
+    dbp = bsub.add_parser("db", help="records writes (confirm-ticket, call-record) vs a plain INSERT, on a "
+                                     "private PostgreSQL")
+    dbp.add_argument("--records", type=int, default=2000, help="records of each kind (default 2000)")
+    dbp.add_argument("--report-calls", type=int, default=1_000_000,
+                     help="generated call records for the quarter report in SQL (default 1,000,000; 0: skip)")
+    dbp.set_defaults(func=_db)
     stt = bsub.add_parser("stt", help="speech-to-text real-time factor and streams per core")
     stt.add_argument("--model", help="vosk model folder (default: stt.model, else the packaged test model)")
     stt.add_argument("--seconds", type=float, default=15.0, help="seconds of telephone audio per stream")
@@ -73,6 +79,13 @@ def _agi(args: argparse.Namespace) -> int:
 
     out = _emit(bench_agi.run(calls=args.calls))
     return 0 if out["controller_fastagi"]["completed"] == args.calls else 1
+
+
+def _db(args: argparse.Namespace) -> int:
+    from hotline import bench_db
+
+    out = _emit(bench_db.run(records=max(10, args.records), report_calls=max(0, args.report_calls)))
+    return 0 if out["confirm_ticket"]["records"] == max(10, args.records) and out["call_record"]["ended"] else 1
 
 
 def _routing(args: argparse.Namespace) -> int:

@@ -89,6 +89,9 @@ def register(subparsers: Any) -> None:
     xp.add_argument("--until", metavar="DAY", help="last day, inclusive (default: today)")
     xp.add_argument("--mask", action="store_true", help="leave personal data out (numbers, names, transcripts)")
     running.add_arguments(xp)
+    xp.add_argument("--database-url", default=None,
+                    help="read from this records database (default: the running hotline's PostgreSQL; "
+                         "--redis-url reads Redis instead)")
     xp.set_defaults(func=cmd_export)
 
     dl = sub.add_parser("dead-letters", help="tickets whose hand-off gave up, oldest first (JSON Lines)")
@@ -349,6 +352,12 @@ def cmd_export(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: 
     if last < first:
         stderr.write(f"hotline tickets export: --until {last} is before --since {first}\n")
         return EXIT_BAD_INPUT
+
+    database = None if getattr(args, "redis_url", None) else running.database_url(args)
+    if database:           # the system of record (PostgreSQL): every ticket, whatever Redis lost
+        from hotline.cli_db import export_tickets
+
+        return export_tickets(database, stdout, stderr, first, last, mask=args.mask, after=after)
 
     async def body(redis) -> int:
         count = await TicketStore(redis, tz=DEFAULT_TZ).export_jsonl(stdout, first, last, mask=args.mask, after=after)

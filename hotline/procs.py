@@ -86,14 +86,15 @@ class ManagedProcess:
     proc: subprocess.Popen | None = field(default=None, repr=False)
     umask: int = PRIVATE_UMASK        # for every file the service creates (recordings, dumps, logs)
 
-    def start(self, env: dict[str, str] | None = None) -> None:
+    def start(self, env: dict[str, str] | None = None, user: str | None = None) -> None:
+        """user: run as this OS user (root only; e.g. PostgreSQL refuses to run as root)."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         out = os.fdopen(fd, "ab")
         try:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True, umask=self.umask,
+                env=env, start_new_session=True, umask=self.umask, user=user, group=user,
             )
         finally:
             out.close()

@@ -25,7 +25,8 @@ from typing import Any
 
 from hotline.settings import REPO, SettingsError, load
 
-__all__ = ["NoHotline", "Running", "add_arguments", "find_run", "locate", "redis_client", "redis_url"]
+__all__ = ["NoHotline", "Running", "add_arguments", "database_url", "find_run", "locate", "redis_client",
+           "redis_url"]
 
 
 class NoHotline(RuntimeError):
@@ -116,6 +117,26 @@ def redis_url(args: argparse.Namespace) -> str:
         if url:
             return url
         raise NoHotline(f"{running_problem} (or pass --redis-url URL, or set redis.url in the settings)") from None
+
+
+def database_url(args: argparse.Namespace) -> str | None:
+    """The records database (PostgreSQL): --database-url, else the running hotline's (ready.json),
+    else the settings' database.url; None when there is none (or it is switched off)."""
+    explicit = getattr(args, "database_url", None)
+    if explicit:
+        return str(explicit)
+    try:
+        url = locate(args).info.get("database")
+        if url:
+            return str(url)
+    except NoHotline:
+        if getattr(args, "run", None) is not None:
+            return None
+    try:
+        url = load(getattr(args, "config", None)).database.url
+    except SettingsError:
+        return None
+    return url if url and url.strip().lower() != "none" else None
 
 
 def redis_client(url: str) -> Any:

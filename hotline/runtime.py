@@ -78,6 +78,7 @@ class Runtime:
     redis_server: RedisServer | None = None
     agi_secret: str = ""
     redis: aioredis.Redis | None = None
+    records: Any = None               # hotline.records_up.RecordsUp: the records database (None: off)
     agi: FastAGIServer | None = None
     asterisk: AsteriskServer | None = None
     ami: AMIClient | None = None
@@ -139,6 +140,7 @@ class Runtime:
             "pjsip_trunks.conf": render_trunks(s.trunks),
             "pjsip_tls.conf": render_tls_transport(s.network.sip.sip_bind, self.tls_port, *self.tls_files)
             if self.tls_port and self.tls_files else "; seats' SIP/TLS is off (seats_sip.tls)\n",
+            **(self.records.asterisk_files() if self.records else {}),     # CDR and CEL into PostgreSQL
         }
 
     async def start(self) -> None:
@@ -157,6 +159,9 @@ class Runtime:
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
             retry_on_error=[RedisConnectionError, RedisTimeoutError])
         await self.redis.ping()
+        from hotline.records_up import RecordsUp
+
+        self.records = await RecordsUp.start(s, self.run, persistent=self.persistent_redis)
 
         self.prompts = PromptCache(self.run / "sounds", TTSVoice(voice=s.prompts.voice, speed=s.prompts.speed))
         if self.wire:
@@ -215,13 +220,15 @@ class Runtime:
             "web": f"http://{self.settings.web.host or self.settings.network.host}:{self.web_port}/",
             "ports": {"web": self.web_port, "fastagi": self.agi.port, "ami": self.asterisk.ports.ami,
                       "sip": self.asterisk.ports.sip,
-                      "redis": self.redis_server.port if self.redis_server else None},
+                      "redis": self.redis_server.port if self.redis_server else None,
+                      "postgres": self.records.server.port if self.records and self.records.server else None},
             # without its password: this goes to the READY line; ready.json (0600) has the full URL
             "redis": redact_url(self.redis_url),
             "asterisk_conf": str(self.asterisk.conf),
             "ami_user": self.asterisk.ami_user,
             "pids": {"asterisk": self.asterisk.process.pid if self.asterisk.process else None,
                      "redis": self.redis_server.process.pid if self.redis_server else None,
+                     "postgres": self.records.server.process.pid if self.records and self.records.server else None,
                      "controller": os.getpid()},
         }
 
@@ -245,7 +252,9 @@ class Runtime:
     def write_ready(self, info: dict[str, Any]) -> None:
         """RUN/ready.json (mode 0600: it holds the AMI secret) and run/current -> RUN, for `hotline call`."""
         data = {**info, "ami_secret": self.asterisk.ami_secret if self.asterisk else None,
-                "redis": self.redis_url}
+                "redis": self.redis_url,
+                "database": (self.records.server.admin_dsn if self.records.server else self.settings.database.url)
+                if self.records else None}
         path = self.run / "ready.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -277,6 +286,8 @@ class Runtime:
             steps.append(("ami", self.ami.close))
         if self.asterisk:
             steps.append(("asterisk", lambda: asyncio.to_thread(self.asterisk.stop)))
+        if self.records:
+            steps.append(("records", self.records.stop))
         if self.redis:
             steps.append(("redis client", self.redis.aclose))
         if self.redis_server:

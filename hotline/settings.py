@@ -60,6 +60,15 @@ class RedisSection:
 
 
 @dataclass(frozen=True)
+class DatabaseSection:
+    url: str              # "" = a private PostgreSQL cluster; "none" = no records database (Redis only)
+    data_dir: str         # the private cluster's folder ("" = storage.data_dir/postgres)
+    spool_max_rows: int   # records waiting for PostgreSQL, at most (records/spool.py)
+    recordings_days: int  # call recordings kept this long, then deleted (records/retention.py)
+    personal_days: int    # callers' numbers, names and transcripts kept this long, then anonymised
+
+
+@dataclass(frozen=True)
 class StorageSection:
     data_dir: str
 
@@ -172,6 +181,7 @@ class Settings:
     hotline: HotlineSection
     network: NetworkSection
     redis: RedisSection
+    database: DatabaseSection
     storage: StorageSection
     transfer: TransferSection
     dialling: DiallingSection

@@ -7,8 +7,9 @@ sorted set of arrival times for repeat-caller checks.
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -17,13 +18,25 @@ from ivr.numbers import caller_key
 
 DAY = 86400
 RECENT_KEPT = 10000          # calls listed by `hotline calls recent`
+log = logging.getLogger(__name__)
 
 
 class CallRecords:
-    def __init__(self, redis: aioredis.Redis, prefix: str = "hotline", retention_days: int = 90) -> None:
+    def __init__(self, redis: aioredis.Redis, prefix: str = "hotline", retention_days: int = 90,
+                 sink: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self.r = redis
         self.prefix = prefix
         self.ttl = retention_days * DAY
+        # The system of record (records.writer.RecordWriter.call): every field written here, in
+        # order, first; it queues locally and never waits on the network.
+        self.sink = sink
+
+    def _sink(self, call_id: str, fields: dict[str, Any]) -> None:
+        if self.sink is not None:
+            try:
+                self.sink(call_id, fields)
+            except Exception:          # the record is lost, the call goes on
+                log.exception("call %s: the record sink failed", call_id)
 
     def key(self, call_id: str) -> str:
         return f"{self.prefix}:calllog:{call_id}"
@@ -34,6 +47,8 @@ class CallRecords:
     async def started(self, call_id: str, *, caller: str, caller_name: str, did: str, version: int,
                       channel: str, at: float | None = None) -> None:
         at = at or time.time()
+        self._sink(call_id, {"call_id": call_id, "caller": caller, "caller_name": caller_name, "did": did,
+                             "version": version, "channel": channel, "started": at, "status": "ivr", "path": []})
         async with self.r.pipeline(transaction=True) as p:
             p.hset(self.key(call_id), mapping={
                 "call_id": call_id, "caller": caller, "caller_name": caller_name, "did": did,
@@ -73,6 +88,7 @@ class CallRecords:
         return out
 
     async def update(self, call_id: str, **fields: Any) -> None:
+        self._sink(call_id, fields)
         enc = {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else
                ("" if v is None else v) for k, v in fields.items()}
         await self.r.hset(self.key(call_id), mapping=enc)

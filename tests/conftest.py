@@ -24,3 +24,50 @@ async def redis_client(redis_server):
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A real private PostgreSQL cluster for the whole test session (hotline/pg_server.py).
+
+    Its folder is outside pytest's 0700 temporary folders: as root, PostgreSQL runs as the
+    `postgres` OS user, which must reach it."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from hotline.pg_server import PostgresServer
+
+    base = Path(tempfile.mkdtemp(prefix="hotline-pg-test-"))
+    os.chmod(base, 0o711)
+    server = PostgresServer(base / "postgres", tmp_path_factory.mktemp("pg-log"))
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+async def pg_db(pg_server):
+    """A fresh database on the session's cluster, migrated, with the app's role granted;
+    yields (records.db.Database, admin dsn of that database)."""
+    import uuid
+
+    import asyncpg
+
+    from hotline.pg_server import APP_ROLE, CDR_ROLE, SUPERUSER
+    from records.db import Database
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server.dsn(SUPERUSER, "postgres"))
+    await admin.execute(f"CREATE DATABASE {name} OWNER {SUPERUSER}")
+    await admin.execute(f"GRANT CONNECT ON DATABASE {name} TO {APP_ROLE}, {CDR_ROLE}")
+    await admin.close()
+    db = await Database.open(pg_server.dsn(APP_ROLE, name), admin_dsn=pg_server.dsn(SUPERUSER, name),
+                             roles=(APP_ROLE, CDR_ROLE))
+    yield db, pg_server.dsn(SUPERUSER, name)
+    await db.close()
+    admin = await asyncpg.connect(pg_server.dsn(SUPERUSER, "postgres"))
+    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin.close()

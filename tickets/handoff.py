@@ -26,7 +26,7 @@ import random
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -127,7 +127,8 @@ class HandoffWorker:
 
     def __init__(self, redis: aioredis.Redis, config: HandoffConfig, *, keys: TicketKeys = TicketKeys(),
                  consumer: str | None = None, session: aiohttp.ClientSession | None = None,
-                 rng: random.Random | None = None, clock: Callable[[], float] = time.time) -> None:
+                 rng: random.Random | None = None, clock: Callable[[], float] = time.time,
+                 on_finished: Callable[[str, str], Awaitable[None]] | None = None) -> None:
         if config.enabled and config.problems():
             raise HandoffConfigError("handoff config", config.problems())
         self.r = redis
@@ -138,6 +139,9 @@ class HandoffWorker:
         self._session = session
         self._rng = rng or random.Random()
         self.clock = clock
+        # after a delivery's outcome is stored: (ticket id, outcome); e.g. TicketStore.record for the
+        # system of record. Errors are logged, never retried as a delivery.
+        self.on_finished = on_finished
 
     async def run(self) -> None:
         """Deliver until cancelled. Redis outages are waited out; other errors propagate."""
@@ -241,7 +245,13 @@ class HandoffWorker:
             due = now + delay
         if not await self.outbox.finish(delivery, outcome, now, detail, due):
             log.info("ticket %s: delivery finished by another worker; result %s ignored", tid, detail)
-        elif outcome == "done":
+            return
+        if self.on_finished is not None:
+            try:
+                await self.on_finished(tid, outcome)
+            except Exception:
+                log.exception("ticket %s: after the hand-off outcome %s", tid, outcome)
+        if outcome == "done":
             log.info("ticket %s handed off (%s, attempt %d)", tid, detail, attempt)
         elif outcome == "retry":
             log.warning("ticket %s: hand-off attempt %d failed (%s); next in %.1fs", tid, attempt, detail, due - now)

@@ -23,7 +23,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import IO, Any
@@ -186,8 +186,16 @@ class TicketStore:
                  tz: str = DEFAULT_TZ, rules: Rules | None = None,
                  extractor: Callable[[str], DraftTicket] | None = None,
                  repeat: RepeatPolicy = RepeatPolicy(), clock: Callable[[], float] = time.time,
-                 max_transcript_chars: int = 200_000) -> None:
+                 max_transcript_chars: int = 200_000,
+                 sink: Callable[[str, "Ticket"], None] | None = None,
+                 seq_floor: Callable[[str], Awaitable[int]] | None = None) -> None:
         self.r = redis
+        # The system of record (records.writer.RecordWriter.ticket): each ticket as it stands after
+        # a change, with the event; queued locally, never waits on the network.
+        self.sink = sink
+        # The highest ticket number of a day the records hold: a day counter lost with Redis
+        # restarts above it, so no ticket id is given twice.
+        self.seq_floor = seq_floor
         self.keys = keys
         self.id_prefix = id_prefix
         self.tz = ZoneInfo(tz)
@@ -294,7 +302,7 @@ class TicketStore:
         received = self.clock() if received_at is None else received_at
         check = await check_caller(self, number, draft.to_dict(), before=received, policy=self.repeat_policy)
         day = self._day_of(received)
-        seq = int(await self.r.incr(self.keys.seq(day)))
+        seq = await self._next_seq(day)
         ticket_id = f"{self.id_prefix}-{day}-{seq:06d}"
         mapping = {
             "id": ticket_id, "call_id": call_id, "caller": number or "", "channel": channel,
@@ -325,7 +333,7 @@ class TicketStore:
                     received_at=received_at, confidential=confidential)
         log.info("ticket %s drafted for call %s from %s (repeat of %s)", ticket_id, call_id,
                  mask_number(number), check.likely_repeat_of or "-")
-        return Ticket.from_hash(mapping)
+        return self._record("draft", Ticket.from_hash(mapping))
 
     async def update_transcript(self, ticket_id: str, text: str, *, turn: Mapping[str, Any] | None = None,
                                 max_turns: int = 2000) -> Ticket:
@@ -365,7 +373,7 @@ class TicketStore:
                     await pipe.execute()
                 except WatchError:
                     continue
-            return Ticket.from_hash({**h, **updates})
+            return self._record("transcript", Ticket.from_hash({**h, **updates}))
 
     async def update_call_info(self, ticket_id: str, *, seat: str | None = None,
                                recording: str | None = None) -> Ticket:
@@ -377,6 +385,7 @@ class TicketStore:
             raise TicketNotFound(ticket_id)
         if updates:
             await self.r.hset(key, mapping={**updates, "updated_at": repr(self.clock())})
+            return self._record("call_info", await self.get(ticket_id))
         return await self.get(ticket_id)
 
     # -- confirmation -------------------------------------------------------------------
@@ -426,7 +435,28 @@ class TicketStore:
                 except WatchError:
                     continue
             log.info("ticket %s confirmed by %s (%d correction(s))", ticket_id, operator, len(ticket.corrections))
-            return ticket
+            return self._record("confirmed", ticket)
+
+    async def record(self, ticket_id: str, event: str) -> None:
+        """Hand the ticket as it now stands to the sink (e.g. after a hand-off outcome the outbox stored)."""
+        if self.sink is not None:
+            self._record(event, await self.get(ticket_id))
+
+    def _record(self, event: str, ticket: "Ticket") -> "Ticket":
+        if self.sink is not None:
+            try:
+                self.sink(event, ticket)
+            except Exception:
+                log.exception("ticket %s: the record sink failed", ticket.id)
+        return ticket
+
+    async def _next_seq(self, day: str) -> int:
+        key = self.keys.seq(day)
+        if self.seq_floor is not None and not await self.r.exists(key):
+            floor = await self.seq_floor(day)
+            if floor > 0:
+                await self.r.set(key, floor, nx=True)
+        return int(await self.r.incr(key))
 
     def _event(self, pipe: Any, event: str, ticket_id: str, status: str) -> None:
         pipe.publish(self.keys.events, json.dumps({"event": event, "ticket": ticket_id, "status": status}))

@@ -62,8 +62,11 @@ ENTRY_SCHEMA: dict[str, Any] = {
 
 class AuditLog:
     def __init__(self, redis: aioredis.Redis, clock: Callable[[], float], maxlen: int = 0,
-                 stream: str = STREAM) -> None:
+                 stream: str = STREAM, sink: Callable[[str, Mapping[str, Any]], None] | None = None) -> None:
         self.redis = redis
+        # The system of record (records.writer.RecordWriter.audit): every entry, with its stream id;
+        # the stream here is trimmed, the records keep it.
+        self.sink = sink
         self.clock = clock
         self.maxlen = maxlen
         self.stream = stream
@@ -75,8 +78,12 @@ class AuditLog:
                   "ip": actor.ip, "ts": repr(self.clock()),
                   "details": json.dumps(dict(details or {}), ensure_ascii=False, sort_keys=True)}
         if self.maxlen:
-            return await self.redis.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
-        return await self.redis.xadd(self.stream, fields)
+            entry_id = await self.redis.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
+        else:
+            entry_id = await self.redis.xadd(self.stream, fields)
+        if self.sink is not None:
+            self.sink(f"{self.stream}:{entry_id}", fields)
+        return entry_id
 
     async def entries(self, count: int = 100, before: str | None = None) -> list[AuditEntry]:
         """The newest `count` entries (newest first), older than id `before` when given."""

@@ -695,7 +695,7 @@ async def test_controller_killed_with_callers_waiting_all_reach_a_seat(tmp_path)
             await ami.close()
         if redis is not None:
             await redis.aclose()
-        for name in ("asterisk", "redis"):
+        for name in ("asterisk", "redis", "postgres"):
             await asyncio.to_thread(_stop_group, pids.get(name))
     assert not any(alive(p) for p in pids.values())
 

@@ -50,7 +50,7 @@ EXPECTED: dict[str, Role | None] = {
     "/console": Role.OPERATOR, "/api/transfer*": Role.OPERATOR,
     "/api/operators": Role.SUPERVISOR, "/api/wallboard*": Role.SUPERVISOR, "/api/reports*": Role.SUPERVISOR,
     "/api/supervise*": Role.SUPERVISOR, "/wallboard": Role.SUPERVISOR, "/reports": Role.SUPERVISOR,
-    "/api/notices": Role.SUPERVISOR,
+    "/api/notices": Role.SUPERVISOR, "/api/records/*": Role.SUPERVISOR, "/api/records/audit": Role.ADMIN,
     "/api/admin/*": Role.ADMIN, "/admin*": Role.ADMIN,
 }
 

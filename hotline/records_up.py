@@ -1,0 +1,184 @@
+"""The records database in the running hotline: the private PostgreSQL (or `database.url`), the
+migrations, the pool, the spool and its writer; and what Asterisk needs for CDR and CEL.
+
+    records = await RecordsUp.start(settings, run, persistent=True)   # None when database.url is "none"
+    records.writer.call(...)             # the sinks the record owners are given
+    records.asterisk_files()             # cdr.conf, cel.conf, cdr_pgsql.conf, cel_pgsql.conf
+    await records.stop()                 # the spool is written out (bounded), pool closed, cluster stopped
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hotline.pg_server import APP_ROLE, CDR_ROLE, PostgresServer, _reachable_by
+from hotline.procs import try_lock
+from hotline.settings import Settings
+from records.asterisk import CdrTarget, asterisk_files
+from records.db import Database
+from records.spool import Spool
+from records.writer import RecordWriter
+
+log = logging.getLogger("hotline.records")
+STOP_DRAIN_S = 5.0
+RETENTION_FIRST_S = 60.0
+
+
+def _reachable(folder: Path) -> bool:
+    return os.geteuid() != 0 or _reachable_by(folder, "postgres")
+
+
+def _beside(folder: Path) -> Path:
+    """For root, when the postgres OS user cannot reach `folder` (a folder above it is 0700, as
+    pytest's temporary folders are): a folder of its own, found again from the same path."""
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    under_tmp = str(folder).startswith(tempfile.gettempdir().rstrip("/") + "/")
+    base = Path(tempfile.gettempdir()) if under_tmp else Path("/var/lib/hotline12345")
+    base.mkdir(parents=True, exist_ok=True)
+    alt = base / f"hotline-pg-{digest}"
+    alt.mkdir(exist_ok=True)
+    os.chmod(alt, 0o711)
+    log.warning("records: the postgres OS user cannot reach %s; the cluster is kept in %s", folder, alt)
+    return alt / "postgres"
+
+
+def _pg_folder(settings: Settings, run: Path, persistent: bool) -> tuple[Path, Any, Path | None]:
+    """Where the private cluster lives: (folder, lock, a scratch folder to remove at stop)."""
+    if persistent:
+        folder = settings.path(settings.database.data_dir or str(Path(settings.storage.data_dir) / "postgres"))
+        lock = try_lock(folder.parent / f".{folder.name}.lock")
+        if lock is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            return (folder if _reachable(folder) else _beside(folder)), lock, None
+        log.warning("%s is in use by another hotline on this machine; this one keeps its records database "
+                    "in its run folder", folder)
+    folder = Path(run) / "postgres"
+    if os.geteuid() == 0 and not _reachable_by(folder, "postgres"):
+        # the run folder is closed to the postgres OS user (e.g. a test's 0700 temporary folder)
+        scratch = Path(tempfile.mkdtemp(prefix="hotline-pg-"))
+        os.chmod(scratch, 0o711)
+        return scratch / "postgres", None, scratch
+    return folder, None, None
+
+
+@dataclass
+class RecordsUp:
+    settings: Settings
+    db: Database
+    writer: RecordWriter
+    spool: Spool
+    server: PostgresServer | None = None
+    cdr: CdrTarget | None = None
+    task: asyncio.Task | None = None
+    retention_task: asyncio.Task | None = None
+    _locks: list = field(default_factory=list)
+    _scratch: Path | None = None
+
+    @classmethod
+    async def start(cls, settings: Settings, run: Path, *, persistent: bool = True,
+                    node: str = "") -> "RecordsUp | None":
+        url = settings.database.url
+        if url.strip().lower() == "none":
+            log.warning("records database off (database.url: none): tickets, calls and audit only in Redis")
+            return None
+        server = None
+        locks: list = []
+        scratch = None
+        if url:
+            db = await Database.open(url, tz=settings.hotline.timezone)
+            cdr = CdrTarget.from_url(url)
+        else:
+            folder, lock, scratch = _pg_folder(settings, run, persistent)
+            if lock is not None:
+                locks.append(lock)
+            server = PostgresServer(folder, Path(run) / "log")
+            await asyncio.to_thread(server.start)
+            db = await Database.open(server.app_dsn, admin_dsn=server.admin_dsn, roles=(APP_ROLE, CDR_ROLE),
+                                     tz=settings.hotline.timezone)
+            parts = server.cdr_dsn_parts
+            cdr = CdrTarget(host=str(parts["host"]), port=int(parts["port"]), dbname=str(parts["dbname"]),
+                            user=str(parts["user"]), password=str(parts["password"]))
+        spool_dir = settings.path(settings.storage.data_dir) / "records" if persistent else Path(run) / "records"
+        lock = try_lock(spool_dir / ".lock")
+        if lock is None:
+            spool_dir = Path(run) / "records"
+        else:
+            locks.append(lock)
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(spool_dir, 0o700)
+        spool = Spool(spool_dir / "spool.sqlite", max_rows=settings.database.spool_max_rows)
+        if len(spool):
+            log.info("records: %d record(s) left in the spool by the last run; writing them", len(spool))
+        writer = RecordWriter(spool, db.pool, db.tz, node=node)
+        up = cls(settings, db, writer, spool, server=server, cdr=cdr, _locks=locks, _scratch=scratch)
+        up.task = asyncio.create_task(writer.run(), name="records-writer")
+        up.retention_task = asyncio.create_task(up._retention_daily(), name="records-retention")
+        return up
+
+    async def retention_once(self, now: float | None = None) -> dict[str, Any]:
+        import time
+
+        from records.retention import RetentionPolicy, run_retention
+
+        d = self.settings.database
+        async with self.db.pool.acquire(timeout=10) as conn:
+            return await run_retention(conn, RetentionPolicy(d.recordings_days, d.personal_days),
+                                       recordings_root=self.settings.path(self.settings.storage.data_dir) / "recordings",
+                                       now=time.time() if now is None else now)
+
+    async def _retention_daily(self) -> None:
+        """A minute after start, then once a day; a failure is logged and tried the next day."""
+        await asyncio.sleep(RETENTION_FIRST_S)
+        while True:
+            try:
+                await self.retention_once()
+            except Exception as exc:           # e.g. PostgreSQL away just then
+                log.warning("records: the retention job failed (%s: %s); it runs again in a day",
+                            type(exc).__name__, exc)
+            await asyncio.sleep(86400)
+
+    def asterisk_files(self) -> dict[str, str]:
+        return asterisk_files(self.cdr) if self.cdr is not None else {}
+
+    async def ticket_seq_floor(self, day: str) -> int:
+        """The highest ticket number of day YYYYMMDD in the records (0 when none or unreachable)."""
+        try:
+            async with self.db.pool.acquire(timeout=2) as conn:
+                n = await conn.fetchval(
+                    "SELECT max(split_part(id, '-', 3)::bigint) FROM tickets "
+                    "WHERE day = to_date($1, 'YYYYMMDD') AND split_part(id, '-', 3) ~ '^[0-9]+$'", day)
+        except Exception as exc:             # PostgreSQL away: the day counter goes on from Redis
+            log.warning("records: ticket numbers of %s not read from PostgreSQL (%s)", day, exc)
+            return 0
+        return int(n or 0)
+
+    def ready_info(self) -> dict[str, Any]:
+        return {"database": self.server.admin_dsn if self.server else "external",
+                "postgres_port": self.server.port if self.server else None}
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            if not await self.writer.drain(STOP_DRAIN_S):
+                log.warning("records: %d record(s) stay in the spool for the next start", len(self.spool))
+        for task in (self.retention_task, self.task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.db.close(), 10)
+        self.spool.close()
+        if self.server is not None:
+            await asyncio.to_thread(self.server.stop)
+        for lock in self._locks:
+            lock.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
