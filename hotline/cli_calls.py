@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hotline import running
 from hotline.privacy import mask_number
 
 MAX_LIMIT = 1000
@@ -15,7 +16,7 @@ MAX_LIMIT = 1000
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calls", help="calls of the running hotline")
-    p.add_argument("--run", help="run folder of the hotline (default: the latest `hotline up`)")
+    running.add_arguments(p)
     csub = p.add_subparsers(dest="calls_cmd", metavar="ACTION")
     csub.required = True
     r = csub.add_parser("recent", help="the latest calls, newest first")
@@ -65,12 +66,10 @@ def text_line(s: dict[str, Any]) -> str:
                       s["ticket"] or "-"])
 
 
-async def _recent(info: dict, limit: int, unmasked: bool) -> list[dict[str, Any]]:
-    import redis.asyncio as aioredis
-
+async def _recent(url: str, limit: int, unmasked: bool) -> list[dict[str, Any]]:
     from ivr.calls import CallRecords
 
-    redis = aioredis.from_url(info["redis"], decode_responses=True)
+    redis = running.redis_client(url)
     try:
         return [summary(r, unmasked=unmasked) for r in await CallRecords(redis).latest(limit)]
     finally:
@@ -78,17 +77,13 @@ async def _recent(info: dict, limit: int, unmasked: bool) -> list[dict[str, Any]
 
 
 def run(args: argparse.Namespace) -> int:
-    from hotline.cli_call import NoHotline, find_run
-
     if not 1 <= args.limit <= MAX_LIMIT:
         print(f"hotline calls: --limit must be 1..{MAX_LIMIT}", file=sys.stderr)
         return 2
-    folder_arg = args.run_sub or args.run
+    args.run = args.run_sub or args.run
     try:
-        folder = find_run(Path(folder_arg) if folder_arg else None)
-        info = json.loads((folder / "ready.json").read_text())
-        out = asyncio.run(_recent(info, args.limit, args.unmasked))
-    except NoHotline as exc:
+        out = asyncio.run(_recent(running.redis_url(args), args.limit, args.unmasked))
+    except running.NoHotline as exc:
         print(f"hotline calls: {exc}", file=sys.stderr)
         return 2
     if args.json:

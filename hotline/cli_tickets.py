@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
                     help="exported tickets (hotline tickets export) to learn from; repeatable")
     tr.add_argument("--redis", action="store_true", help="also read the running hotline's confirmed tickets")
     tr.add_argument("--since", default="90d", help="with --redis: tickets received since (default 90d)")
-    tr.add_argument("--run", help="run folder of the hotline (default: the latest `hotline up`)")
+    running.add_arguments(tr)
     tr.set_defaults(func=cmd_train)
 
     md = sub.add_parser("model", help="the learned model's versions")

@@ -75,9 +75,9 @@ def current_link(config: Path | None = None) -> Path:
         return REPO / "run" / "current"
 
 
-def find_run(run: Path | None = None, config: Path | None = None) -> Path:
+def find_run(run: Path | str | None = None, config: Path | None = None) -> Path:
     """The run folder of a live `hotline up` (``run``, else RUN_ROOT/current), resolved."""
-    folder = run or current_link(config)
+    folder = Path(run) if run else current_link(config)
     ready = folder / "ready.json"
     if not ready.exists():
         raise NoHotline(f"no running hotline at {folder}: start one with scripts/up (or pass --run FOLDER)")
