@@ -30,7 +30,7 @@ CONFIRMABLE = EXTRACTED_FIELDS + EXTRA_FIELDS
 CALLER_TYPES = ("citizen", "enterprise", "deputy")
 TEXT_LIMITS = {"title": 100, "summary": 4000, "address": 300, "caller_name": 50,
                "street": 100, "community": 100, "repeat_of": 40}
-_CREDIT_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
+_CREDIT_CODE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")           # used with fullmatch
 _SUMMARY_LEAD = re.compile(r"^来电[^：:]{0,4}[：:]")
 
 
@@ -76,7 +76,7 @@ def _check(name: str, value: Any, rules: Any, problems: list[dict[str, str]]) ->
         return digits
     elif name == "caller_type" and value not in CALLER_TYPES:
         bad(f"must be one of {', '.join(CALLER_TYPES)}")
-    elif name == "credit_code" and not _CREDIT_CODE.match(str(value).upper()):
+    elif name == "credit_code" and not _CREDIT_CODE.fullmatch(str(value).upper()):
         bad("must be an 18-character unified social credit code")
     elif name == "credit_code":
         return str(value).upper()
