@@ -125,7 +125,9 @@ def seat_out(seats: Sequence[tuple[str, str]], agi_url: str, *, ring_s: int = 30
     transfer to the extension in the seat's context)."""
     exts = []
     for seat_id, iface in seats:
-        if not re.fullmatch(r"[0-9]{2,20}", seat_id) or not re.fullmatch(r"(PJSIP|Local)/[0-9A-Za-z@/_.-]+", iface):
+        if not re.fullmatch(r"[0-9]{2,20}", seat_id):
+            continue          # a seat id with letters (allowed in the seats config) cannot be keyed on a phone
+        if not re.fullmatch(r"(PJSIP|Local)/[0-9A-Za-z@/_.-]+", iface):
             raise ValueError(f"seat {seat_id!r}: not a dialable seat ({iface!r})")
         exts.append(Extension(seat_id, steps(
             ("Dial", f"{iface},{int(ring_s)}"),
