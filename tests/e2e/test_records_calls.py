@@ -89,7 +89,7 @@ async def test_a_call_answered_on_a_sip_phone_leaves_call_record_cdr_and_cel_joi
     phone, ctrl_port, log = _baresip(tmp_path, stack, "1005")
     try:
         async def registered():
-            return "1005/sip:" in await stack.ami.command("pjsip show contacts")
+            return "1005/sip:" in (await asyncio.to_thread(stack.asterisk.cli, "pjsip show contacts") or "")
         await until(registered, 15, "baresip to register seat 1005", every=0.3)
         await arrange(stack, ready=[])
         await stack.services["seats"].login("1005", "8005")
