@@ -38,6 +38,7 @@ from recordings.tts import PromptCache, TTSVoice
 from web.app import create_app
 from web.config import WebConfig
 
+REDIS_MAX_CONNECTIONS = 4096      # per controller; Redis itself takes 10,000 clients
 log = logging.getLogger("hotline.runtime")
 STEP_STOP_S = 30.0           # each stop step (web, FastAGI drain, closers, AMI ...)
 BACKGROUND_STOP_S = 10.0       # each background loop gets this long to end after its cancel
@@ -154,8 +155,12 @@ class Runtime:
             url = self.redis_server.url
         # A dropped connection (Redis restarted) is retried on a fresh one, briefly;
         # a longer outage surfaces as an error and calls take the fallback.
+        # max_connections: redis-py 8 caps a pool at 100 by default and each command in flight holds one; with
+        # 300 concurrent SIP calls on 2 loaded cores their commands piled up past 100 and failed with
+        # "Too many connections" (`hotline bench sip`). Beyond the cap a command still fails fast.
         self.redis = aioredis.from_url(
             url, decode_responses=True, health_check_interval=10, socket_connect_timeout=2, socket_timeout=5,
+            max_connections=REDIS_MAX_CONNECTIONS,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
             retry_on_error=[RedisConnectionError, RedisTimeoutError])
         await self.redis.ping()
