@@ -24,7 +24,13 @@ import yaml
 
 from agents.errors import ConfigInvalid
 from agents.model import (
-    DEFAULT_PAUSE_REASONS, MAX_LEVEL, MIN_LEVEL, SYSTEM_PAUSE_REASONS, Operator, PauseReason, Seat,
+    DEFAULT_PAUSE_REASONS,
+    MAX_LEVEL,
+    MIN_LEVEL,
+    SYSTEM_PAUSE_REASONS,
+    Operator,
+    PauseReason,
+    Seat,
 )
 from ivr.problems import DUPLICATE_KEY, MISSING, PATTERN, RANGE, TYPE, UNKNOWN_FIELD, UNKNOWN_LANE, Problem
 

@@ -21,14 +21,16 @@ from redis.exceptions import RedisError
 from agents.dialpolicy import DialPolicy, check
 from agents.errors import AgentsError
 from agents.model import Assignment, CallPhase, CancelReason, WaitingCall
+from agents.notify import ScreenPop
 from agents.service import Router
 from agents.transfer import caller_action, keeps_seat, seat_in_conference
-from dialplan.hotline import CALLBACK, ON_ANSWER
-from dialplan.seats import seat_interface
-from hotline.privacy import mask_number
 from ivr import engine as E
 from ivr.handler import WalkEnded
+from kernel.loops import raise_if_cancelled
+from kernel.privacy import mask_number
+from kernel.tasks import TaskSet
 from pbx.agi import AGIHangup
+from pbx.contract import DIAL_ANSWERED, DIALSTATUS, ON_ANSWER, seat_interface
 
 log = logging.getLogger("hotline.agents.delivery")
 
@@ -56,11 +58,14 @@ class DeliverySettings:
 class Dispatcher:
     """This controller's assignments, handed to the calls waiting here."""
 
-    def __init__(self, router: Router, node: str, originate=None) -> None:
+    def __init__(self, router: Router, node: str, originate=None, *, tasks: TaskSet | None = None) -> None:
         self.router = router
         self.node = node
         self.originate = originate           # async (Assignment) -> None, for callbacks
+        # the callbacks being placed (the runtime's task set, or one of its own: close() cancels them)
+        self.tasks = tasks if tasks is not None else TaskSet("dispatcher")
         self.waiting: dict[str, asyncio.Future[Assignment]] = {}
+        self.held: dict[str, WaitingCall] = {}       # the calls in a lane whose AGI session is here
         self._warned = False
 
     def expect(self, call_id: str) -> asyncio.Future[Assignment]:
@@ -72,18 +77,42 @@ class Dispatcher:
 
     def forget(self, call_id: str) -> None:
         self.waiting.pop(call_id, None)
+        self.held.pop(call_id, None)
+
+    async def enqueue_held(self, call_id: str) -> bool:
+        """Put a call held here back in its lane, in its place (its first arrival), e.g. after Redis
+        lost it; a call already known there is left as it is (False)."""
+        waiting = self.held.get(call_id)
+        if waiting is None:
+            return False
+        try:
+            if await self.router.call(call_id) is not None:
+                return False
+            await self.router.enqueue(waiting)
+        except AgentsError:                          # known again meanwhile (e.g. just enqueued): as it is
+            return False
+        return True
+
+    async def requeue_lost(self) -> list[str]:
+        """Redis lost its data: every call waiting here for a seat put back in its lane (a call
+        being rung or talking to a seat is not waiting: its Dial goes on in Asterisk)."""
+        back = []
+        for call_id, fut in list(self.waiting.items()):
+            if call_id in self.held and not fut.done() and await self.enqueue_held(call_id):
+                back.append(call_id)
+        if back:
+            log.warning("routing: %d call(s) waiting here put back in their lanes after Redis lost them: %s",
+                        len(back), ", ".join(back))
+        return back
 
     async def run(self) -> None:
-        task = asyncio.current_task()
         while True:
-            if task is not None and task.cancelling():  # redis-py can swallow a cancel inside BLPOP
-                raise asyncio.CancelledError()
+            raise_if_cancelled()  # redis-py can swallow a cancel inside BLPOP
             try:
                 a = await self.router.next_assignment(self.node, timeout=1.0)
                 self._warned = False
             except RedisError as exc:
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError from exc      # redis-py can turn a cancel into an error
+                raise_if_cancelled(exc)      # redis-py can turn a cancel into an error
                 if not self._warned:                     # once per outage, not in a loop
                     log.error("dispatcher: redis unavailable (%s); waiting calls keep waiting", exc)
                     self._warned = True
@@ -93,7 +122,7 @@ class Dispatcher:
                 continue
             if a.callback:
                 if self.originate:
-                    asyncio.ensure_future(self._callback(a))
+                    self.tasks.spawn(self._callback(a), name=f"callback-{a.call_id}")
                 continue
             fut = self.waiting.get(a.call_id)
             if fut is not None and not fut.done():
@@ -130,15 +159,16 @@ class RoutedQueueRunner:
 
     async def run(self, call, action: E.Queue) -> E.Event:
         waiting = WaitingCall(call_id=call.call_id, lane=action.lane, caller=call.caller or None,
-                              node=self.dispatcher.node)
+                              node=self.dispatcher.node, arrived_at=self.router.store.clock())
         first = self.dispatcher.expect(call.call_id)   # before enqueueing: a seat may be found at once
+        self.dispatcher.held[call.call_id] = waiting
         try:
-            position = await self.router.enqueue(waiting)
+            await self.router.enqueue(waiting)
         except RedisError as exc:
             self.dispatcher.forget(call.call_id)
             log.error("call %s: routing unavailable (%s); using the fallback queue", call.call_id, exc)
             return await self.fallback.run(call, action)
-        await self.calls.update(call.call_id, status="queued", lane=action.lane, queued_at=time.time())
+        await self.calls.queued(call.call_id, action.lane)
         try:
             return await self._wait_and_deliver(call, action, first)
         except AGIHangup:
@@ -187,12 +217,15 @@ class RoutedQueueRunner:
             a = fut.result()
             await s.set_music(False)
             outcome = await self._dial(call, a)
-            if outcome == "ANSWER":
+            if outcome == DIAL_ANSWERED:
                 return E.Done()
             log.info("call %s: seat %s did not answer (%s); back to the head of the line", call.call_id,
                      a.seat_id, outcome)
             fut = self.dispatcher.expect(call.call_id)
-            await self.router.requeue_front(call.call_id)
+            try:
+                await self.router.requeue_front(call.call_id)
+            except AgentsError:                  # Redis lost the call meanwhile: back in its lane, in its place
+                await self.dispatcher.enqueue_held(call.call_id)
 
     async def _gave_up(self, call) -> E.Event:
         """Waited too long: off the line and onto the callback list (漏接回拨)."""
@@ -200,7 +233,7 @@ class RoutedQueueRunner:
             await self.router.cancel(call.call_id, CancelReason.ABANDONED)
         except AgentsError:                     # assigned at the last moment: take the seat after all
             return E.Failed("max_wait")
-        await self.calls.update(call.call_id, status="missed")
+        await self.calls.missed(call.call_id)
         log.info("call %s: no seat within %d s; on the callback list", call.call_id, self.cfg.max_wait_s)
         return E.Failed("max_wait")
 
@@ -209,27 +242,32 @@ class RoutedQueueRunner:
         await s.stream_file(await self.say(text))
         await s.set_music(True)
 
+    async def dial_seat(self, call, a: Assignment) -> str:
+        """Ring one seat for the call as a routed call is (screen pop, recording, the seat freed after):
+        for a seat chosen outside the router (agents/leader.py: the leader's seat). Its DIALSTATUS."""
+        return await self._dial(call, a)
+
     async def _dial(self, call, a: Assignment) -> str:
         s = call.session
         rec = self.cfg.recordings_dir / "calls" / call.call_id
         rec.parent.mkdir(parents=True, exist_ok=True)
         iface = seat_interface(a.seat_id, a.seat_id in self.cfg.demo_seats)
         if self.publish:                                  # the screen pop comes before the phone rings
-            await self.publish({"type": "screen_pop", "call_id": call.call_id, "seat": a.seat_id,
-                                "lane": a.lane, "caller": call.caller, "path": list(call.step.state.path),
-                                "operator": a.operator_id, "overflowed": a.overflowed})
-        await self.calls.update(call.call_id, status="ringing", seat=a.seat_id)
-        await s.set_variable("DIALSTATUS", "")
+            await self.publish(ScreenPop(call_id=call.call_id, seat=a.seat_id, lane=a.lane, caller=call.caller,
+                                         path=list(call.step.state.path), operator=a.operator_id,
+                                         overflowed=a.overflowed))
+        await self.calls.offered(call.call_id, a.seat_id)
+        await s.set_variable(DIALSTATUS, "")
         # g: back to us when the seat hangs up (without it Dial returns -1 and the session
         # waits out the hang-up grace before it can free the seat and go on to the survey)
         await s.exec("Dial", iface, str(self.cfg.ring_timeout_s),
                      f"gU({ON_ANSWER}^{rec}^{call.call_id}^{a.seat_id})")
-        status = (await s.get_variable("DIALSTATUS")) or "UNKNOWN"
-        if status == "ANSWER":
-            with contextlib.suppress(AgentsError):        # normally done on the AMI answer event
-                st = await self.router.call(call.call_id)
-                if st is not None and st.phase == CallPhase.RINGING:
-                    await self.router.answered(call.call_id, a.seat_id)
+        status = (await s.get_variable(DIALSTATUS)) or "UNKNOWN"
+        if status == DIAL_ANSWERED:
+            # Normally done on the AMI answer event (agents/callbacks.py), which under load can come
+            # after this Dial returned: whichever comes first moves the call; the other is a no-op.
+            with contextlib.suppress(AgentsError):
+                await self.router.answered_if_ringing(call.call_id, a.seat_id)
             transfer = await self.transfers.active(call.call_id) if self.transfers is not None else None
             if transfer is not None and caller_action(transfer) == "none":
                 transfer = None                           # an earlier one, over
@@ -237,7 +275,8 @@ class RoutedQueueRunner:
                 demo = a.seat_id in self.cfg.demo_seats
                 with contextlib.suppress(AgentsError):
                     await self.router.ended(call.call_id, wrap_up_s=self.cfg.demo_wrap_up_s if demo else None)
-            await self.calls.update(call.call_id, status="answered", recording=f"{rec}.wav", answered=time.time())
+            # (the answer's time is the AMI event's, when it came first: this one is then ignored)
+            await self.calls.answered(call.call_id, a.seat_id, recording=f"{rec}.wav", after_dial=True)
             if transfer is not None:
                 await self.transfers.caller_side(s, call.call_id, call.channel)
         return status
@@ -281,7 +320,7 @@ class RoutedQueueRunner:
             await self._play(s, "未能获取回电号码，请继续等待。")
             return
         await self.router.request_callback(call.call_id, number)
-        await self.calls.update(call.call_id, status="callback", callback_number=number)
+        await self.calls.callback_requested(call.call_id, number)
         log.info("call %s: callback to %s, place kept", call.call_id, mask_number(number))
         await s.stream_file(await self.say("好的，我们将按您的排队顺序尽快回电，再见。"))
         raise CallbackRequested(call.call_id)

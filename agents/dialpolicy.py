@@ -6,11 +6,13 @@ against an allow policy before anything reaches a dial string.
 - Input: digits only, with one optional leading ``+``. Anything else (``&``,
   ``,``, ``/``, ``@``, letters, spaces, CR/LF, ``*``, ``#``) is refused, never
   cleaned up: a value that needs cleaning is not a number the caller meant.
-- Canonical forms: mobiles ``1[3-9]`` + 9 digits (``+86``/``0086``/``86``/``0``
-  prefixes dropped); landlines ``0`` + area code + local number (a local
-  number without area code gets the site's ``area_code``); toll-free
-  ``400``/``800``; service numbers (``110``, ``12345``, ``12366``, ``95xxx``)
-  as they are; international ``00`` + country code (refused unless listed).
+- Canonical forms are ivr/numbers.py's (the one normaliser, ``parse_number``):
+  mobiles ``1[3-9]`` + 9 digits (``+86``/``0086``/``86``/``0`` prefixes
+  dropped); landlines ``0`` + area code + local number (a local number without
+  area code gets the site's ``area_code``); toll-free ``400``/``800``; service
+  numbers (``110``, ``12345``, ``12366``, ``95xxx``) as they are; international
+  ``00`` + country code (refused unless listed). Its NumberError becomes a
+  Refusal here.
 - Refused unless listed in ``allow_prefixes``: international numbers,
   premium prefixes (``160``/``168`` voice information, ``1259x`` value-added
   services). Always refused: more than ``max_length`` characters.
@@ -28,6 +30,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ivr.numbers import NumberError, NumberKind, NumberProblem, parse_number
 
 
 class Refusal(str, enum.Enum):
@@ -62,12 +66,7 @@ PROMPTS: Mapping[Refusal, str] = {
 
 DEFAULT_PREMIUM = ("160", "168", "1259")
 _INPUT = re.compile(r"\+?[0-9]+")            # fullmatch: no trailing newline slips through
-_MOBILE = re.compile(r"1[3-9][0-9]{9}")
-_LANDLINE = re.compile(r"0(?:10|2[0-9])[2-9][0-9]{7}|0[3-9][0-9]{2}[2-9][0-9]{6,7}")
 _AREA = re.compile(r"0(?:10|2[0-9]|[3-9][0-9]{2})")
-_LOCAL = re.compile(r"[2-9][0-9]{6,7}")
-_TOLL_FREE = re.compile(r"(?:400|800)[0-9]{7}")
-_SERVICE = re.compile(r"1[0-9]{2}|1[0-2][0-9]{3}|9[56][0-9]{3,4}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +88,7 @@ class DialPolicy:
                     raise ValueError(f"{name}: expected digits, got {p!r}")
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, Any]) -> "DialPolicy":
+    def from_mapping(cls, d: Mapping[str, Any]) -> DialPolicy:
         def prefixes(key: str, default: Iterable[str] = ()) -> tuple[str, ...]:
             v = d.get(key, list(default))
             if not isinstance(v, (list, tuple)):
@@ -124,53 +123,35 @@ class Verdict:
         """What the caller hears when the number is refused ("" when it is not)."""
         return PROMPTS[self.refusal] if self.refusal is not None else ""
 
-    def refused(self, why: Refusal, **detail: Any) -> "Verdict":
+    def refused(self, why: Refusal, **detail: Any) -> Verdict:
         return Verdict(self.raw, self.number, self.kind, why, dict(detail))
 
 
+_REFUSALS: Mapping[NumberProblem, Refusal] = {
+    NumberProblem.EMPTY: Refusal.EMPTY,
+    NumberProblem.NOT_DIGITS: Refusal.NOT_DIGITS,
+    NumberProblem.TOO_SHORT: Refusal.TOO_SHORT,
+    NumberProblem.UNKNOWN_FORM: Refusal.UNKNOWN_FORM,
+    NumberProblem.BAD_INTERNATIONAL: Refusal.INTERNATIONAL,   # refused as any number abroad is
+}
+
+
 def normalise(raw: str, area_code: str = "0731") -> tuple[str, str] | Refusal:
-    """The canonical national form and kind of a dialled value, or why it is not a number."""
+    """The canonical national form and kind of a dialled value, or why it is not a number.
+
+    Digits only (one leading ``+``) are accepted; the forms are ivr/numbers.py's, with an
+    international number written ``00`` + country code (a dial string holds only digits)."""
     if not raw:
         return Refusal.EMPTY
     if not _INPUT.fullmatch(raw):
         return Refusal.NOT_DIGITS
-    if raw.startswith("+"):
-        rest = raw[1:]
-        if not rest.startswith("86"):
-            return "00" + rest, "international"
-        return _national(rest[2:], area_code, plus=True)
-    if raw.startswith("0086"):
-        return _national(raw[4:], area_code, plus=True)
-    if raw.startswith("00"):
-        return raw, "international"
-    if raw.startswith("86") and _MOBILE.fullmatch(raw[2:]):
-        return raw[2:], "mobile"
-    return _national(raw, area_code, plus=False)
-
-
-def _national(n: str, area_code: str, *, plus: bool) -> tuple[str, str] | Refusal:
-    if len(n) < 3:
-        return Refusal.TOO_SHORT
-    if _MOBILE.fullmatch(n):
-        return n, "mobile"
-    if plus:                                    # +86 731 2868 0001: the trunk prefix 0 is left out
-        if n.startswith("0"):
-            return Refusal.UNKNOWN_FORM
-        n = "0" + n
-        if _LANDLINE.fullmatch(n):
-            return n, "landline"
-        return Refusal.UNKNOWN_FORM
-    if n.startswith("0") and _MOBILE.fullmatch(n[1:]):
-        return n[1:], "mobile"                  # 013800001234: a mobile dialled with the trunk prefix
-    if _LANDLINE.fullmatch(n):
-        return n, "landline"
-    if _TOLL_FREE.fullmatch(n):
-        return n, "toll_free"
-    if _SERVICE.fullmatch(n):
-        return n, "service"
-    if _LOCAL.fullmatch(n):
-        return area_code + n, "landline"
-    return Refusal.UNKNOWN_FORM
+    try:
+        got = parse_number(raw, area_code=area_code)
+    except NumberError as exc:
+        return _REFUSALS[exc.problem]
+    if got.kind is NumberKind.INTERNATIONAL:
+        return "00" + got.number.removeprefix("+"), got.kind.value
+    return got.number, got.kind.value
 
 
 def check(policy: DialPolicy, raw: Any) -> Verdict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hotline.errors import DomainError
+from kernel.errors import DomainError
 
 
 class AgentsError(DomainError):

@@ -1,6 +1,6 @@
 """Events and counters of the routing engine, as the console and wallboard read them.
 
-Writing happens inside the store's Lua scripts (``agents/lua.py``), in the
+Writing happens inside the store's Lua scripts (``agents/lua/*.lua``), in the
 same atomic step as the change itself, so an event or a count is never lost
 or doubled. This module names what is written and reads it back.
 
@@ -31,6 +31,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
+
+from kernel.redis_text import text, text_map
 
 COUNTERS = (
     "offered",             # calls that entered a lane
@@ -70,16 +72,6 @@ def _entry(fields: Mapping[Any, Any]) -> dict[str, Any]:
     return json.loads(_s(fields.get("json") or fields.get(b"json")))
 
 
-async def read_events(redis: aioredis.Redis, prefix: str = "hotline", last_id: str = "$",
-                      count: int = 500, block_ms: int | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """Events after ``last_id`` (``$``: only new ones, with ``block_ms`` to wait for them)."""
-    got = await redis.xread({events_key(prefix): last_id}, count=count, block=block_ms)
-    out: list[tuple[str, dict[str, Any]]] = []
-    for _stream, entries in got or []:
-        out += [(_s(eid), _entry(f)) for eid, f in entries]
-    return out
-
-
 async def all_events(redis: aioredis.Redis, prefix: str = "hotline", batch: int = 5000
                      ) -> list[tuple[str, dict[str, Any]]]:
     """Every event still in the stream, oldest first."""
@@ -89,18 +81,18 @@ async def all_events(redis: aioredis.Redis, prefix: str = "hotline", batch: int 
         rows = await redis.xrange(events_key(prefix), min=start, max="+", count=batch)
         if not rows:
             return out
-        out += [(_s(eid), _entry(f)) for eid, f in rows]
+        out += [(text(eid), _entry(f or {})) for eid, f in rows]
         if len(rows) < batch:
             return out
-        start = "(" + _s(rows[-1][0])
+        start = "(" + text(rows[-1][0])
 
 
 async def seat_log(redis: aioredis.Redis, prefix: str = "hotline", count: int = 10000) -> list[dict[str, Any]]:
     """The latest seat transitions (seat, operator, from, to, reason, call, ts in seconds), oldest first."""
     rows = await redis.xrevrange(seat_log_key(prefix), count=count)
     out = []
-    for _eid, f in reversed(rows):
-        d = {_s(k): _s(v) for k, v in f.items()}
+    for _eid, f in reversed(rows or []):
+        d: dict[str, Any] = text_map(f)
         d["ts"] = int(d["ts"]) / 1000
         out.append(d)
     return out
@@ -136,17 +128,16 @@ def summarize(c: Mapping[str, int]) -> dict[str, Any]:
     }
 
 
-def split_hours(raw: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """A stats hash -> (day counters, {HH: hour counters})."""
+def split_hours(raw: Mapping[Any, object]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """A stats hash (as HGETALL gives it) -> (day counters, {HH: hour counters})."""
     day: dict[str, int] = {}
     hours: dict[str, dict[str, int]] = {}
-    for k, v in raw.items():
-        k, v = _s(k), int(_s(v))
+    for k, v in text_map(raw).items():
         name, _, hour = k.partition("@")
         if hour:
-            hours.setdefault(hour, {})[name] = v
+            hours.setdefault(hour, {})[name] = int(v)
         else:
-            day[name] = v
+            day[name] = int(v)
     return day, hours
 
 

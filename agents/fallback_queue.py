@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from dialplan.hotline import FALLBACK_QUEUE
 from ivr import engine as E
+from pbx.contract import FALLBACK_QUEUE, QUEUESTATUS
 
 log = logging.getLogger("hotline.agents.fallback")
 
@@ -20,9 +20,9 @@ class FallbackQueueRunner:
 
     async def run(self, call, action: E.Queue) -> E.Event:
         s = call.session
-        await s.set_variable("QUEUESTATUS", "")
+        await s.set_variable(QUEUESTATUS, "")
         await s.exec("Queue", FALLBACK_QUEUE, "c", "", "", str(self.timeout_s))
-        status = await s.get_variable("QUEUESTATUS")
+        status = await s.get_variable(QUEUESTATUS)
         if status:
             log.info("call %s: fallback queue ended with %s", call.call_id, status)
             return E.Failed(status.lower())

@@ -12,12 +12,13 @@ from dataclasses import asdict, dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
-from hotline.privacy import mask_number
+from kernel.privacy import mask_number
 
 MIN_LEVEL, MAX_LEVEL = 1, 10
 NO_ANSWER = "未接"      # system pause reason after a ring with no answer
 OFFLINE = "离线"        # system pause reason: the seat's phone is not registered (resync)
-SYSTEM_PAUSE_REASONS = (NO_ANSWER, OFFLINE)
+LEADER_HOLD = "领导接听"     # system pause reason: the leader's seat kept out of routing in a session (agents/leader.py)
+SYSTEM_PAUSE_REASONS = (NO_ANSWER, OFFLINE, LEADER_HOLD)
 DEFAULT_PAUSE_REASONS = ("小休", "培训", "会议", "用餐")
 
 
@@ -33,9 +34,6 @@ class SeatState(str, enum.Enum):
         return self.value
 
 
-BUSY_STATES = frozenset({SeatState.RINGING, SeatState.ON_CALL})
-
-
 class CallPhase(str, enum.Enum):
     WAITING = "waiting"      # in its lane, waiting for a seat (voice or callback)
     RINGING = "ringing"      # assigned: the seat is being rung
@@ -45,9 +43,6 @@ class CallPhase(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-ACTIVE_PHASES = frozenset({CallPhase.WAITING, CallPhase.RINGING, CallPhase.ON_CALL, CallPhase.DEFERRED})
 
 
 class CancelReason(str, enum.Enum):
@@ -142,7 +137,7 @@ class Assignment:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Assignment":
+    def from_dict(cls, d: Mapping[str, Any]) -> Assignment:
         return cls(call_id=str(d["call_id"]), seat_id=str(d["seat_id"]), lane=str(d["lane"]),
                    decided_at=float(d["decided_at"]), overflowed=bool(d.get("overflowed", False)),
                    operator_id=str(d.get("operator_id") or ""), callback=bool(d.get("callback", False)),

@@ -17,22 +17,13 @@ from collections.abc import Callable
 
 from agents.dialpolicy import DialPolicy, Refusal, Verdict, check, is_canonical
 from agents.errors import AgentsError
-from dialplan.outbound import OUT as OUT_CONTEXT
-from hotline.privacy import mask_number
+from kernel.privacy import mask_number
+from kernel.resources import package_text
+from pbx.contract import OUT as OUT_CONTEXT
 
 log = logging.getLogger("hotline.agents.outbound")
 
-_COUNT = """
--- KEYS[1] this number's counter for the hour, KEYS[2] the hotline's counter for the hour
--- ARGV[1] per-number limit (0: none), ARGV[2] per-hour limit (0: none), ARGV[3] ttl seconds
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-local h = tonumber(redis.call('GET', KEYS[2]) or '0')
-if tonumber(ARGV[1]) > 0 and n >= tonumber(ARGV[1]) then return {0, 'number_limit', n, h} end
-if tonumber(ARGV[2]) > 0 and h >= tonumber(ARGV[2]) then return {0, 'hourly_limit', n, h} end
-n = redis.call('INCR', KEYS[1]); redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-h = redis.call('INCR', KEYS[2]); redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
-return {1, '', n, h}
-"""
+_COUNT = package_text("agents", "lua/outbound_count.lua")
 
 
 class NumberRefused(AgentsError):
@@ -78,7 +69,7 @@ class Outbound:
         """The verdict on dialling ``raw`` now (counted when allowed). ``purpose``: callback, transfer,
         supervisor, seat; ``ref``: the call id or seat, for the log."""
         v = check(self.policy, raw)
-        if v.ok and v.limited and self.limiter is not None:
+        if v.ok and v.limited and self.limiter is not None and v.number is not None:
             why = await self.limiter.take(v.number, self.policy.per_number_per_hour, self.policy.per_hour)
             if why is not None:
                 v = v.refused(why)

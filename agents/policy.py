@@ -1,7 +1,7 @@
 """Routing decisions as pure functions: the executable specification.
 
 The Redis store applies the same rules atomically in one Lua script
-(``agents/lua.py``); tests check on random scenarios that both agree. Change
+(``agents/lua/*.lua``); tests check on random scenarios that both agree. Change
 a rule here and there together.
 
 The rules, for one decision at time ``now``:
@@ -76,7 +76,7 @@ class Rules:
     reserved: Mapping[str, Reservation] = field(default_factory=lambda: MappingProxyType({}))  # seat -> reservation
 
     @classmethod
-    def build(cls, lanes: Mapping[str, Lane] | Iterable[Lane], config: SeatsConfig | None = None) -> "Rules":
+    def build(cls, lanes: Mapping[str, Lane] | Iterable[Lane], config: SeatsConfig | None = None) -> Rules:
         lane_map = dict(lanes) if isinstance(lanes, Mapping) else {ln.id: ln for ln in lanes}
         per_seat: dict[str, Reservation] = {}
         for r in (config.reserved.values() if config else ()):
@@ -85,7 +85,7 @@ class Rules:
         return cls(MappingProxyType(lane_map), MappingProxyType(per_seat))
 
 
-def _threshold(rules: Rules, seat_id: str, call_lane: str, base_ms: int, waiting: Counter) -> float:
+def _threshold(rules: Rules, seat_id: str, call_lane: str, base_ms: int, waiting: Counter[str]) -> float:
     """Minimum wait (ms) after which a call of ``call_lane`` may take this seat."""
     r = rules.reserved.get(seat_id)
     if r is None or r.lane == call_lane:
@@ -101,7 +101,7 @@ def _by_preference(seats: Iterable[ReadySeat], lane: str) -> list[ReadySeat]:
 
 
 def seat_for(rules: Rules, call: WaitingCall, seats: Sequence[ReadySeat], now: float,
-             waiting: Counter) -> tuple[ReadySeat, bool] | None:
+             waiting: Counter[str]) -> tuple[ReadySeat, bool] | None:
     """The seat this call would get now, and whether it is an overflow seat."""
     lane = rules.lanes.get(call.lane)
     if lane is None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from hotline.privacy import mask_number
-from pbx import chanvars as V
+from kernel.privacy import mask_number
+from pbx import contract as V
 
 log = logging.getLogger("hotline.agents.seat_out")
 

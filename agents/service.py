@@ -26,22 +26,41 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agents.errors import (
-    AgentsError, CallStateError, InvalidTransition, UnknownCall, UnknownLane, UnknownOperator,
-    UnknownPauseReason, UnknownSeat,
+    AgentsError,
+    CallStateError,
+    InvalidTransition,
+    UnknownCall,
+    UnknownLane,
+    UnknownOperator,
+    UnknownPauseReason,
+    UnknownSeat,
 )
 from agents.model import (
-    NO_ANSWER, OFFLINE, Assignment, CallPhase, CallStatus, CancelReason, SeatState, SeatStatus, WaitingCall,
+    NO_ANSWER,
+    OFFLINE,
+    SYSTEM_PAUSE_REASONS,
+    Assignment,
+    CallPhase,
+    CallStatus,
+    CancelReason,
+    SeatState,
+    SeatStatus,
+    WaitingCall,
 )
 from agents.nodes import DEAD, OWN, may_settle, owner_state
 from agents.policy import Rules, estimate_wait, repeat_boost, wait_announcement
 from agents.store import RoutingStore
-from hotline.privacy import mask_number
 from ivr.model import Lane
 from ivr.numbers import caller_key
+from kernel.loops import raise_if_cancelled
+from kernel.privacy import mask_number
+from pbx.events import DeviceState
 
 log = logging.getLogger("hotline.agents")
 
@@ -52,17 +71,23 @@ PBX_RINGING = "ringing"
 PBX_UNAVAILABLE = "unavailable"   # not registered
 STAFFED = frozenset({SeatState.READY, SeatState.RINGING, SeatState.ON_CALL, SeatState.WRAP_UP})
 # Asterisk device states (DEVICE_STATE(), DeviceStateChange) -> what the PBX says about a seat's phone.
-DEVICE_STATES = {"NOT_INUSE": PBX_IDLE, "INUSE": PBX_IN_USE, "BUSY": PBX_IN_USE, "ONHOLD": PBX_IN_USE,
-                 "RINGING": PBX_RINGING, "RINGINUSE": PBX_RINGING, "UNAVAILABLE": PBX_UNAVAILABLE,
-                 "INVALID": PBX_UNAVAILABLE}
+DEVICE_STATES: Mapping[DeviceState, str] = {
+    DeviceState.NOT_INUSE: PBX_IDLE, DeviceState.INUSE: PBX_IN_USE, DeviceState.BUSY: PBX_IN_USE,
+    DeviceState.ONHOLD: PBX_IN_USE, DeviceState.RINGING: PBX_RINGING, DeviceState.RINGINUSE: PBX_RINGING,
+    DeviceState.UNAVAILABLE: PBX_UNAVAILABLE, DeviceState.INVALID: PBX_UNAVAILABLE}
 
 
-def phone_state(device_state: str | None) -> str | None:
+def _from_states(*states: str) -> dict[str, Any]:
+    """The ``from`` argument of a forced seat operation (a Python keyword, so passed as ``**``)."""
+    return {"from": list(states)}
+
+
+def phone_state(device_state: DeviceState | None) -> str | None:
     """An Asterisk device state as a seat's phone state; None when it says nothing (UNKNOWN)."""
-    return DEVICE_STATES.get((device_state or "").strip().upper())
+    return DEVICE_STATES.get(device_state) if device_state is not None else None
 
 
-def seat_phone_states(seat_ids: Iterable[str], demo: Iterable[str], devices: Mapping[str, str | None],
+def seat_phone_states(seat_ids: Iterable[str], demo: Iterable[str], devices: Mapping[str, DeviceState | None],
                       channels: Iterable[str], demo_context: str) -> dict[str, str]:
     """Each seat's phone as the PBX sees it (for ``Router.resync``).
 
@@ -140,6 +165,14 @@ class SeatService:
         await self.store.seat_op("pause", self._seat(seat_id), reason=self._reason(reason))
         return self._changed("pause", await self.store.seat(seat_id))
 
+    async def hold(self, seat_id: str, reason: str) -> SeatStatus:
+        """A pause the system sets (one of SYSTEM_PAUSE_REASONS, e.g. 领导接听), never an operator."""
+        if reason not in SYSTEM_PAUSE_REASONS:
+            raise UnknownPauseReason(f"{reason!r} is not a system pause reason", reason=reason,
+                                     choices=list(SYSTEM_PAUSE_REASONS))
+        await self.store.seat_op("pause", self._seat(seat_id), reason=reason)
+        return self._changed("pause", await self.store.seat(seat_id))
+
     async def wrap_up(self, seat_id: str, seconds: float | None = None) -> SeatStatus:
         """Start (or restart) wrap-up: ready again by itself after ``seconds`` (default: wrap_up_s)."""
         s = self.config.wrap_up_s if seconds is None else seconds
@@ -151,7 +184,7 @@ class SeatService:
         (a seat paused 离线 is ready again). None when nothing changed."""
         st = await self.store.seat(self._seat(seat_id))
         if phone == PBX_UNAVAILABLE and st.state == SeatState.READY:
-            await self.store.seat_op("force", seat_id, **{"from": ["ready"]}, to="paused", reason=OFFLINE)
+            await self.store.seat_op("force", seat_id, **_from_states("ready"), to="paused", reason=OFFLINE)
         elif phone == PBX_IDLE and st.state == SeatState.PAUSED and st.reason == OFFLINE:
             await self.store.seat_op("ready", seat_id)
             self.notify()
@@ -275,10 +308,8 @@ class Router:
         redis-py 8.1 sometimes loses a cancellation that lands inside a command
         (swallowed, or turned into ConnectionError): the loop checks for one itself.
         """
-        task = asyncio.current_task()
         while True:
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError()
+            raise_if_cancelled()
             try:  # not wait_for: in 3.11 it can swallow a cancellation that races with the event
                 async with asyncio.timeout(interval_s):
                     await self._wake.wait()
@@ -288,8 +319,7 @@ class Router:
             try:
                 await self.match()
             except (RedisConnectionError, RedisTimeoutError) as exc:
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError() from exc
+                raise_if_cancelled(exc)
                 log.warning("matcher: redis unavailable (%s); retrying", exc)
                 await asyncio.sleep(min(interval_s, 1.0))
             except Exception:           # nobody restarts this loop: a dead matcher leaves every caller waiting
@@ -299,6 +329,25 @@ class Router:
     async def answered(self, call_id: str, seat_id: str | None = None) -> None:
         """The seat picked up (ringing -> on call)."""
         await self.store.call_op("answered", call_id, seat=seat_id)
+
+    async def answered_if_ringing(self, call_id: str, seat_id: str | None = None) -> bool:
+        """The seat picked up, as one of its two reports says: the AMI event ``HotlineAnswered`` from the
+        seat's channel, or the caller's session when its Dial returns ANSWER. Whichever comes first moves
+        the call (True); the other finds it no longer ringing (False, not an error). Under load the AMI
+        event can come late, after the session already moved the call: the two then read "ringing" at
+        the same time and the slower one's ``answered`` was refused with ``call_state``."""
+        st = await self.store.call(call_id)
+        if st is None or st.phase != CallPhase.RINGING:
+            return False
+        try:
+            await self.answered(call_id, seat_id)
+        except CallStateError:
+            after = await self.store.call(call_id)
+            if after is not None and after.phase == CallPhase.RINGING:
+                raise                  # still ringing: not the other report's doing
+            log.debug("call %s: answered already (the other report of the answer came first)", call_id)
+            return False
+        return True
 
     async def ended(self, call_id: str, *, wrap_up_s: float | None = None) -> None:
         """The conversation is over: the seat wraps up (or is ready at once when wrap-up is 0)."""
@@ -450,12 +499,12 @@ class Router:
                     c = await self.store.call(s.call_id) if s.call_id else None
                     if c is None or c.phase not in (CallPhase.RINGING, CallPhase.ON_CALL) or c.seat_id != s.seat_id:
                         offline = seat_phone == PBX_UNAVAILABLE
-                        await self.store.seat_op("force", s.seat_id, **{"from": [s.state.value]}, call=s.call_id,
+                        await self.store.seat_op("force", s.seat_id, **_from_states(s.state.value), call=s.call_id,
                                                  to="paused" if offline else "ready",
                                                  reason=OFFLINE if offline else None)
                         r["seats_freed"].append(s.seat_id)
                 elif s.state == SeatState.READY and seat_phone == PBX_UNAVAILABLE:
-                    await self.store.seat_op("force", s.seat_id, **{"from": ["ready"]}, to="paused", reason=OFFLINE)
+                    await self.store.seat_op("force", s.seat_id, **_from_states("ready"), to="paused", reason=OFFLINE)
                     r["seats_offline"].append(s.seat_id)
             except AgentsError as exc:
                 log.info("resync: seat %s changed meanwhile (%s)", s.seat_id, exc.error_id)
@@ -474,11 +523,9 @@ class Router:
         by hand as in ``run`` (redis-py can lose one inside a command).
         """
         every = interval_s if interval_s is not None else max(0.5, dead_after_s / 3)
-        task = asyncio.current_task()
         warned = False
         while True:
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError()
+            raise_if_cancelled()
             try:
                 await self.store.beat(node)
                 now = self.store.clock()
@@ -489,11 +536,9 @@ class Router:
                         await self.store.forget_node(n)
                 warned = False
             except (RedisConnectionError, RedisTimeoutError) as exc:
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError() from exc
+                raise_if_cancelled(exc)
                 if not warned:
                     log.warning("node %s: heartbeat not written, redis unavailable (%s); retrying", node, exc)
                     warned = True
-            if task is not None and task.cancelling():        # a cancel redis-py swallowed: stop now
-                raise asyncio.CancelledError()
+            raise_if_cancelled()        # a cancel redis-py swallowed: stop now
             await asyncio.sleep(every)

@@ -26,8 +26,8 @@ from agents import lua
 from agents.config import SeatsConfig
 from agents.errors import from_code
 from agents.model import Assignment, CallPhase, CallStatus, SeatState, SeatStatus, WaitingCall
-from agents.policy import MAX_PRIORITY, BAND_MS, ReadySeat, Rules, to_ms, wait_score
-from ivr.model import Lane
+from agents.policy import BAND_MS, MAX_PRIORITY, ReadySeat, Rules, to_ms, wait_score
+from kernel.redis_text import hash_fields
 
 DEFAULT_PREFIX = "hotline"
 INBOX_TTL_S = 3600
@@ -181,7 +181,7 @@ class RoutingStore:
         """These seats' phones are on ``node``'s Asterisk."""
         mapping = {sid: node for sid in seat_ids}
         if mapping:
-            await self.r.hset(self.key("seat_node"), mapping=mapping)
+            await self.r.hset(self.key("seat_node"), mapping=hash_fields(mapping))
 
     async def seat_nodes(self) -> dict[str, str]:
         return {_s(k): _s(v) for k, v in (await self.r.hgetall(self.key("seat_node"))).items()}
@@ -213,9 +213,9 @@ class RoutingStore:
         return SeatStatus(
             seat_id=seat_id, state=state, operator_id=h.get("operator", ""),
             since=(_f(h.get("since"), 0.0) or 0.0) / 1000,
-            idle_since=(_f(h.get("idle")) / 1000) if h.get("idle") and state == SeatState.READY else None,
+            idle_since=(float(h["idle"]) / 1000) if h.get("idle") and state == SeatState.READY else None,
             reason=h.get("reason", ""), call_id=h.get("call", ""), lane=h.get("lane", ""),
-            wrap_until=(_f(h.get("wrap_until")) / 1000) if h.get("wrap_until") else None,
+            wrap_until=(float(h["wrap_until"]) / 1000) if h.get("wrap_until") else None,
             skills=MappingProxyType({k: int(v) for k, v in json.loads(h.get("skills") or "{}").items()}))
 
     async def seat(self, seat_id: str) -> SeatStatus:
@@ -250,7 +250,7 @@ class RoutingStore:
 
     async def position(self, call_id: str, lane: str) -> int | None:
         r = await self.r.zrank(self.key("wait", lane), call_id)
-        return None if r is None else int(r) + 1
+        return r + 1 if isinstance(r, int) else None
 
     async def waiting_ids(self, lane: str) -> list[str]:
         return [_s(x) for x in await self.r.zrange(self.key("wait", lane), 0, -1)]

@@ -218,7 +218,7 @@ def parse_transfers(data: Any, source: str = "transfers") -> TransfersConfig:
                     problems.append(f"{where}.modes: {mode.value} listed twice")
                     ok = False
                 parsed.append(mode)
-        if ok:
+        if ok and isinstance(tid, str) and isinstance(label, str) and isinstance(number, str):  # ok: they are
             targets[tid] = TransferTarget(tid, label.strip(), number, tuple(parsed))
     if problems:
         raise ConfigInvalid(problems, source)
@@ -297,7 +297,7 @@ class Transfer:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Transfer":
+    def from_dict(cls, d: Mapping[str, Any]) -> Transfer:
         def opt(k: str) -> float | None:
             v = d.get(k)
             return None if v in (None, "") else float(v)

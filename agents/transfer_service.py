@@ -5,8 +5,10 @@ The rules (targets, modes, the record and how it moves on) are pure and live
 in ``agents/transfer.py``; see its docstring for how the channels move.
 Every version of a transfer is written both as the call's active transfer
 (``<prefix>:transfer:<call id>``, compare-and-set, so several controllers can
-move it on) and into the call record's ``transfers`` list, in one Lua step,
-and published as a ``call_transfer`` event.
+move it on) and into the call's transfer record (``transfers``, beside the
+call record: ``CallRecords.transfers_key``), in one Lua step, handed to the
+system of record (``CallRecords.transfers_saved``) and published as a
+``call_transfer`` event.
 """
 from __future__ import annotations
 
@@ -16,58 +18,57 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.exceptions import RedisError
 
+from agents.dialpolicy import is_canonical
 from agents.errors import AgentsError
 from agents.model import CallPhase
-from agents.transfer import (
-    ACTIVE_TTL_S, ALONE_KICK_S, HOLD_LIMIT_S, Event, Mode, NoTransfer, NotOnCall, PbxUnavailable, State,
-    Transfer, TransferBusy, TransferError, TransfersConfig, TransfersFile, advance, call_id_of_channel,
-    caller_action, new_transfer,
-)
-from agents.dialpolicy import is_canonical
+from agents.notify import CallTransfer
 from agents.outbound import NumberRefused
-from dialplan.hotline import CONFERENCE, ON_ANSWER, conference_join, external_dial
+from agents.transfer import (
+    ACTIVE_TTL_S,
+    ALONE_KICK_S,
+    HOLD_LIMIT_S,
+    Event,
+    Mode,
+    NotOnCall,
+    NoTransfer,
+    PbxUnavailable,
+    State,
+    Transfer,
+    TransferBusy,
+    TransferError,
+    TransfersConfig,
+    TransfersFile,
+    advance,
+    call_id_of_channel,
+    caller_action,
+    new_transfer,
+)
+from kernel.notify import Publish
+from kernel.resources import package_text
+from pbx import contract as V
+from pbx.agi_errors import AGIError, AGIHangup
+from pbx.contract import CONFERENCE, ON_ANSWER, ROLE_EXTERNAL, ROLE_SEAT, conference_join, external_dial
+from pbx.events import HotlineAnswered, HotlineConfLeft, HotlineTransferJoined, OriginateResponse
+
+TransferEvent = HotlineAnswered | HotlineConfLeft | HotlineTransferJoined | OriginateResponse
 
 log = logging.getLogger("hotline.agents.transfer")
 
-_SAVE = """
--- KEYS[1] active transfer of the call, KEYS[2] the call record (hash)
--- ARGV[1] the transfer (JSON), ARGV[2] 'create', or the exact JSON it must hold now (compare-and-set),
--- ARGV[3] ttl seconds
-local cur = redis.call('GET', KEYS[1])
-local new = cjson.decode(ARGV[1])
-if ARGV[2] == 'create' then
-  if cur then
-    local c = cjson.decode(cur)
-    if c.state ~= 'done' then return {0, cur} end
-  end
-else
-  if cur ~= ARGV[2] then return {0, cur or ''} end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]))
-local raw = redis.call('HGET', KEYS[2], 'transfers')
-local list = {}
-if raw and raw ~= '' then list = cjson.decode(raw) end
-local found = false
-for i, t in ipairs(list) do
-  if t.id == new.id then list[i] = new; found = true end
-end
-if not found then table.insert(list, new) end
-redis.call('HSET', KEYS[2], 'transfers', cjson.encode(list))
-return {1, ARGV[1]}
-"""
+_SAVE = package_text("agents", "lua/transfer_save.lua")
 
 
 class TransferService:
     """Transfers of live calls: asked for by a seat (console), carried out over AMI and the caller's session."""
 
     def __init__(self, redis, ami, router, calls, config: TransfersConfig | TransfersFile, *, dial: str,
-                 publish: Callable[[dict], Any] | None = None, prefix: str = "hotline",
-                 clock: Callable[[], float] = time.time, outbound=None, say=None) -> None:
+                 publish: Publish | None = None, prefix: str = "hotline",
+                 clock: Callable[[], float] = time.time, outbound=None, say=None,
+                 survey: Callable[[Any, str], Awaitable[Any]] | None = None) -> None:
         self.r = redis
         self.ami = ami                  # pbx.ami.AMIClient (or a fake with the same methods)
         self.router = router
@@ -76,6 +77,9 @@ class TransferService:
         self.dial = dial                # "Local/{number}@hotline-out": the trunks, in order
         self.outbound = outbound        # agents.outbound.Outbound: the dialling policy (None: digits only)
         self.say = say                  # async (text) -> prompt path (what the caller hears on a refusal)
+        # async (session, call id): the operator's satisfaction survey before a REFER's caller leaves
+        # (ivr/transfer_survey.py); None: no survey
+        self.survey = survey
         self.publish = publish
         self.prefix = prefix
         self.clock = clock
@@ -103,12 +107,14 @@ class TransferService:
         return json.dumps(t.to_dict(), ensure_ascii=False)
 
     async def _store(self, t: Transfer, expect: str) -> bool:
-        ok, _ = await self._save(keys=[self.key(t.call_id), self.calls.key(t.call_id)],
-                                 args=[self._json(t), expect, ACTIVE_TTL_S])
+        ok, _, *listing = await self._save(keys=[self.key(t.call_id), self.calls.transfers_key(t.call_id)],
+                                           args=[self._json(t), expect, ACTIVE_TTL_S, self.calls.ttl])
+        if ok and listing:
+            self.calls.transfers_saved(t.call_id, json.loads(listing[0]))
         if ok and self.publish is not None:
             with contextlib.suppress(Exception):
-                await self.publish({"type": "call_transfer", "call_id": t.call_id, "seat_id": t.seat_id,
-                                    "ts": self.clock(), "transfer": t.to_dict()})
+                await self.publish(CallTransfer(call_id=t.call_id, seat_id=t.seat_id, ts=self.clock(),
+                                                transfer=t.to_dict()))
         return bool(ok)
 
     async def apply(self, call_id: str, event: Event | str, *, transfer_id: str | None = None,
@@ -138,21 +144,22 @@ class TransferService:
     def targets(self) -> list[dict[str, Any]]:
         return [t.to_dict() for t in self.config.targets.values()]
 
-    async def _on_call(self, call_id: str | None, seat_id: str) -> tuple[str, dict]:
+    async def _on_call(self, call_id: str | None, seat_id: str) -> tuple[str, str]:
+        """The seat's answered call and the seat's channel in it."""
         st = await self.router.call(call_id) if call_id else None
         if st is None or st.phase != CallPhase.ON_CALL or st.seat_id != seat_id:
             raise NotOnCall(f"seat {seat_id} has no answered call", seat=seat_id, call_id=call_id)
         if st.callback:
             raise NotOnCall("a callback cannot be transferred", seat=seat_id, call_id=call_id)
-        record = await self.calls.get(st.call_id) or {}
-        if not record.get("seat_channel"):
+        record = await self.calls.record(st.call_id)
+        if record is None or not record.seat_channel:
             raise NotOnCall("the seat's channel is not known yet", seat=seat_id, call_id=call_id)
-        return st.call_id, record
+        return st.call_id, record.seat_channel
 
     async def request(self, call_id: str | None, seat_id: str, by: str, target_id: str,
                       mode: str | None = None) -> Transfer:
         target, m = self.config.check(target_id, mode)
-        call_id, record = await self._on_call(call_id, seat_id)
+        call_id, seat_channel = await self._on_call(call_id, seat_id)
         number = target.number
         if self.outbound is not None:          # normalised and allowed, or NumberRefused (nothing dialled)
             number = await self.outbound.require(target.number, "transfer", ref=call_id)
@@ -163,7 +170,6 @@ class TransferService:
                                 number=number)
         if not await self._store(t, "create"):
             raise TransferBusy(f"call {call_id} already has a transfer under way", call_id=call_id)
-        seat_channel = record["seat_channel"]
         log.info("call %s: %s transfer to %s asked by %s at seat %s", call_id, m.value, target.id, by, seat_id)
         try:
             if m == Mode.BLIND:
@@ -181,8 +187,6 @@ class TransferService:
         """FastAGI handler of hotline-refer: the seat phone REFERred the caller (a blind transfer from
         the phone itself). The number is checked like any other; the transfer is recorded on the call
         and the caller's channel dials it, as a console blind transfer would."""
-        from pbx import chanvars as V
-
         call_id = (await session.get_variable(V.CALL_ID)) or ""
         raw = session.env.extension
         st = await self.router.call(call_id) if call_id else None
@@ -210,17 +214,23 @@ class TransferService:
         with contextlib.suppress(AgentsError, RedisError):
             if st is not None and st.phase == CallPhase.ON_CALL:
                 await self.router.ended(call_id)
+        if self.survey is not None:          # the caller never comes back to the IVR: rate the operator now
+            try:
+                await self.survey(session, call_id)
+            except AGIHangup:
+                await self.apply(call_id, Event.CALLER_LEFT, transfer_id=t.id)
+                raise
+            except (AGIError, RedisError, ValueError) as exc:   # the transfer goes on without it
+                log.warning("call %s: survey before the transfer failed (%s)", call_id, exc)
         await self.caller_side(session, call_id, session.env.channel)
 
     async def pbx_conference(self, t: Transfer, seat_channel: str) -> None:
         """The seat into the call's conference, then the target's leg originated into it."""
-        from pbx import chanvars as V
-
         for name, value in ((V.CONF, t.conference), (V.CALL_ID, t.call_id), (V.TRANSFER, t.id)):
             await self.ami.setvar(seat_channel, name, value)
-        await self.ami.redirect(seat_channel, CONFERENCE, "seat", 1)
+        await self.ami.redirect(seat_channel, CONFERENCE, ROLE_SEAT, 1)
         await self.ami.originate(
-            self.dial_string(t.number), context=CONFERENCE, exten="external", caller_id="<12345>",
+            self.dial_string(t.number), context=CONFERENCE, exten=ROLE_EXTERNAL, caller_id="<12345>",
             timeout_ms=self.config.ring_s * 1000, channel_id=t.external_channel_id,
             variables={V.CONF: t.conference, V.CALL_ID: t.call_id, V.TRANSFER: t.id})
 
@@ -230,7 +240,7 @@ class TransferService:
         st = await self.router.call(call_id) if call_id else None
         if st is None or st.seat_id != seat_id or st.phase not in (CallPhase.ON_CALL, CallPhase.RINGING):
             raise NotOnCall(f"seat {seat_id} has no call to hang up", seat=seat_id, call_id=call_id)
-        record = await self.calls.get(st.call_id) or {}
+        record = await self.calls.record(st.call_id)
         t = await self.active(st.call_id)
         try:
             if leg == "target":
@@ -238,7 +248,7 @@ class TransferService:
                     raise NoTransfer(f"call {st.call_id} has no transfer target to drop", call_id=st.call_id)
                 await self.ami.hangup(t.external_channel_id)
                 return {"call_id": st.call_id, "leg": "target", "transfer": t.id}
-            channel = record.get("seat_channel")
+            channel = record.seat_channel if record is not None else ""
             if not channel:
                 raise NotOnCall("the seat's channel is not known", seat=seat_id, call_id=st.call_id)
             await self.ami.hangup(channel)
@@ -250,51 +260,50 @@ class TransferService:
 
     # ------------------------------------------------------------ AMI events (every controller)
 
-    async def on_event(self, e) -> None:
+    # The AMI events this service follows (``ami.subscribe(TransferService.EVENTS, on_ami_event)``).
+    EVENTS = (HotlineAnswered, HotlineTransferJoined, HotlineConfLeft, OriginateResponse)
+
+    async def handle_event(self, e: TransferEvent) -> None:
         """UserEvents of the hotline-conf context and the target legs' OriginateResponse."""
-        kind = e.get("UserEvent") if e.name == "UserEvent" else e.name
-        if kind == "HotlineAnswered":
+        if isinstance(e, HotlineAnswered):
             await self.seat_answered(e)
-        elif kind == "HotlineTransferJoined":
-            await self.apply(e.get("CallId", ""), Event.EXTERNAL_ANSWERED, transfer_id=e.get("Transfer") or None)
-        elif kind == "HotlineConfLeft":
-            call_id, role = e.get("CallId", ""), e.get("Role", "")
-            if role == "seat":
-                await self.apply(call_id, Event.OPERATOR_LEFT, transfer_id=e.get("Transfer") or None)
+        elif isinstance(e, HotlineTransferJoined):
+            await self.apply(e.call_id, Event.EXTERNAL_ANSWERED, transfer_id=e.transfer)
+        elif isinstance(e, HotlineConfLeft):
+            if e.role == ROLE_SEAT:
+                await self.apply(e.call_id, Event.OPERATOR_LEFT, transfer_id=e.transfer)
                 with contextlib.suppress(AgentsError):
-                    st = await self.router.call(call_id)
+                    st = await self.router.call(e.call_id)
                     if st is not None and st.phase == CallPhase.ON_CALL:
-                        await self.router.ended(call_id)
-            elif role == "external":
-                await self.apply(call_id, Event.EXTERNAL_LEFT, transfer_id=e.get("Transfer") or None)
-        elif kind == "OriginateResponse" and e.get("Response") == "Failure":
-            ids = call_id_of_channel(e.get("Uniqueid", ""))
+                        await self.router.ended(e.call_id)
+            elif e.role == ROLE_EXTERNAL:
+                await self.apply(e.call_id, Event.EXTERNAL_LEFT, transfer_id=e.transfer)
+        elif e.failed:
+            ids = call_id_of_channel(e.uniqueid)
             if ids:
-                await self.apply(ids[1], Event.EXTERNAL_FAILED, transfer_id=ids[0], reason=e.get("Reason", ""))
+                await self.apply(ids[1], Event.EXTERNAL_FAILED, transfer_id=ids[0], reason=e.reason)
 
-    def wants(self, e) -> bool:
-        if e.name == "UserEvent":
-            return e.get("UserEvent") in ("HotlineTransferJoined", "HotlineConfLeft", "HotlineAnswered")
-        return e.name == "OriginateResponse" and e.get("Uniqueid", "").startswith("xfer-")
+    def wants(self, e: TransferEvent) -> bool:
+        return not isinstance(e, OriginateResponse) or e.uniqueid.startswith("xfer-")
 
-    def on_ami_event(self, e):
-        """For ``AMIClient.on_event("*", ...)``: a coroutine for the events this service follows."""
+    def on_ami_event(self, e: TransferEvent) -> Awaitable[None] | None:
+        """For ``AMIClient.subscribe(EVENTS, ...)``: a coroutine for the events this service follows."""
         return self._guarded(e) if self.wants(e) else None
 
-    async def _guarded(self, e) -> None:
+    async def _guarded(self, e: TransferEvent) -> None:
         try:
-            await self.on_event(e)
+            await self.handle_event(e)
         except (AgentsError, RedisError) as exc:
-            log.warning("transfer event %s for call %s: %s", e.get("UserEvent") or e.name, e.get("CallId"), exc)
+            log.warning("transfer event %s for call %s: %s", e.NAME, getattr(e, "call_id", None), exc)
 
-    async def seat_answered(self, e) -> None:
+    async def seat_answered(self, e: HotlineAnswered) -> None:
         """HotlineAnswered from the seat's channel (the Dial's on-answer gosub): remember that
         channel, it is what a transfer or the console's hang-up acts on."""
-        if e.get("Context") != ON_ANSWER or not e.get("Channel"):
+        if e.context != ON_ANSWER or not e.channel:
             return
-        st = await self.router.call(e.get("CallId", ""))
+        st = await self.router.call(e.call_id)
         if st is not None and not st.callback:
-            await self.calls.update(st.call_id, seat_channel=e.get("Channel"))
+            await self.calls.seat_connected(st.call_id, e.channel)
 
     # ------------------------------------------------------------ the caller's session
 
@@ -303,16 +312,16 @@ class TransferService:
         None: no transfer for this call (go on as usual)."""
         t = await self.active(call_id)
         action = caller_action(t)
-        if action == "none":
+        if action == "none" or t is None:
             return None
         if action == "dial":
             try:
                 await session.exec(*external_dial(self.dial_string(t.number), self.config.ring_s))
-                status = (await session.get_variable("DIALSTATUS")) or "UNKNOWN"
+                status = (await session.get_variable(V.DIALSTATUS)) or "UNKNOWN"
             except BaseException:
                 await self.apply(call_id, Event.CALLER_LEFT, transfer_id=t.id)
                 raise
-            if status == "ANSWER":
+            if status == V.DIAL_ANSWERED:
                 await self.apply(call_id, Event.EXTERNAL_ANSWERED, transfer_id=t.id)
             else:
                 await self.apply(call_id, Event.EXTERNAL_FAILED, transfer_id=t.id, reason=status)
@@ -338,7 +347,7 @@ class TransferService:
     async def _members(self, conference: str) -> list[str]:
         """Channels in the conference now (none when it does not exist)."""
         try:
-            return [m.get("Channel", "") for m in await self.ami.confbridge_list(conference)]
+            return [m.channel for m in await self.ami.confbridge_list(conference)]
         except Exception:  # noqa: BLE001 - "no conference by that name" is an error reply
             return []
 

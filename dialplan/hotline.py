@@ -1,42 +1,37 @@
 """The generated dialplan: entry contexts, hand-over to the controller over
 FastAGI, the safe fallback, and the simulated-caller and demo-seat contexts.
 
-Pure: a DialplanSpec in, text out. Variable names come from pbx.chanvars.
+Pure: a DialplanSpec in, text out. Every name shared with the controller
+(variables, contexts, UserEvents, AGI scripts) comes from pbx.contract.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pbx import chanvars as V
+from pbx import contract as V
+from pbx.contract import (
+    CALLBACK,
+    CONF_BRIDGE_PROFILE,
+    CONF_PARTY_PROFILE,
+    CONFERENCE,
+    DEMO_SEAT,
+    ENTRY,
+    EXTERNAL,
+    FALLBACK,
+    FALLBACK_QUEUE,
+    IVR,
+    LIVE_SPY,
+    ON_ANSWER,
+    REVISIT,
+    SIM_CALLER,
+    SPY,
+)
 
 from . import outbound as out
 from .model import Context, Dialplan, Extension, steps
 
-ENTRY = "from-pstn"
-IVR = "hotline-ivr"
-FALLBACK = "hotline-fallback"
-SIM_CALLER = "hotline-sim-caller"
-DEMO_SEAT = "hotline-demo-seat"
-EXTERNAL = "hotline-external"
-ON_ANSWER = "hotline-on-answer"
-CALLBACK = "hotline-callback"
-LIVE_SPY = "hotline-live-spy"
-FALLBACK_QUEUE = "hotline-fallback"
-CONFERENCE = "hotline-conf"
-SPY = "hotline-spy"
-CONF_BRIDGE_PROFILE = "hotline_bridge"      # asterisk-conf/confbridge.conf
-CONF_PARTY_PROFILE = "hotline_party"        # the operator and the transfer target (marked)
-CONF_CALLER_PROFILE = "hotline_caller"      # the caller: let go when the last marked member leaves
-
-
-def conference_join(conference: str) -> tuple[str, ...]:
-    """The application and arguments a caller's session runs to join its transfer conference."""
-    return ("ConfBridge", conference, CONF_BRIDGE_PROFILE, CONF_CALLER_PROFILE)
-
-
-def external_dial(dial: str, ring_s: int) -> tuple[str, ...]:
-    """A caller's session dialling a transfer target (blind); back to the session when it ends (g)."""
-    return ("Dial", dial, str(int(ring_s)), "g")
+__all__ = ["CALLBACK", "CONFERENCE", "DEMO_SEAT", "ENTRY", "EXTERNAL", "FALLBACK", "FALLBACK_QUEUE", "IVR",
+           "LIVE_SPY", "ON_ANSWER", "SIM_CALLER", "SPY", "DialplanSpec", "build", "render", "render_fallback_queue"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +46,9 @@ class DialplanSpec:
     out_trunks: tuple[out.OutboundTrunk, ...] = ()   # calls out leave through these, in order (hotline-out)
     out_international: tuple[str, ...] = ()          # 00 prefixes the dialling policy allows
     seat_out: tuple[tuple[str, str], ...] = ()       # (seat id, interface): what seat phones can dial by number
+    # MixMonitor also writes each direction (BASE-caller.wav, BASE-seat.wav) for a live transcriber that
+    # follows files (recordings/live.py without a spy capture); the controller's uses ChanSpy instead
+    record_directions: bool = True
 
 
 def _if_empty(var: str, default: str) -> str:
@@ -73,7 +71,7 @@ def build(spec: DialplanSpec) -> Dialplan:
         Extension("s", steps(
             ("Answer", "", "start"),
             ("Set", f"{V.NEXT}="),
-            ("AGI", f"{spec.agi_url}/ivr", "agi"),
+            ("AGI", f"{spec.agi_url}/{V.AGI_IVR}", "agi"),
             ("GotoIf", f'$["${{{V.NEXT}}}" = ""]?{FALLBACK},s,1'),
             ("GotoIf", f'$["${{{V.NEXT}}}" = "hangup"]?done'),
             ("Goto", f"${{{V.NEXT}}}"),
@@ -85,13 +83,13 @@ def build(spec: DialplanSpec) -> Dialplan:
     sorry_prompt = spec.prompts.get("sorry", "")
     fallback = Context(FALLBACK, (
         Extension("s", steps(
-            ("Set", f"{V.FALLBACK}=1"),
+            ("Set", f"{V.FALLBACK_MARK}=1"),
             ("Set", f"{V.FALLBACK_REASON}={_if_empty(V.FALLBACK_REASON, 'agi_${AGISTATUS}')}"),
-            ("UserEvent", f"HotlineFallback,Reason: ${{{V.FALLBACK_REASON}}},Uniqueid: ${{UNIQUEID}}"),
+            ("UserEvent", f"{V.UE_FALLBACK},Reason: ${{{V.FALLBACK_REASON}}},Uniqueid: ${{UNIQUEID}}"),
             ("Answer", ""),
             ("Playback", fb_prompt, "prompt") if fb_prompt else ("NoOp", "no fallback prompt", "prompt"),
             ("Queue", f"{FALLBACK_QUEUE},t,,,{spec.fallback_queue_timeout_s}", "queue"),
-            ("UserEvent", f"HotlineMissed,Reason: queue_${{QUEUESTATUS}},Uniqueid: ${{UNIQUEID}}"),
+            ("UserEvent", f"{V.UE_MISSED},Reason: queue_${{{V.QUEUESTATUS}}},Uniqueid: ${{UNIQUEID}}"),
             ("Playback", sorry_prompt) if sorry_prompt else ("NoOp", "no sorry prompt"),
             ("Hangup", ""),
         )),
@@ -148,19 +146,20 @@ def build(spec: DialplanSpec) -> Dialplan:
         Extension("s", steps(
             # Runs on the seat's channel when it answers (Dial U() option).
             # ARG1: recording base path, ARG2: call id, ARG3: seat id.
-            ("MixMonitor", "${ARG1}.wav,r(${ARG1}-seat.wav)t(${ARG1}-caller.wav)"),
+            ("MixMonitor", "${ARG1}.wav,r(${ARG1}-seat.wav)t(${ARG1}-caller.wav)" if spec.record_directions
+             else "${ARG1}.wav"),
             # A REFER from the seat phone sends the caller to hotline-refer (a blind transfer the
             # controller carries out through the dialling policy), not into the seat's own context.
             ("Set", f"TRANSFER_CONTEXT={out.REFER}"),
             # Rec: the live transcriber follows the two per-direction files (recordings/live.py).
-            ("UserEvent", "HotlineAnswered,CallId: ${ARG2},Seat: ${ARG3},Rec: ${ARG1}"),
+            ("UserEvent", f"{V.UE_ANSWERED},CallId: ${{ARG2}},Seat: ${{ARG3}},Rec: ${{ARG1}}"),
             ("Return", ""),
         )),
     ), comment="On answer: record caller and seat (mixed and each direction), tell the controller.")
 
     external = Context(EXTERNAL, (
         Extension("_X.", steps(
-            ("UserEvent", "HotlineExternal,Number: ${EXTEN}"),
+            ("UserEvent", f"{V.UE_EXTERNAL},Number: ${{EXTEN}}"),
             ("Answer", ""),
             ("Wait", _if_empty("EXTERNAL_TALK_S", "2")),
             ("Hangup", ""),
@@ -173,35 +172,47 @@ def build(spec: DialplanSpec) -> Dialplan:
             # CB_NUM: the citizen's number, checked by the dialling policy (agents/outbound.py) and
             # used here only filtered to digits: the dial string is built from fixed parts, never
             # taken from a variable. CB_REC, CB_CALL_ID, CB_SEAT as for ON_ANSWER.
-            ("UserEvent", "HotlineAnswered,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT}"),
-            ("Set", f"NUM=${{FILTER(0-9,${{CB_NUM:0:{out.MAX_DIGITS}}})}}"),
-            ("GotoIf", "$[${LEN(${NUM})} = 0 | ${LEN(${NUM})} != ${LEN(${CB_NUM})}]?refused"),
-            ("Dial", f"Local/${{NUM}}@{out.OUT},30,gU({ON_ANSWER}^${{CB_REC}}^${{CB_CALL_ID}}^${{CB_SEAT}})"),
-            ("UserEvent", "HotlineCallbackResult,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT},Status: ${DIALSTATUS}"),
+            ("UserEvent", f"{V.UE_ANSWERED},CallId: ${{{V.CB_CALL_ID}}},Seat: ${{{V.CB_SEAT}}}"),
+            ("Set", f"NUM=${{FILTER(0-9,${{{V.CB_NUM}:0:{out.MAX_DIGITS}}})}}"),
+            ("GotoIf", f"$[${{LEN(${{NUM}})}} = 0 | ${{LEN(${{NUM}})}} != ${{LEN(${{{V.CB_NUM}}})}}]?refused"),
+            ("Dial", f"Local/${{NUM}}@{out.OUT},30,gU({ON_ANSWER}^${{{V.CB_REC}}}^${{{V.CB_CALL_ID}}}^${{{V.CB_SEAT}}})"),
+            ("UserEvent", f"{V.UE_CALLBACK_RESULT},CallId: ${{{V.CB_CALL_ID}}},Seat: ${{{V.CB_SEAT}}},"
+                          f"Status: ${{{V.DIALSTATUS}}}"),
             ("Hangup", ""),
-            ("UserEvent", "HotlineCallbackResult,CallId: ${CB_CALL_ID},Seat: ${CB_SEAT},Status: REFUSED",
+            ("UserEvent", f"{V.UE_CALLBACK_RESULT},CallId: ${{{V.CB_CALL_ID}}},Seat: ${{{V.CB_SEAT}}},"
+                          f"Status: {V.CALLBACK_REFUSED}",
              "refused"),
             ("Hangup", ""),
         )),
     ), comment="Callbacks: the seat is called first (Originate), then the citizen.")
 
+    revisit = Context(REVISIT, (
+        Extension("s", steps(
+            # The citizen answered a satisfaction callback (Originate of Local/<number>@hotline-out):
+            # the controller runs the revisit tree; nothing else happens on this leg.
+            ("Set", f"{V.NEXT}="),
+            ("AGI", f"{spec.agi_url}/{V.AGI_REVISIT}"),
+            ("Hangup", ""),
+        )),
+    ), comment="Satisfaction callbacks (回访): the revisit tree on the citizen's answered leg.")
+
     join = ("ConfBridge", f"${{{V.CONF}}},{CONF_BRIDGE_PROFILE},{CONF_PARTY_PROFILE}")
     conference = Context(CONFERENCE, (
         # seat: the operator's channel, redirected here over AMI (three-way, attended);
         # external: the transfer target's leg, originated here when it answers.
-        Extension("seat", steps(
-            ("Set", f"{V.CONF_ROLE}=seat"),
+        Extension(V.ROLE_SEAT, steps(
+            ("Set", f"{V.CONF_ROLE}={V.ROLE_SEAT}"),
             join,
             ("Hangup", ""),
         )),
-        Extension("external", steps(
-            ("Set", f"{V.CONF_ROLE}=external"),
-            ("UserEvent", f"HotlineTransferJoined,CallId: ${{{V.CALL_ID}}},Transfer: ${{{V.TRANSFER}}}"),
+        Extension(V.ROLE_EXTERNAL, steps(
+            ("Set", f"{V.CONF_ROLE}={V.ROLE_EXTERNAL}"),
+            ("UserEvent", f"{V.UE_TRANSFER_JOINED},CallId: ${{{V.CALL_ID}}},Transfer: ${{{V.TRANSFER}}}"),
             join,
             ("Hangup", ""),
         )),
         Extension("h", steps(
-            ("UserEvent", f"HotlineConfLeft,CallId: ${{{V.CALL_ID}}},Transfer: ${{{V.TRANSFER}}},"
+            ("UserEvent", f"{V.UE_CONF_LEFT},CallId: ${{{V.CALL_ID}}},Transfer: ${{{V.TRANSFER}}},"
                           f"Role: ${{{V.CONF_ROLE}}},Conference: ${{{V.CONF}}}"),
         )),
     ), comment="Transfers: the operator and the target in the call's conference (the caller joins from its session).")
@@ -221,14 +232,16 @@ def build(spec: DialplanSpec) -> Dialplan:
         # (S). ;1 runs the EAGI script that forwards what this half hears (fd 3) to the controller.
         Extension("spy", steps(
             ("Answer", ""),
-            ("ChanSpy", "${LIVE_SPY_TARGET},qoES"),
+            ("ChanSpy", f"${{{V.LIVE_SPY_TARGET}}},qoES"),
             ("Hangup", ""),
         )),
         # ;1 goes here (Originate by context: the AMI user may not Originate EAGI, issue #12 #9)
-        Extension("eagi", steps(("EAGI", "${LIVE_EAGI_ARGS}"), ("Hangup", ""))),
+        Extension("eagi", steps(("EAGI", f"${{{V.LIVE_EAGI_ARGS}}}"), ("Hangup", ""))),
+        # or Asterisk itself streams it (AudioSocket, 18+; the UUID is the stream's key)
+        Extension("audiosocket", steps(("AudioSocket", f"${{{V.LIVE_AUDIO_KEY}}},${{{V.LIVE_AUDIO_SERVICE}}}"), ("Hangup", ""))),
     ), comment="Live transcription: one direction of a bridged call into an EAGI reader (recordings/live.py).")
 
-    return Dialplan(contexts=(entry, ivr, fallback, sim, demo, on_answer, callback, external, conference, spy,
+    return Dialplan(contexts=(entry, ivr, fallback, sim, demo, on_answer, callback, revisit, external, conference, spy,
                               live_spy, out.build(spec.out_trunks, stand_in=EXTERNAL, international=spec.out_international),
                               out.seat_out(spec.seat_out, spec.agi_url, out_var=V.OUT_NUM), out.refer(spec.agi_url)) + tuple(spec.extra))
 

@@ -29,13 +29,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pbx import contract as V
+from pbx.contract import OUT, REFER, SEAT_OUT
+
 from .model import Context, Extension, steps
 
-OUT = "hotline-out"
-SEAT_OUT = "hotline-seat-out"     # seat phones' context (dialplan/seats.py renders their endpoints with it)
-SEAT_OUT_AGI = "seat-out"         # the controller's handler that checks a seat's external number
-REFER = "hotline-refer"           # where a seat's REFER (blind transfer) sends the caller (TRANSFER_CONTEXT)
-REFER_AGI = "refer"               # the controller's handler that carries the blind transfer out
+__all__ = ["FAILOVER_STATUSES", "MAX_DIGITS", "OUT", "REFER", "SEAT_OUT", "OutboundTrunk", "build", "from_trunks",
+           "refer", "seat_out"]
 FAILOVER_STATUSES = ("CONGESTION", "CHANUNAVAIL")
 MAX_DIGITS = 20
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
@@ -75,7 +75,7 @@ def from_trunks(trunks, default_caller_id: str = "12345") -> tuple[OutboundTrunk
                                display_name=t.display_name) for t in usable)
 
 
-def build(trunks: Sequence[OutboundTrunk], *, stand_in: str = "hotline-external",
+def build(trunks: Sequence[OutboundTrunk], *, stand_in: str = V.EXTERNAL,
           international: Sequence[str] = ()) -> Context:
     """``international``: the ``00`` prefixes the dialling policy allows (all others are refused here
     too, so a controller bug cannot dial abroad: the policy is checked first in agents/outbound.py)."""
@@ -91,7 +91,7 @@ def build(trunks: Sequence[OutboundTrunk], *, stand_in: str = "hotline-external"
             ("Set", "CALLERID(pres)=allowed_passed_screen"),
             ("Set", f"OUT_TRUNK={t.endpoint}"),
             ("Dial", f"PJSIP/${{NUM}}@{t.endpoint},{int(t.ring_s)}"),
-            ("UserEvent", f"HotlineOutTry,Trunk: {t.endpoint},Status: ${{DIALSTATUS}},Uniqueid: ${{UNIQUEID}}"),
+            ("UserEvent", f"{V.UE_OUT_TRY},Trunk: {t.endpoint},Status: ${{{V.DIALSTATUS}}},Uniqueid: ${{UNIQUEID}}"),
             ("GotoIf", _failover_test() + f"?try{i + 1}:over"),
         ]
     n = len(trunks) if trunks else 1
@@ -105,18 +105,18 @@ def build(trunks: Sequence[OutboundTrunk], *, stand_in: str = "hotline-external"
         ("Goto", "refused"),
         *tries,
         ("NoOp", "every trunk failed", f"try{n}"),
-        ("Hangup", "${HANGUPCAUSE}", "over"),
-        ("UserEvent", "HotlineOutRefused,Uniqueid: ${UNIQUEID}", "refused"),
+        ("Hangup", f"${{{V.HANGUPCAUSE}}}", "over"),
+        ("UserEvent", f"{V.UE_OUT_REFUSED},Uniqueid: ${{UNIQUEID}}", "refused"),
         ("Hangup", "21"),                     # call rejected
     ))
     return Context(OUT, (ext,), comment="Calls out: the checked number through the trunks in order (failover).")
 
 
 def _failover_test() -> str:
-    return "$[" + " | ".join(f'"${{DIALSTATUS}}" = "{s}"' for s in FAILOVER_STATUSES) + "]"
+    return "$[" + " | ".join(f'"${{{V.DIALSTATUS}}}" = "{s}"' for s in FAILOVER_STATUSES) + "]"
 
 
-def seat_out(seats: Sequence[tuple[str, str]], agi_url: str, *, ring_s: int = 30, out_var: str = "HOTLINE_OUT_NUM",
+def seat_out(seats: Sequence[tuple[str, str]], agi_url: str, *, ring_s: int = 30, out_var: str = V.OUT_NUM,
              ) -> Context:
     """Seat phones' context. ``seats``: (seat id, interface) — a colleague's seat by its number;
     anything else is an external number: the controller's ``seat-out`` handler puts it through the
@@ -135,7 +135,7 @@ def seat_out(seats: Sequence[tuple[str, str]], agi_url: str, *, ring_s: int = 30
         )))
     external = steps(
         ("Set", f"{out_var}="),
-        ("AGI", f"{agi_url}/{SEAT_OUT_AGI}"),
+        ("AGI", f"{agi_url}/{V.AGI_SEAT_OUT}"),
         ("Set", f"NUM=${{FILTER(0-9,${{{out_var}:0:{MAX_DIGITS}}})}}"),
         ("GotoIf", f"$[${{LEN(${{NUM}})}} = 0 | ${{LEN(${{NUM}})}} != ${{LEN(${{{out_var}}})}}]?refused"),
         ("Dial", f"Local/${{NUM}}@{OUT},60"),
@@ -153,7 +153,7 @@ def refer(agi_url: str) -> Context:
     transfer on the call and dials the target through hotline-out. The extension is only read by the
     controller (as AGI data), never used in a dial string here."""
     ext = steps(
-        ("AGI", f"{agi_url}/{REFER_AGI}"),
+        ("AGI", f"{agi_url}/{V.AGI_REFER}"),
         ("Hangup", ""),
     )
     return Context(REFER, (Extension("_X.", ext), Extension("_+X.", ext)),

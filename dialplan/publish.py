@@ -12,10 +12,14 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from kernel.errors import HotlineError
 
-class PublishError(RuntimeError):
+
+class PublishError(HotlineError, RuntimeError):
+    error_id = "dialplan.publish"
+
     def __init__(self, stage: str, detail: str) -> None:
-        super().__init__(f"dialplan publish failed at {stage}: {detail}")
+        super().__init__(detail, text=f"dialplan publish failed at {stage}: {detail}")
         self.stage = stage
         self.detail = detail
 

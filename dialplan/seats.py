@@ -1,5 +1,5 @@
-"""Seats as Asterisk config (pure): PJSIP endpoints softphones register to,
-the interfaces the controller dials, and the fallback queue's members.
+"""Seats as Asterisk config (pure): PJSIP endpoints softphones register to and
+the fallback queue's members (the interfaces the controller dials: pbx.contract).
 
 Demo seats (`hotline up --demo-seats N`) are auto-answering Local channels in
 the demo-seat context; real seats are PJSIP endpoints.
@@ -8,13 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dialplan.hotline import DEMO_SEAT
-
-
-def seat_interface(seat_id: str, demo: bool) -> str:
-    """What the controller dials for a seat."""
-    return f"Local/{seat_id}@{DEMO_SEAT}/n" if demo else f"PJSIP/{seat_id}"
-
+from pbx.contract import SEAT_OUT
 
 SRTP_MODES = ("no", "optional", "required")
 
@@ -48,7 +42,7 @@ verify_client = no
 """
 
 
-def render_pjsip(seats: Mapping[str, tuple[str, str]], *, context: str = "hotline-seat-out",
+def render_pjsip(seats: Mapping[str, tuple[str, str]], *, context: str = SEAT_OUT,
                  codecs: str = "alaw,ulaw", srtp: str = "no", qualify_s: int = 30) -> str:
     """seats: id -> (username, secret). One endpoint, auth and aor per seat. ``srtp``: no, optional
     (SRTP when the phone offers or accepts it) or required; ``qualify_s``: OPTIONS every so often, so a

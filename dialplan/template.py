@@ -8,11 +8,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from kernel.errors import HotlineError
+
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 
 
-class TemplateError(ValueError):
+class TemplateError(HotlineError, ValueError):
     """Placeholders without a value; `.missing` lists them all."""
+
+    error_id = "dialplan.template"
 
     def __init__(self, name: str, missing: list[str]) -> None:
         super().__init__(f"{name}: no value for {', '.join(missing)}")

@@ -32,15 +32,15 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from pbx import chanvars as V
+from pbx import contract as V
 
-TRUNK_CONTEXT = "from-pstn"      # dialplan/hotline.py ENTRY (imported lazily there; kept equal by a test)
+TRUNK_CONTEXT = V.ENTRY          # calls from a trunk enter the dialplan where every call from the network does
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,30}")
 RESERVED = frozenset({"global", "system", "transport-udp", "transport-tcp", "transport-tls", "anonymous",
-                      "hotline-seat-out", "from-pstn"})
+                      V.SEAT_OUT, V.ENTRY})
 CODECS = ("alaw", "ulaw", "g722", "gsm", "g729", "slin")
 DTMF_MODES = {"rfc4733": "rfc4733", "auto": "auto", "inband": "inband", "info": "info"}
 SESSION_TIMERS = {"yes": "yes", "no": "no", "always": "always", "required": "required"}
@@ -242,7 +242,7 @@ def parse_trunk(name: Any, data: Any, problems: list[str]) -> Trunk | None:
         problems.append(f"{where}.{extra}: unknown setting")
     inbound = _cidrs(data.get("inbound_from", []), f"{where}.inbound_from", problems)
     outbound = parse_uri(data["outbound"], f"{where}.outbound", problems) if data.get("outbound") else None
-    caller_id = data.get("caller_id", "") or ""
+    caller_id: Any = data.get("caller_id", "") or ""
     if isinstance(caller_id, int) and not isinstance(caller_id, bool):
         caller_id = str(caller_id)
     if caller_id and (not isinstance(caller_id, str) or not _CALLER_ID.fullmatch(caller_id.strip())):
@@ -276,7 +276,7 @@ def parse_trunk(name: Any, data: Any, problems: list[str]) -> Trunk | None:
     rtp_timeout = _int(data.get("rtp_timeout_s", 60), f"{where}.rtp_timeout_s", 0, 3600, problems)
     max_channels = _int(data.get("max_channels", 0), f"{where}.max_channels", 0, 100000, problems)
     outbound_order = _int(data.get("outbound_order", 1), f"{where}.outbound_order", 0, 99, problems)
-    area = data.get("area_code", "") or ""
+    area: Any = data.get("area_code", "") or ""
     if isinstance(area, int) and not isinstance(area, bool):
         area = "0" + str(area)
     if area and (not isinstance(area, str) or not _AREA.fullmatch(area)):
@@ -319,7 +319,8 @@ def _registration(data: Any, outbound: SipUri | None, where: str, problems: list
         ok = False
     exp = _int(data.get("expiration_s", 3600), f"{where}.expiration_s", 60, 86400, problems)
     retry = _int(data.get("retry_s", 30), f"{where}.retry_s", 5, 3600, problems)
-    if not ok or exp is None or retry is None:
+    if not ok or exp is None or retry is None or server is None or not isinstance(user, str) \
+            or not isinstance(secret, str):
         return None
     return Registration(username=user, secret=secret, server=server, expiration_s=exp, retry_s=retry)
 

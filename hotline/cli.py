@@ -5,7 +5,7 @@ import argparse
 import importlib
 import sys
 
-from hotline.procs import set_private_umask
+from devstack.procs import set_private_umask
 
 # Modules that add commands: each has register(subparsers).
 COMMANDS = (

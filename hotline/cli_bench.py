@@ -3,8 +3,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import sys
+from types import ModuleType
+
+from hotline.settings import REPO
+
+
+def _bench(name: str) -> ModuleType:
+    """A module of the top-level `bench` package, which is not installed with the runtime: imported from
+    the checkout this `hotline` runs from (the repository root goes on sys.path)."""
+    if (REPO / "bench" / "__init__.py").is_file() and str(REPO) not in sys.path:
+        sys.path.append(str(REPO))
+    try:
+        return importlib.import_module(f"bench.{name}")
+    except ModuleNotFoundError as e:
+        if e.name not in ("bench", f"bench.{name}"):
+            raise
+        raise SystemExit(f"hotline bench: the benchmarks are not installed with the runtime; run them from a "
+                         f"source checkout (no bench/ package beside {REPO / 'hotline'})") from e
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                        "400,500,600 up to --max)")
     sipb.add_argument("--talk", type=float, default=4.0, help="seconds each seat talks (default 4)")
     sipb.add_argument("--keep-going", action="store_true", help="try every level even after a failed one")
+    sipb.add_argument("--asterisk", type=int, choices=(16, 22), default=16,
+                      help="the Asterisk to load (22: scripts/setup --asterisk 22)")
     sipb.set_defaults(func=_sip)
     tk = bsub.add_parser("tickets", help="draft-ticket extraction: drafts/s with the model and rules only, "
                                          "vs jieba segmentation of the same text")
@@ -51,6 +71,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     dbp.add_argument("--report-calls", type=int, default=1_000_000,
                      help="generated call records for the quarter report in SQL (default 1,000,000; 0: skip)")
     dbp.set_defaults(func=_db)
+    kbp = bsub.add_parser("knowledge", help="knowledge-base search per transcript update (jieba + pinyin, PostgreSQL "
+                                            "full text) vs a plain ILIKE scan, on a private PostgreSQL")
+    kbp.add_argument("--articles", type=int, default=3000, help="generated articles (default 3000)")
+    kbp.add_argument("--calls", type=int, default=50, help="calls of 4 growing turns (default 50)")
+    kbp.set_defaults(func=_knowledge)
     stt = bsub.add_parser("stt", help="speech-to-text real-time factor and streams per core")
     stt.add_argument("--model", help="vosk model folder (default: stt.model, else the packaged test model)")
     stt.add_argument("--seconds", type=float, default=15.0, help="seconds of telephone audio per stream")
@@ -58,6 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="also measure live-conversation capture (MixMonitor files vs ChanSpy+EAGI) on a "
                           "private Asterisk: speech -> partial on Redis latency and CPU")
     stt.add_argument("--live-only", action="store_true", help="only the live-capture section")
+    stt.add_argument("--asterisk", type=int, choices=(16, 22), default=16,
+                     help="the Asterisk --live runs on (22: scripts/setup --asterisk 22; adds AudioSocket)")
     stt.add_argument("--calls", type=int, default=1,
                      help="simultaneous calls per capture mode for --live (default 1: two streams)")
     stt.set_defaults(func=_stt)
@@ -65,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _emit(coro) -> dict:
     """Run one benchmark quietly and print its JSON."""
-    from hotline import logs
+    from kernel import logs
 
     logs.setup("WARNING")
     out = asyncio.run(coro)
@@ -75,21 +102,26 @@ def _emit(coro) -> dict:
 
 
 def _agi(args: argparse.Namespace) -> int:
-    from hotline import bench_agi
+    bench_agi = _bench("agi")
 
     out = _emit(bench_agi.run(calls=args.calls))
     return 0 if out["controller_fastagi"]["completed"] == args.calls else 1
 
 
 def _db(args: argparse.Namespace) -> int:
-    from hotline import bench_db
+    bench_db = _bench("db")
 
     out = _emit(bench_db.run(records=max(10, args.records), report_calls=max(0, args.report_calls)))
     return 0 if out["confirm_ticket"]["records"] == max(10, args.records) and out["call_record"]["ended"] else 1
 
 
+def _knowledge(args: argparse.Namespace) -> int:
+    out = _emit(_bench("knowledge").run(articles=max(10, args.articles), calls=max(1, args.calls)))
+    return 0 if out["knowledge_search"]["updates"] and not out["knowledge_search"]["expired_suggested"] else 1
+
+
 def _routing(args: argparse.Namespace) -> int:
-    from hotline import bench_routing
+    bench_routing = _bench("routing")
 
     out = _emit(bench_routing.run(callers=args.callers, lanes=args.lanes, seats=args.seats,
                                   free_rate=args.free_rate, live_callers=args.live_callers,
@@ -101,7 +133,7 @@ def _routing(args: argparse.Namespace) -> int:
 
 
 def _sip(args: argparse.Namespace) -> int:
-    from hotline import bench_sip
+    bench_sip = _bench("sip")
 
     try:
         levels = [int(x) for x in args.levels.split(",")] if args.levels else None
@@ -115,7 +147,7 @@ def _sip(args: argparse.Namespace) -> int:
     def say(msg: str) -> None:
         print(f"bench sip: {msg}", file=sys.stderr, flush=True)
     out = _emit(bench_sip.run(max_calls=args.max, levels=levels, talk_s=args.talk,
-                              first_failure=not args.keep_going, log=say))
+                              first_failure=not args.keep_going, asterisk=args.asterisk, log=say))
     held = out["max_concurrency_zero_failures"]
     say(f"held with 0 failures: controller {held['controller']}, plain dialplan {held['baseline_plain_dialplan']}, "
         f"ratio {held['ratio_controller_over_baseline']}")
@@ -123,7 +155,7 @@ def _sip(args: argparse.Namespace) -> int:
 
 
 def _web(args: argparse.Namespace) -> int:
-    from hotline import bench_web
+    bench_web = _bench("web")
 
     out = _emit(bench_web.run(clients=args.clients, events=args.events, rate=args.rate))
     rows = [out[k] for k in ("consoles", "supervisors")]
@@ -131,7 +163,7 @@ def _web(args: argparse.Namespace) -> int:
 
 
 def _tickets(args: argparse.Namespace) -> int:
-    from tickets.bench import run
+    run = _bench("extraction").run
 
     async def go() -> dict:
         return run(rounds=args.rounds)
@@ -141,9 +173,10 @@ def _tickets(args: argparse.Namespace) -> int:
 
 def _stt(args: argparse.Namespace) -> int:
     from hotline.settings import load
-    from recordings.bench_stt import run_bench
-    from recordings.models import default_model_path
-    from tickets.bench import run as extraction_bench
+    from recordings.stt.models import default_model_path
+
+    run_bench = _bench("stt").run_bench
+    extraction_bench = _bench("extraction").run
 
     model = default_model_path(args.model or load().stt.model or None)
     if model is None:
@@ -154,15 +187,15 @@ def _stt(args: argparse.Namespace) -> int:
         if not args.live_only:
             out = {"stt": await run_bench(model, seconds=args.seconds), "extraction": extraction_bench()}
         if args.live or args.live_only:
-            from hotline.bench_live import run as live_bench
-            out["live"] = await live_bench(model, calls=args.calls)
+            live_bench = _bench("live").run
+            out["live"] = await live_bench(model, calls=args.calls, asterisk=args.asterisk)
         return out
     _emit(both())
     return 0
 
 
 def _ivr(args: argparse.Namespace) -> int:
-    from hotline import bench_ivr
+    bench_ivr = _bench("ivr")
 
     out = _emit(bench_ivr.run(calls=args.calls))
     return 0 if out["controller_fastagi"]["reached_enterprise_lane"] == args.calls else 1

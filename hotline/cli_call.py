@@ -41,9 +41,7 @@ def telephone_wav(src: Path, folder: Path) -> str:
 
 
 async def _call(args: argparse.Namespace, run: Path) -> dict:
-    import redis.asyncio as aioredis
-
-    from hotline.simcall import place_call
+    from devstack.simcall import place_call
     from ivr.calls import CallRecords
     from pbx.ami import AMIClient
 
@@ -51,7 +49,7 @@ async def _call(args: argparse.Namespace, run: Path) -> dict:
     wav = telephone_wav(args.say, run / "sounds") if args.say else None
     ami = AMIClient("127.0.0.1", info["ports"]["ami"], info["ami_user"], info["ami_secret"])
     await ami.connect()
-    redis = aioredis.from_url(info["redis"], decode_responses=True)
+    redis = running.redis_client(info["redis"])
     try:
         result = await place_call(ami, did=args.did, caller=args.caller, caller_name=args.name, keys=args.keys,
                                   wav=wav, answer_prompts=True, hold=args.timeout, timeout=args.timeout)
@@ -69,8 +67,7 @@ async def _call(args: argparse.Namespace, run: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hotline import logs
-
+    from kernel import logs
     from pbx.ami import AMIError
 
     logs.setup("ERROR")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hotline import running
-from hotline.privacy import mask_number
+from kernel.privacy import mask_number
 
 MAX_LIMIT = 1000
 

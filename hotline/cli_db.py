@@ -83,6 +83,16 @@ def _url(args: argparse.Namespace, what: str, stderr: IO[str]) -> str | None:
     return url
 
 
+def _asterisk_csv(args: argparse.Namespace) -> str | None:
+    """The running hotline's folder of Asterisk's CSV copy of CDR and CEL (ready.json), if any."""
+    if getattr(args, "database_url", None):
+        return None
+    try:
+        return running.locate(args).info.get("asterisk_csv") or None
+    except running.NoHotline:
+        return None
+
+
 def _day(text: str) -> date:
     return date.fromisoformat(text)
 
@@ -188,9 +198,19 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     if not url:
         return EXIT_NO_DB
 
+    csv_dir = _asterisk_csv(args)
+
     async def go() -> dict:
         conn = await _connect(url)
         try:
+            if csv_dir:                     # first: CDR/CEL rows Asterisk could not write, from its CSV copy
+                import time
+
+                from records.asterisk_csv import backfill
+
+                added = await backfill(conn, Path(csv_dir), now=time.time(), tz=ZoneInfo(TZ))
+                print(f"hotline calls reconcile: {added['cdr_added']} CDR and {added['cel_added']} CEL row(s) "
+                      f"added from Asterisk's CSV copy", file=sys.stderr)
             return await reconcile(conn, day, ZoneInfo(TZ))
         finally:
             await conn.close()
@@ -200,7 +220,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_call_records(args: argparse.Namespace) -> int:
-    from hotline.privacy import mask_number
+    from kernel.privacy import mask_number
     from records.store import calls_of_day
 
     try:

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 from recordings.audio import AudioFormatError, encode, resample
-from recordings.models import ENV_MODEL, default_model_path
-from recordings.stt import Final, Partial, VoskEngineFactory
-from recordings.stt_errors import ModelNotFoundError, STTError
-from recordings.stt_pool import PoolConfig, STTPool
+from recordings.stt.engine import Final, Partial, VoskEngineFactory
+from recordings.stt.errors import ModelNotFoundError, STTError
+from recordings.stt.models import ENV_MODEL, default_model_path
+from recordings.stt.pool import PoolConfig, STTPool
 from recordings.wavfile import read_wav
 
 

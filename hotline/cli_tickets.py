@@ -24,9 +24,9 @@ import json
 import re
 import sys
 import time
+from collections.abc import Mapping
 from datetime import date, datetime
-from pathlib import Path
-from typing import IO, Any, Mapping
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from hotline import running

@@ -8,8 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
-from hotline import logs
 from hotline.settings import SettingsError, load
+from kernel import logs
 
 
 def register(sub: argparse._SubParsersAction) -> None:

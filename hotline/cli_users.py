@@ -20,7 +20,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 from hotline import running
 from web.accounts import AccountError, Accounts, Role
@@ -68,7 +68,7 @@ def register(subparsers: Any) -> None:
     ls.set_defaults(func=cmd_list)
 
 
-def _redis_url(args: argparse.Namespace, stderr: IO[str]) -> str | None:
+def _redis_url(args: argparse.Namespace, stderr: TextIO) -> str | None:
     try:
         return running.redis_url(args)
     except running.NoHotline as exc:
@@ -76,7 +76,7 @@ def _redis_url(args: argparse.Namespace, stderr: IO[str]) -> str | None:
         return None
 
 
-def read_password(stdin: IO[str], stderr: IO[str]) -> str | None:
+def read_password(stdin: TextIO, stderr: TextIO) -> str | None:
     """Twice at a terminal (must match), else the first line of stdin."""
     if stdin.isatty():
         first = getpass.getpass("密码：", stream=stderr)
@@ -98,13 +98,13 @@ async def _with_accounts(url: str, work: Any) -> int:
         await client.aclose()
 
 
-def cmd_create_admin(args: argparse.Namespace, stdin: IO[str] | None = None,
-                     stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+def cmd_create_admin(args: argparse.Namespace, stdin: TextIO | None = None,
+                     stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     return cmd_create(argparse.Namespace(**{**vars(args), "role": Role.ADMIN.id}), stdin, stdout, stderr)
 
 
-def cmd_create(args: argparse.Namespace, stdin: IO[str] | None = None,
-               stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+def cmd_create(args: argparse.Namespace, stdin: TextIO | None = None,
+               stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     url = _redis_url(args, stderr)
     if url is None:
@@ -130,8 +130,8 @@ def cmd_create(args: argparse.Namespace, stdin: IO[str] | None = None,
     return asyncio.run(_with_accounts(url, work))
 
 
-def cmd_set_password(args: argparse.Namespace, stdin: IO[str] | None = None,
-                     stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+def cmd_set_password(args: argparse.Namespace, stdin: TextIO | None = None,
+                     stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     url = _redis_url(args, stderr)
     if url is None:
@@ -158,7 +158,7 @@ def cmd_set_password(args: argparse.Namespace, stdin: IO[str] | None = None,
     return asyncio.run(_with_accounts(url, work))
 
 
-def cmd_list(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+def cmd_list(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     url = _redis_url(args, stderr)
     if url is None:

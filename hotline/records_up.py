@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hotline.pg_server import APP_ROLE, CDR_ROLE, PostgresServer, _reachable_by
-from hotline.procs import try_lock
+from devstack.pg_server import APP_ROLE, CDR_ROLE, PostgresServer, _reachable_by
+from devstack.procs import try_lock
 from hotline.settings import Settings
-from records.asterisk import CdrTarget, asterisk_files
+from records.asterisk import CdrTarget, asterisk_files, link_csv_folder
 from records.db import Database
 from records.spool import Spool
 from records.writer import RecordWriter
@@ -30,6 +30,7 @@ from records.writer import RecordWriter
 log = logging.getLogger("hotline.records")
 STOP_DRAIN_S = 5.0
 RETENTION_FIRST_S = 60.0
+BACKFILL_EVERY_S = 60.0
 
 
 def _reachable(folder: Path) -> bool:
@@ -77,14 +78,17 @@ class RecordsUp:
     spool: Spool
     server: PostgresServer | None = None
     cdr: CdrTarget | None = None
+    csv_dir: Path | None = None
     task: asyncio.Task | None = None
     retention_task: asyncio.Task | None = None
+    route_task: asyncio.Task | None = None
+    backfill_task: asyncio.Task | None = None
     _locks: list = field(default_factory=list)
     _scratch: Path | None = None
 
     @classmethod
     async def start(cls, settings: Settings, run: Path, *, persistent: bool = True,
-                    node: str = "") -> "RecordsUp | None":
+                    node: str = "") -> RecordsUp | None:
         url = settings.database.url
         if url.strip().lower() == "none":
             log.warning("records database off (database.url: none): tickets, calls and audit only in Redis")
@@ -117,10 +121,16 @@ class RecordsUp:
         spool = Spool(spool_dir / "spool.sqlite", max_rows=settings.database.spool_max_rows)
         if len(spool):
             log.info("records: %d record(s) left in the spool by the last run; writing them", len(spool))
+        csv_dir = spool_dir / "asterisk"             # Asterisk's CSV copy of CDR and CEL (records/asterisk_csv.py)
+        csv_dir.mkdir(exist_ok=True)
+        os.chmod(csv_dir, 0o700)
+        link_csv_folder(Path(run) / "log", csv_dir)      # Asterisk's ASTLOGDIR (asterisk-conf/asterisk.conf)
         writer = RecordWriter(spool, db.pool, db.tz, node=node)
-        up = cls(settings, db, writer, spool, server=server, cdr=cdr, _locks=locks, _scratch=scratch)
+        up = cls(settings, db, writer, spool, server=server, cdr=cdr, csv_dir=csv_dir, _locks=locks,
+                 _scratch=scratch)
         up.task = asyncio.create_task(writer.run(), name="records-writer")
         up.retention_task = asyncio.create_task(up._retention_daily(), name="records-retention")
+        up.backfill_task = asyncio.create_task(up._backfill_often(), name="records-asterisk-csv")
         return up
 
     async def retention_once(self, now: float | None = None) -> dict[str, Any]:
@@ -145,12 +155,46 @@ class RecordsUp:
                             type(exc).__name__, exc)
             await asyncio.sleep(86400)
 
+    async def backfill_asterisk(self, settle_s: float | None = None) -> dict[str, int]:
+        """CDR and CEL rows Asterisk could not write to PostgreSQL, added from its CSV copy (rotated
+        first; read-out copies kept as long as the records keep personal data)."""
+        import time
+
+        from records.asterisk_csv import SETTLE_S, backfill
+
+        assert self.csv_dir is not None
+        async with self.db.pool.acquire(timeout=10) as conn:
+            return await backfill(conn, self.csv_dir, now=time.time(),
+                                  settle_s=SETTLE_S if settle_s is None else settle_s, tz=self.db.tz,
+                                  keep_days=self.settings.database.personal_days)
+
+    async def _backfill_often(self) -> None:
+        """At start, then every BACKFILL_EVERY_S; PostgreSQL away: tried again the next time."""
+        while True:
+            try:
+                await self.backfill_asterisk()
+            except Exception as exc:
+                log.debug("records: the CDR/CEL backfill did not run (%s: %s)", type(exc).__name__, exc)
+            await asyncio.sleep(BACKFILL_EVERY_S)
+
+    def follow_routing(self, redis: Any, prefix: str) -> None:
+        """The routing engine's counts into the records (records/route_counts.py): the reports' call
+        figures from SQL. Its place in the events stream is kept beside the spool."""
+        from records.route_counts import follow_route_events
+
+        position = Path(self.spool.path).with_name(f"route_events.{prefix}.last")
+        self.route_task = asyncio.create_task(
+            follow_route_events(redis, self.writer, prefix=prefix, position=position), name="records-route-events")
+
     def asterisk_files(self) -> dict[str, str]:
-        return asterisk_files(self.cdr) if self.cdr is not None else {}
+        return asterisk_files(self.cdr, csv_copy=self.csv_dir is not None) if self.cdr is not None else {}
 
     async def ticket_seq_floor(self, day: str) -> int:
-        """The highest ticket number of day YYYYMMDD in the records (0 when none or unreachable)."""
+        """The highest ticket number of day YYYYMMDD in the records (0 when none or unreachable).
+        Asked when Redis has no counter for the day (a new day, or Redis lost its data): the tickets
+        still in the spool are written first, so a number they hold is never given again."""
         try:
+            await self.writer.drain(2)
             async with self.db.pool.acquire(timeout=2) as conn:
                 n = await conn.fetchval(
                     "SELECT max(split_part(id, '-', 3)::bigint) FROM tickets "
@@ -162,13 +206,18 @@ class RecordsUp:
 
     def ready_info(self) -> dict[str, Any]:
         return {"database": self.server.admin_dsn if self.server else "external",
-                "postgres_port": self.server.port if self.server else None}
+                "postgres_port": self.server.port if self.server else None,
+                "asterisk_csv": str(self.csv_dir) if self.csv_dir else None}
 
     async def stop(self) -> None:
+        if self.route_task is not None:          # first: nothing more put in the spool
+            self.route_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.route_task
         with contextlib.suppress(Exception):
             if not await self.writer.drain(STOP_DRAIN_S):
                 log.warning("records: %d record(s) stay in the spool for the next start", len(self.spool))
-        for task in (self.retention_task, self.task):
+        for task in (self.backfill_task, self.retention_task, self.task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

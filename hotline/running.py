@@ -140,7 +140,7 @@ def database_url(args: argparse.Namespace) -> str | None:
 
 
 def redis_client(url: str) -> Any:
-    """The one Redis client the CLI commands use (decoded strings, bounded connect)."""
-    import redis.asyncio as aioredis
+    """The Redis client the CLI commands use: the controller's (kernel/redis.py)."""
+    from kernel.redis import redis_client as client
 
-    return aioredis.from_url(url, decode_responses=True, socket_connect_timeout=3, socket_timeout=30)
+    return client(url)

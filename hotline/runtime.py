@@ -1,8 +1,12 @@
 """Bring the whole hotline up on this machine and down again.
 
-Order up: Redis -> controller's FastAGI server (its port goes into the
-dialplan) -> Asterisk with the generated config -> AMI -> web. Down is the
-reverse, with the FastAGI server draining calls in progress.
+Order up: Redis -> the records database -> the features loaded
+(hotline/features, given the AMI client and Asterisk objects, not yet
+connected) -> controller's FastAGI server (its port goes into the dialplan) ->
+Asterisk with the generated config -> AMI -> web -> the features' AMI
+subscriptions, start hooks and background tasks. Down: the background tasks,
+web, the FastAGI drain, the features' closers (in reverse), AMI, Asterisk,
+the records, Redis.
 """
 from __future__ import annotations
 
@@ -11,37 +15,52 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 from aiohttp import web
 
+from devstack.asterisk_server import AsteriskInstall, AsteriskPorts, AsteriskServer
+from devstack.procs import RedisServer, free_port, redact_url, secret_file, try_lock
 from dialplan import hotline as dp
-from dialplan.publish import publish
+from dialplan.model import Context
 from dialplan.outbound import from_trunks
+from dialplan.publish import publish
 from dialplan.seats import render_tls_transport
 from dialplan.trunks import render_trunks, transport_options
-from hotline.procs import RedisServer, free_port, redact_url, secret_file, try_lock
-from hotline.settings import Settings
+from hotline.features.base import AmiHandler, Deps, EventKinds, Feature
+from hotline.features.routing import SeatDialplan
+from hotline.settings import REPO, Settings
 from hotline.tls import ensure_self_signed
+from kernel.redis import redis_client
+from kernel.tasks import TaskSet
 from pbx.agi_server import FastAGIServer, Handler
 from pbx.ami import AMIClient
-from pbx.asterisk_server import AsteriskPorts, AsteriskServer
 from recordings.tts import PromptCache, TTSVoice
 from web.app import create_app
 from web.config import WebConfig
 
-REDIS_MAX_CONNECTIONS = 4096      # per controller; Redis itself takes 10,000 clients
+if TYPE_CHECKING:
+    from hotline.app import Hotline
+    from hotline.records_up import RecordsUp
+
 log = logging.getLogger("hotline.runtime")
 STEP_STOP_S = 30.0           # each stop step (web, FastAGI drain, closers, AMI ...)
 BACKGROUND_STOP_S = 10.0       # each background loop gets this long to end after its cancel
+
+
+def asterisk_install(s: Settings, run: Path) -> AsteriskInstall:
+    """The Asterisk `asterisk.root` names (none: the system's), with the folders its configuration
+    refers to: the run folder, data, recordings, config, and the code and Python of the EAGI reader."""
+    root = s.path(s.asterisk.root) if s.asterisk.version == 22 else None
+    binds = (run, s.path(s.storage.data_dir), s.recordings_dir, s.path("config"), REPO,
+             Path(sys.prefix), Path(sys.base_prefix), *(s.path(str(b)) for b in s.asterisk.binds))
+    return AsteriskInstall.from_root(root, binds)
 
 
 def new_run_dir(settings: Settings, tag: str = "up") -> Path:
@@ -52,43 +71,49 @@ def new_run_dir(settings: Settings, tag: str = "up") -> Path:
     return run
 
 
+ExtraContexts = Callable[[str, PromptCache], tuple[Context, ...]]
+
+
 @dataclass
 class Runtime:
-    """The running pieces; built by `start`, torn down by `stop`."""
+    """The running pieces; built by `start`, torn down by `stop`. Made by `hotline.app.compose`."""
 
     settings: Settings
     run: Path
-    handlers: Mapping[str, Handler] = field(default_factory=dict)
-    # The composition root's hook: called once Redis answers and before the
-    # FastAGI server starts; returns the call handlers by AGI script name.
-    wire: Callable[["Runtime"], Awaitable[Mapping[str, Handler]]] | None = None
-    # Called once everything is up (background workers, resync).
-    started: Callable[["Runtime"], Awaitable[None]] | None = None
-    background: list[asyncio.Task] = field(default_factory=list)
-    services: dict[str, Any] = field(default_factory=dict)
+    # The composition's loader (hotline.app.load): called once Redis answers and before the FastAGI
+    # server starts; None: no features (Redis, Asterisk, AMI and the web app only).
+    load: Callable[[Deps], Awaitable[Hotline]] | None = None
+    node: str = ""                                  # this controller's id (agents/nodes.py)
+    # More dialplan contexts (benchmarks, tests): f(agi_url, prompts) -> contexts.
+    extra_contexts: ExtraContexts | None = None
     persistent_redis: bool = True
-    web_routes: list = field(default_factory=list)
-    pjsip_seats: str = ""
-    closers: list = field(default_factory=list)     # async callables run at stop, before Redis goes
-    web_contexts: list = field(default_factory=list)  # aiohttp cleanup contexts (e.g. the WebSocket fan-out)
-    fallback_members: tuple[str, ...] = ()
-    seat_out: tuple[tuple[str, str], ...] = ()      # (seat id, interface) seat phones dial by number
+    # AMI event classes this process's session asks for: "on" (all its user may read: tools and
+    # benchmarks that watch calls on it); the controller itself asks only for what it uses
+    # (pbx.ami.CONTROLLER_EVENTS, hotline/app.py compose).
+    ami_events: str = "on"
+    # MixMonitor writes each direction too (dialplan/hotline.py DialplanSpec.record_directions); the
+    # controller's live transcription listens with ChanSpy, so `hotline up` turns it off (compose)
+    record_directions: bool = True
+    hotline: Hotline | None = None                  # the features' bundles, once loaded
+    tasks: TaskSet = field(default_factory=lambda: TaskSet("runtime"))     # every background task
+    handlers: dict[str, Handler] = field(default_factory=dict)  # what the FastAGI server serves (set by start)
     tls_port: int = 0                               # seats' SIP/TLS port (0: TLS off)
     tls_files: tuple[str, str] | None = None        # (certificate, key)
     _lock: Any = None
     redis_server: RedisServer | None = None
     agi_secret: str = ""
     redis: aioredis.Redis | None = None
-    records: Any = None               # hotline.records_up.RecordsUp: the records database (None: off)
+    records: RecordsUp | None = None  # the records database (None: off)
     agi: FastAGIServer | None = None
     asterisk: AsteriskServer | None = None
     ami: AMIClient | None = None
     web_runner: web.AppRunner | None = None
     web_port: int = 0
     prompts: PromptCache | None = None
-    on_ami_reconnect: Callable[[], Awaitable[None]] | None = None
-    # Extra dialplan contexts (benchmarks, tests): f(agi_url, prompts) -> contexts.
-    extra_contexts_factory: Callable[[str, PromptCache], tuple] | None = None
+
+    @property
+    def features(self) -> tuple[Feature, ...]:
+        return self.hotline.features if self.hotline else ()
 
     @property
     def agi_url(self) -> str:
@@ -120,6 +145,7 @@ class Runtime:
     def generated_config(self) -> dict[str, str]:
         assert self.agi and self.prompts
         s = self.settings
+        seats = self.hotline.seat_dialplan if self.hotline else SeatDialplan()
         spec = dp.DialplanSpec(
             agi_url=self.agi_url,
             prompts={"fallback": str(self.prompts.ensure(s.prompts.fallback)),
@@ -127,17 +153,17 @@ class Runtime:
                      "line_silence": str(self.prompts.silence(10)),
                      "demo_reply": str(self.prompts.ensure("您好，12345热线，工号为您服务，请讲。"))},
             fallback_queue_timeout_s=s.fallback.queue_timeout_s,
-            fallback_members=self.fallback_members,
+            fallback_members=seats.fallback_members,
             out_trunks=from_trunks(s.trunks, s.dialling.caller_id),
-            seat_out=self.seat_out,
+            seat_out=seats.seat_out,
+            record_directions=self.record_directions,
             out_international=tuple(p for p in s.dialling.policy.allow_prefixes if p.startswith("00")),
-            extra=self.extra_contexts_factory(self.agi_url, self.prompts)
-            if self.extra_contexts_factory else (),
+            extra=self.extra_contexts(self.agi_url, self.prompts) if self.extra_contexts else (),
         )
         return {
             "extensions_hotline.conf": dp.render(spec),
             "queues_hotline.conf": dp.render_fallback_queue(spec),
-            "pjsip_seats.conf": self.pjsip_seats,
+            "pjsip_seats.conf": seats.pjsip,
             "pjsip_trunks.conf": render_trunks(s.trunks),
             "pjsip_tls.conf": render_tls_transport(s.network.sip.sip_bind, self.tls_port, *self.tls_files)
             if self.tls_port and self.tls_files else "; seats' SIP/TLS is off (seats_sip.tls)\n",
@@ -153,31 +179,14 @@ class Runtime:
                                             data_dir=self._redis_data_dir())
             await asyncio.to_thread(self.redis_server.start)
             url = self.redis_server.url
-        # A dropped connection (Redis restarted) is retried on a fresh one, briefly;
-        # a longer outage surfaces as an error and calls take the fallback.
-        # max_connections: redis-py 8 caps a pool at 100 by default and each command in flight holds one; with
-        # 300 concurrent SIP calls on 2 loaded cores their commands piled up past 100 and failed with
-        # "Too many connections" (`hotline bench sip`). Beyond the cap a command still fails fast.
-        self.redis = aioredis.from_url(
-            url, decode_responses=True, health_check_interval=10, socket_connect_timeout=2, socket_timeout=5,
-            max_connections=REDIS_MAX_CONNECTIONS,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError])
+        self.redis = redis_client(url)
         await self.redis.ping()
         from hotline.records_up import RecordsUp
 
-        self.records = await RecordsUp.start(s, self.run, persistent=self.persistent_redis)
+        self.records = await RecordsUp.start(s, self.run, persistent=self.persistent_redis, node=self.node)
 
         self.prompts = PromptCache(self.run / "sounds", TTSVoice(voice=s.prompts.voice, speed=s.prompts.speed))
-        if self.wire:
-            self.handlers = {**self.handlers, **(await self.wire(self))}
-        self.agi_secret = secret_file(s.path(s.storage.data_dir) / FASTAGI_SECRET_FILE)
-        self.agi = FastAGIServer(self.handlers, host=s.fastagi.host or s.network.host, port=s.network.fastagi_port,
-                                 header_timeout=s.fastagi.header_timeout_s,
-                                 drain_timeout=s.fastagi.drain_timeout_s, secret=self.agi_secret,
-                                 allowed_peers=_addresses(s.fastagi.allowed_peers))
-        await self.agi.start()
-
+        # The Asterisk and AMI client objects first (started and connected below): the features get them
         ports = AsteriskPorts.free()
         if s.network.ami_port:
             ports.ami = s.network.ami_port
@@ -185,7 +194,21 @@ class Runtime:
             ports.sip = s.network.sip_port
         sip = s.network.sip
         self.asterisk = AsteriskServer(self.run, ports, sip_bind=sip.sip_bind, rtp_ports=(sip.rtp_start, sip.rtp_end),
-                                       transport_extra=transport_options(sip))
+                                       transport_extra=transport_options(sip), install=asterisk_install(s, self.run))
+        self.ami = AMIClient("127.0.0.1", ports.ami, self.asterisk.ami_user, self.asterisk.ami_secret,
+                             on_reconnect=self._ami_reconnected if self.load else None, events=self.ami_events)
+        if self.load:
+            self.hotline = await self.load(Deps(settings=s, run=self.run, redis=self.redis, prompts=self.prompts,
+                                                ami=self.ami, asterisk=self.asterisk, tasks=self.tasks,
+                                                node=self.node, records=self.records))
+        self.agi_secret = secret_file(s.path(s.storage.data_dir) / FASTAGI_SECRET_FILE)
+        self.handlers = self.agi_handlers()
+        self.agi = FastAGIServer(self.handlers, host=s.fastagi.host or s.network.host,
+                                 port=s.network.fastagi_port, header_timeout=s.fastagi.header_timeout_s,
+                                 drain_timeout=s.fastagi.drain_timeout_s, secret=self.agi_secret,
+                                 allowed_peers=_addresses(s.fastagi.allowed_peers))
+        await self.agi.start()
+
         if s.seats_sip.tls:
             self.tls_port = s.seats_sip.tls_port or free_port()
             if s.seats_sip.tls_cert:
@@ -196,20 +219,45 @@ class Runtime:
                 self.tls_files = (str(cert), str(key))
         self.asterisk.render(await asyncio.to_thread(self.generated_config))
         await asyncio.to_thread(self.asterisk.start)
-
-        self.ami = AMIClient("127.0.0.1", ports.ami, self.asterisk.ami_user, self.asterisk.ami_secret,
-                             on_reconnect=self.on_ami_reconnect)
         await self.ami.connect()
 
-        app = create_app(self.status, redis=self.redis, routes=self.web_routes,
-                         config=web_config(s))
-        app.cleanup_ctx.extend(self.web_contexts)
+        app = create_app(self.status, redis=self.redis, routes=[t for f in self.features for t in f.routes],
+                         config=web_config(s),
+                         # the audit trail also into the records database
+                         audit_sink=self.records.writer.audit if self.records else None)
+        app.cleanup_ctx.extend(c for f in self.features for c in f.web_contexts)
         self.web_runner = web.AppRunner(app, access_log=None)
         await self.web_runner.setup()
         self.web_port = s.network.web_port or free_port()
         await web.TCPSite(self.web_runner, s.web.host or s.network.host, self.web_port).start()
-        if self.started:
-            await self.started(self)
+        await self._started()
+
+    def agi_handlers(self) -> dict[str, Handler]:
+        """The FastAGI handlers by script name, from every feature (a test stack replaces some)."""
+        return {name: h for f in self.features for name, h in f.agi.items()}
+
+    async def _started(self) -> None:
+        """Everything is up: the features' AMI subscriptions, start hooks, background tasks."""
+        assert self.ami is not None
+        # (AMIClient.subscribe's overloads type tuples of up to five classes; a feature's are any length)
+        subscribe = cast(Callable[[EventKinds, AmiHandler], object], self.ami.subscribe)
+        for f in self.features:
+            for kinds, handler in f.ami:
+                subscribe(kinds, handler)
+        for f in self.features:
+            for hook in f.on_start:
+                await hook()
+        for f in self.features:
+            for name, factory in f.tasks:
+                self.tasks.spawn(factory(), name=name, loop=True)
+        for f in self.features:
+            for hook in f.after_start:
+                await hook()
+
+    async def _ami_reconnected(self) -> None:
+        for f in self.features:
+            for hook in f.on_ami_reconnect:
+                await hook()
 
     def status(self) -> dict[str, Any]:
         return {
@@ -259,7 +307,8 @@ class Runtime:
         data = {**info, "ami_secret": self.asterisk.ami_secret if self.asterisk else None,
                 "redis": self.redis_url,
                 "database": (self.records.server.admin_dsn if self.records.server else self.settings.database.url)
-                if self.records else None}
+                if self.records else None,
+                "asterisk_csv": str(self.records.csv_dir) if self.records and self.records.csv_dir else None}
         path = self.run / "ready.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -274,29 +323,24 @@ class Runtime:
     async def stop(self) -> None:
         """Reverse order; each step runs even if an earlier one failed."""
         steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
-        for task in self.background:
-            task.cancel()
-        if self.background:             # bounded: a loop that lost its cancellation must not hold the stop
-            _, stuck = await asyncio.wait(self.background, timeout=BACKGROUND_STOP_S)
-            for task in stuck:
-                log.error("background task %s did not stop within %g s; left behind", task.get_name(),
-                          BACKGROUND_STOP_S)
+        await self.tasks.stop(BACKGROUND_STOP_S)    # bounded: a loop that lost its cancel must not hold the stop
         if self.web_runner:
             steps.append(("web", self.web_runner.cleanup))
         if self.agi:
             steps.append(("fastagi", self.agi.stop))
-        for closer in self.closers:
-            steps.append((getattr(closer, "__qualname__", "closer"), closer))
+        for feature in reversed(self.features):
+            for closer in feature.closers:
+                steps.append((getattr(closer, "__qualname__", "closer"), closer))
         if self.ami:
             steps.append(("ami", self.ami.close))
-        if self.asterisk:
-            steps.append(("asterisk", lambda: asyncio.to_thread(self.asterisk.stop)))
+        if (asterisk := self.asterisk) is not None:
+            steps.append(("asterisk", lambda: asyncio.to_thread(asterisk.stop)))
         if self.records:
             steps.append(("records", self.records.stop))
         if self.redis:
             steps.append(("redis client", self.redis.aclose))
-        if self.redis_server:
-            steps.append(("redis", lambda: asyncio.to_thread(self.redis_server.stop)))
+        if (redis_server := self.redis_server) is not None:
+            steps.append(("redis", lambda: asyncio.to_thread(redis_server.stop)))
         for name, step in steps:
             task = asyncio.ensure_future(step())
             # bounded: a step that hangs (or swallows its cancellation) must not hold the stop;

@@ -15,14 +15,17 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from dialplan.trunks import Network, Trunk, parse_network, parse_trunks
+from dialplan.trunks import Network, parse_network, parse_trunks
+from kernel.errors import HotlineError
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULTS = REPO / "config" / "hotline.yaml"
 ENV_PREFIX = "HOTLINE__"
 
 
-class SettingsError(ValueError):
+class SettingsError(HotlineError, ValueError):
+    error_id = "settings.invalid"
+
     def __init__(self, problems: list[str]) -> None:
         super().__init__("invalid settings:\n" + "\n".join(f"  {p}" for p in problems))
         self.problems = problems
@@ -165,10 +168,23 @@ class SttSection:
 
 
 @dataclass(frozen=True)
+class TicketsSection:
+    handoff: str        # the hand-off settings (tickets/handoff_config.py); its url empty: hand-off off
+
+
+@dataclass(frozen=True)
 class RecordingsSection:
     dir: str                # "" = storage.data_dir/recordings
     retention_days: int     # recordings older than this are deleted (0 = kept for ever)
     compress: str           # after the call the mixed recording is compressed by sox: ogg | flac | none
+
+
+@dataclass(frozen=True)
+class AsteriskSection:
+    version: int            # 16: the system's Asterisk (Debian bullseye's); 22: Asterisk 22 LTS from `root`
+    root: str               # the folder scripts/asterisk22 (scripts/setup --asterisk 22) fills, for version 22
+    live_capture: str       # auto | eagi | audiosocket: how live-transcript audio leaves Asterisk
+    binds: list             # more folders a rooted Asterisk must see at their own paths (sounds elsewhere, ...)
 
 
 @dataclass(frozen=True)
@@ -179,6 +195,7 @@ class LogSection:
 @dataclass(frozen=True)
 class Settings:
     hotline: HotlineSection
+    asterisk: AsteriskSection
     network: NetworkSection
     redis: RedisSection
     database: DatabaseSection
@@ -194,6 +211,7 @@ class Settings:
     prompts: PromptsSection
     web: WebSection
     stt: SttSection
+    tickets: TicketsSection
     recordings: RecordingsSection
     log: LogSection
     # Carrier SIP trunks by name (dialplan/trunks.py has the shape), parsed and whitelisted.
@@ -259,7 +277,7 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
         typ, value = hints[f.name], data[f.name]
         if "parse" in f.metadata:
             kwargs[f.name] = f.metadata["parse"](value, problems)
-        elif is_dataclass(typ):
+        elif isinstance(typ, type) and is_dataclass(typ):
             kwargs[f.name] = _build(typ, value, sub, problems)
         elif typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             kwargs[f.name] = float(value)
@@ -282,6 +300,10 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
             DialPolicy.from_mapping(data)
         except (TypeError, ValueError) as exc:
             problems.append(f"{path}: {exc}")
+    if cls is AsteriskSection and data.get("version") not in (16, 22):
+        problems.append(f"{path}.version: expected 16 or 22, got {data.get('version')!r}")
+    if cls is AsteriskSection and data.get("live_capture") not in ("auto", "eagi", "audiosocket"):
+        problems.append(f"{path}.live_capture: expected auto, eagi or audiosocket, got {data.get('live_capture')!r}")
     if cls is RecordingsSection and data.get("compress") not in ("ogg", "flac", "none"):
         problems.append(f"{path}.compress: expected ogg, flac or none, got {data.get('compress')!r}")
     return cls(**kwargs) if not problems else None

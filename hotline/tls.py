@@ -7,9 +7,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from kernel.errors import HotlineError
 
-class TLSError(RuntimeError):
-    pass
+
+class TLSError(HotlineError, RuntimeError):
+    error_id = "tls"
 
 
 def ensure_self_signed(folder: Path, common_name: str = "hotline12345", days: int = 825,

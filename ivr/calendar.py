@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,14 +27,17 @@ import chinese_calendar
 
 from ivr.model import Calendar, DayOverride, TimeRange, YearSchedule, frozen_map
 from ivr.problems import CALENDAR, Problem, join
+from kernel.errors import HotlineError
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ALL_DAYS = ("daily", "everyday", "all")
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
-class CalendarSpecError(ValueError):
+class CalendarSpecError(HotlineError, ValueError):
     """A day spec, interval or date that does not parse (message says why)."""
+
+    error_id = "ivr.calendar_spec"
 
 
 # ---------------------------------------------------------------- parsing

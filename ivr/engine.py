@@ -26,20 +26,36 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field, replace
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Union
 
 from ivr.calendar import decide
 from ivr.model import (
-    CallerCheck, CallerCheckNode, CollectNode, DescribeNode, DescribeSpec, HangupNode, MenuNode,
-    PlayNode, Prompt, QueueNode, ScheduleNode, SurveyNode, TransferNode, Tree, to_data,
+    CallerCheck,
+    CallerCheckNode,
+    CollectNode,
+    DescribeNode,
+    DescribeSpec,
+    HangupNode,
+    MenuNode,
+    Node,
+    PlayNode,
+    Prompt,
+    QueueNode,
+    ScheduleNode,
+    SurveyNode,
+    TransferNode,
+    Tree,
+    to_data,
 )
 from ivr.numbers import caller_key, normalize_did
 from ivr.problems import IvrError
 
 MAX_AUTO_HOPS = 64   # automatic nodes in a row before the engine calls it a loop
 MAX_PATH = 500       # nodes entered by one call
+
+_DigitsNode = Union[MenuNode, CollectNode, SurveyNode]     # the nodes that ask for keys
 
 
 class EngineError(IvrError):
@@ -64,7 +80,7 @@ class CallFacts:
 
     caller: str | None
     did: str | None = None
-    at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     recent_calls: int | Mapping[int, int] = 0
     member_of: frozenset[str] = frozenset()
 
@@ -229,7 +245,7 @@ class CallState:
     def variables(self) -> dict[str, str]:
         return dict(self.vars)
 
-    def with_var(self, name: str, value: str) -> "CallState":
+    def with_var(self, name: str, value: str) -> CallState:
         kept = tuple((k, v) for k, v in self.vars if k != name)
         return replace(self, vars=kept + ((name, value),))
 
@@ -244,7 +260,7 @@ class CallState:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "CallState":
+    def from_dict(cls, d: Mapping[str, Any]) -> CallState:
         f = d["facts"]
         rc = f.get("recent_calls", 0)
         if isinstance(rc, Mapping):
@@ -331,7 +347,7 @@ def advance(tree: Tree, state: CallState, event: Event) -> Step:
                       node=state.node, event=event.kind)
 
 
-def _node(tree: Tree, node_id: str | None):
+def _node(tree: Tree, node_id: str | None) -> Node:
     if node_id is None or node_id not in tree.nodes:
         raise EngineError(f"unknown node {node_id!r}", node=node_id)
     return tree.nodes[node_id]
@@ -347,7 +363,7 @@ def _goto(tree: Tree, state: CallState, target: str | None, branch: str) -> Step
     return _enter(tree, state, target)
 
 
-def _retry(tree: Tree, state: CallState, node, kind: str, exhausted: str | None) -> Step:
+def _retry(tree: Tree, state: CallState, node: _DigitsNode, kind: str, exhausted: str | None) -> Step:
     """A wrong key or no key: ask again with a notice, or take the exhausted branch."""
     attempts = state.attempts + 1
     limit = node.retries_for(kind) if isinstance(node, MenuNode) else node.retries
@@ -358,7 +374,7 @@ def _retry(tree: Tree, state: CallState, node, kind: str, exhausted: str | None)
     return Step(replace(state, attempts=attempts), _digits_action(node, prompts))
 
 
-def _digits_action(node, prompts: tuple[Prompt, ...]) -> GetDigits:
+def _digits_action(node: _DigitsNode, prompts: tuple[Prompt, ...]) -> GetDigits:
     if isinstance(node, MenuNode):
         return GetDigits(prompts, node.max_digits, node.timeout_s, node.id)
     if isinstance(node, CollectNode):
@@ -397,7 +413,7 @@ def _enter(tree: Tree, state: CallState, node_id: str) -> Step:
     raise EngineError("automatic nodes go round in a loop", node=node_id, hops=MAX_AUTO_HOPS)
 
 
-def _action_for(node) -> Action:
+def _action_for(node: Node) -> Action:
     if isinstance(node, PlayNode):
         return Play((node.prompt,), node.id)
     if isinstance(node, (MenuNode, CollectNode, SurveyNode)):

@@ -14,26 +14,24 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from hotline.privacy import mask_number
 from ivr import engine as E
 from ivr.calls import CallRecords
 from ivr.model import Prompt
 from ivr.numbers import edge_caller, memberships, normalize_did
 from ivr.simulate import outcome_of
 from ivr.trees import Pinned, TreeSource
-from pbx import chanvars as V
+from kernel.privacy import mask_number
+from pbx import contract as V
 from pbx.agi import AGIError, AGIHangup, AGISession
 from recordings.prompts import PromptResolver
 
 log = logging.getLogger("hotline.ivr.call")
 
 ALL_KEYS = "0123456789*#"
-# Call record statuses the routing engine owns after the walk (agents/delivery.py, hotline/app.py).
-ROUTING_STATUSES = frozenset({"callback", "callback_connected", "missed"})
 # Asterisk hangs up a PJSIP channel whose RTP stopped for the endpoint's rtp_timeout with this cause
 # (res_pjsip_sdp_rtp, AST_CAUSE_REQUESTED_CHAN_UNAVAIL) and no SIP reason: no BYE came.
 RTP_TIMEOUT_CAUSE = "44"
@@ -88,7 +86,7 @@ class IvrCallHandler:
                  end_recording: Callable[[str], Awaitable[None]] | None = None,
                  media_received: Callable[[str], Awaitable[int | None]] | None = None,
                  keeper=None, node: str = "",
-                 clock=lambda: dt.datetime.now(dt.timezone.utc), outbound=None) -> None:
+                 clock=lambda: dt.datetime.now(dt.UTC), outbound=None) -> None:
         self.trees = trees
         self.prompts = prompts
         self.calls = calls
@@ -99,12 +97,15 @@ class IvrCallHandler:
         self.silence = silence
         self.sink = sink
         # end_recording(channel): stop a recording that gets no media (the caller's RTP stopped: silence
-        # detection never fires without frames). hotline/app.py passes AMI's receive_dtmf of "#".
+        # detection never fires without frames). hotline/features/ivr.py passes AMI's receive_dtmf of "#".
         self.end_recording = end_recording
         self.media_received = media_received      # RTP packets a channel received so far (AMI)
         self.node = node                          # this controller (agents/nodes.py), on each call record
         self.keeper = keeper                      # recordings.keep.RecordingKeeper: one recording kept per call
         self.clock = clock
+        # Prompts (files) a call hears before the tree's first action (agents/leader.py: a leader-answering
+        # session's announcement); None: none.
+        self.intro: Callable[[CallContext], Awaitable[list[str]]] | None = None
 
     async def __call__(self, s: AGISession) -> None:
         pinned = await self.trees.current()
@@ -125,10 +126,8 @@ class IvrCallHandler:
         await s.set_variable(V.CALL_ID, call.call_id)
         await s.set_variable(V.TREE_VERSION, str(pinned.version))
         await self.calls.started(call.call_id, caller=caller, caller_name=call.caller_name, did=did,
-                                 version=pinned.version, channel=call.channel)
-        extra = {k: v for k, v in (("trunk", trunk), ("node", self.node)) if v}
-        if edge.withheld or extra:
-            await self.calls.update(call.call_id, withheld=int(edge.withheld), **extra)
+                                 version=pinned.version, channel=call.channel, trunk=trunk, node=self.node,
+                                 withheld=edge.withheld)
         tree = pinned.tree
         windows = E.repeat_windows(tree)
         recent = await self.calls.recent_calls(caller, windows, exclude=call.call_id) if windows else 0
@@ -138,6 +137,7 @@ class IvrCallHandler:
                  pinned.version)
         call.step = E.start(tree, facts)
         try:
+            await self._intro(call)
             await self._walk(call)
         except WalkEnded as ended:
             call.end_reason = ended.reason
@@ -152,29 +152,40 @@ class IvrCallHandler:
                 log.info("call %s: no media for the trunk's rtp_timeout and no BYE: torn down at %s", call.call_id,
                          call.step.state.node)
             step = call.step
-            fields = dict(path=list(step.state.path), outcome=call.outcome, vars=step.state.variables,
-                          notes=list(step.state.notes),
-                          end_reason=call.end_reason or getattr(step.action, "reason", ""), ended=time.time())
-            # a status the routing engine set last (a callback pending, a missed call) is kept
-            current = (await self.calls.get(call.call_id)) or {}
-            if current.get("status") not in ROUTING_STATUSES:
-                fields["status"] = "ended" if step.finished else "handed_over"
-            await self.calls.update(call.call_id, **fields)
-            if self.keeper is not None and current.get("recording"):
-                self.keeper.call_ended(call.call_id, current["recording"])
+            # (a status the routing engine set last, a callback pending or a missed call, is kept)
+            await self.calls.ended(call.call_id, path=step.state.path, outcome=call.outcome,
+                                   variables=step.state.variables, notes=step.state.notes,
+                                   end_reason=call.end_reason or getattr(step.action, "reason", ""),
+                                   finished=step.finished)
+            record = await self.calls.record(call.call_id) if self.keeper is not None else None
+            if self.keeper is not None and record is not None and record.recording:
+                self.keeper.call_ended(call.call_id, record.recording)
         if not s.hung_up:
             await s.set_variable(V.NEXT, "hangup")
             await s.hangup()
 
+    async def _intro(self, call: CallContext) -> None:
+        if self.intro is None:
+            return
+        try:
+            prompts = await self.intro(call)
+        except Exception:                         # noqa: BLE001 - the call goes on without it
+            log.exception("call %s: the announcement before the tree failed", call.call_id)
+            return
+        for path in prompts:
+            await call.session.stream_file(path)
+
     async def _walk(self, call: CallContext) -> None:
         tree = call.pinned.tree
-        while not call.step.finished:
-            action = call.step.action
+        assert call.step is not None, "the walk starts at the tree's entry"
+        step = call.step
+        while not step.finished:
+            action = step.action
             if getattr(action, "terminal", False) and call.outcome is None:
                 call.outcome = outcome_of(action)
-                await self.calls.update(call.call_id, outcome=call.outcome, path=list(call.step.state.path))
+                await self.calls.menu_done(call.call_id, call.outcome, step.state.path)
             event = await self._perform(call, action)
-            call.step = E.advance(tree, call.step.state, event)
+            step = call.step = E.advance(tree, step.state, event)
 
     async def _perform(self, call: CallContext, action) -> E.Event:
         s = call.session
@@ -188,7 +199,7 @@ class IvrCallHandler:
             return await self._record(call, action.prompt, action.max_s, action.silence_s, action.node, action.beep)
         if isinstance(action, E.Queue):
             await s.set_variable(V.LANE, action.lane)
-            await self.calls.update(call.call_id, lane=action.lane)
+            await self.calls.lane_chosen(call.call_id, action.lane)
             if action.prompt:
                 await s.stream_file(await self.prompts.resolve_async(action.prompt))
             if action.describe:
@@ -200,13 +211,13 @@ class IvrCallHandler:
                 await s.stream_file(await self.prompts.resolve_async(action.prompt))
             number = await self._checked_number(call, action.number)
             if number is None:
-                await self.calls.update(call.call_id, transfer=f"{action.number}:REFUSED")
+                await self.calls.transferred(call.call_id, action.number, "REFUSED")
                 return E.Failed("refused")
             dial = self.transfer_dial.format(number=number)
             await s.exec("Dial", dial, str(action.ring_s), "g")
-            status = await s.get_variable("DIALSTATUS")
-            await self.calls.update(call.call_id, transfer=f"{action.number}:{status}")
-            return E.Done() if status == "ANSWER" else E.Failed(status or "unknown")
+            status = await s.get_variable(V.DIALSTATUS)
+            await self.calls.transferred(call.call_id, action.number, str(status))
+            return E.Done() if status == V.DIAL_ANSWERED else E.Failed(status or "unknown")
         if isinstance(action, E.Hangup):
             if action.prompt:
                 await s.stream_file(await self.prompts.resolve_async(action.prompt))
@@ -271,7 +282,7 @@ class IvrCallHandler:
             ended = "silence"
         with contextlib.suppress(OSError):
             wav.chmod(0o640)
-        await self.calls.update(call.call_id, describe_recording=str(wav), describe_ended=ended)
+        await self.calls.described(call.call_id, str(wav), ended)
         if self.sink and wav.exists():
             await self.sink.recorded(call, node, wav)
         return E.Done()
@@ -307,7 +318,8 @@ class IvrCallHandler:
                 log.info("call %s: no media for %.1f s while recording; recording ended", call.call_id,
                          max(rx_still, still))
                 try:
-                    await self.end_recording(call.channel)
+                    if self.end_recording is not None:
+                        await self.end_recording(call.channel)
                 except Exception as exc:          # noqa: BLE001 - the recording then ends at its maximum
                     log.warning("call %s: could not end the recording (%s)", call.call_id, exc)
                     return False
@@ -326,7 +338,7 @@ class IvrCallHandler:
         if not call.channel.startswith("PJSIP/"):
             return False
         with contextlib.suppress(Exception):
-            cause = await s.get_variable("HANGUPCAUSE")
-            tech = await s.get_full_variable(f"${{HANGUPCAUSE({call.channel},tech)}}")
+            cause = await s.get_variable(V.HANGUPCAUSE)
+            tech = await s.get_full_variable(f"${{{V.HANGUPCAUSE}({call.channel},tech)}}")
             return cause == RTP_TIMEOUT_CAUSE and not tech
         return False

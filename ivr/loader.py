@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ivr.problems import SYNTAX, TOO_LARGE, UNREADABLE, DUPLICATE_KEY, Problem, join
+from ivr.problems import DUPLICATE_KEY, SYNTAX, TOO_LARGE, UNREADABLE, Problem, join
 
 if TYPE_CHECKING:  # the pipeline lives in ivr.validate, which imports this module
     from ivr.validate import LoadResult
@@ -34,7 +34,7 @@ MAX_VALUES = 2_000_000  # values built from one document (guards against alias b
 MAX_DEPTH = 64
 
 try:  # libyaml's composer is ~10x faster; the pure-Python one gives the same result
-    _Loader: type = yaml.CSafeLoader  # type: ignore[attr-defined]
+    _Loader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
 
@@ -160,7 +160,6 @@ def _parse_yaml(text: str) -> Parsed:
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 _RESOLVER_FIRST_CHARS = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k)
 _BAD_KEY = object()
 
@@ -206,7 +205,9 @@ class _YamlBuilder:
             return value
         key = (value, tag)
         if key not in self.scalars:
-            node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark, event.style)
+            # types-PyYAML types libyaml's events with yaml._yaml.Mark, ScalarNode with yaml.error.Mark: same fields
+            node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark,  # type: ignore[arg-type]
+                                   event.style)
             built = self.constructor.construct_object(node, deep=True)
             if isinstance(built, (dt.date, dt.datetime)):
                 built = built.isoformat()  # keep documents JSON-able (versions are stored as JSON)
@@ -353,21 +354,21 @@ def default_base_dir(tree_file: str | Path) -> Path:
 
 # The whole pipeline lives in ivr.validate; these names are the loader's public face.
 def load_text(text: str | bytes, *, base_dir: str | Path | None = None, fmt: str | None = None,
-              max_bytes: int = DEFAULT_MAX_BYTES) -> "LoadResult":
+              max_bytes: int = DEFAULT_MAX_BYTES) -> LoadResult:
     """Text -> LoadResult (tree when valid, every problem otherwise). See ivr.validate."""
     from ivr.validate import check_parsed
     return check_parsed(parse_text(text, fmt=fmt, max_bytes=max_bytes), base_dir=base_dir)
 
 
 def load_file(path: str | Path, *, base_dir: str | Path | None = None,
-              max_bytes: int = DEFAULT_MAX_BYTES) -> "LoadResult":
+              max_bytes: int = DEFAULT_MAX_BYTES) -> LoadResult:
     """A tree file -> LoadResult; ``base_dir`` defaults to ``default_base_dir(path)``."""
     from ivr.validate import check_parsed
     base = Path(base_dir) if base_dir is not None else default_base_dir(path)
     return check_parsed(parse_file(path, max_bytes=max_bytes), base_dir=base)
 
 
-def load_data(data: Any, *, base_dir: str | Path | None = None) -> "LoadResult":
+def load_data(data: Any, *, base_dir: str | Path | None = None) -> LoadResult:
     """Already-parsed data (e.g. JSON from the web editor) -> LoadResult."""
     from ivr.validate import check_parsed
     return check_parsed(Parsed(data), base_dir=base_dir)

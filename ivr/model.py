@@ -8,20 +8,23 @@ the built-in values below), so the engine never guesses.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from types import MappingProxyType
-from collections.abc import Mapping
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, TypeVar, Union
 
 FORMAT_VERSION = 1
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DTMF_KEYS = frozenset("0123456789*#")
 TERMINAL_TYPES = frozenset({"queue", "transfer", "hangup"})
 
-EMPTY: Mapping[str, Any] = MappingProxyType({})
+EMPTY: Mapping[Any, Any] = MappingProxyType({})
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
-def frozen_map(d: Mapping | None = None) -> Mapping:
+def frozen_map(d: Mapping[_K, _V] | None = None) -> Mapping[_K, _V]:
     """A read-only mapping (a view over a private copy)."""
     return MappingProxyType(dict(d or {}))
 

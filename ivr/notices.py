@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import time
@@ -16,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from ivr.calendar import NOTICE_AHEAD_DAYS, HolidayNotice, holiday_notices
 from ivr.trees import TreeSource
+from kernel.loops import every
 
 log = logging.getLogger("hotline.ivr.calendar")
 
@@ -47,12 +47,5 @@ class HolidayWatch:
         return notices
 
     async def run(self, every_s: float = 3600.0) -> None:
-        task = asyncio.current_task()
-        while True:
-            if task is not None and task.cancelling():   # redis-py can swallow a cancel inside a command
-                raise asyncio.CancelledError()
-            try:
-                await self.log_once_a_day()
-            except Exception:          # a Redis outage or a broken version: say so, try again later
-                log.exception("holiday schedule check failed; trying again in %g s", every_s)
-            await asyncio.sleep(every_s)
+        # a Redis outage or a broken version: say so, try again later
+        await every(every_s, self.log_once_a_day, name="holiday schedule check", logger=log)

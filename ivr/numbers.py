@@ -1,41 +1,81 @@
-"""Phone numbers: normalisation, and the CSV caller lists admins keep.
+"""Phone numbers: the one normaliser, and the CSV caller lists admins keep.
 
 Numbers are kept in one national form so a list entry written as
-``+86 138-0000-1234`` matches a caller presented as ``008613800001234``:
+``+86 138-0000-1234`` matches a caller presented as ``008613800001234``, and
+so the dialling policy (agents/dialpolicy.py) dials what the lists compare:
 
-- mobiles: 11 digits, ``13800001234``;
-- landlines: with the trunk 0 and area code, ``073122334455``;
-- service numbers (110, 12345, 95588) and 400/800 numbers as dialled;
+- mobiles: 11 digits, ``13800001234`` (``+86``/``0086``/``86`` and a trunk 0 dropped);
+- landlines: with the trunk 0 and area code, ``073122334455`` (``+86 731 ...``
+  gets its trunk 0 back);
+- service numbers (110, 12345, 12366, 95588) and 400/800 numbers as dialled;
 - local landlines without an area code stay as given unless an area code is
-  passed in; numbers abroad become ``+<country><number>``.
+  passed in; numbers abroad become ``+<country><number>`` (7 to 15 digits).
+
+``parse_number`` gives the form and its kind (``NumberKind``) or a NumberError
+whose ``problem`` (``NumberProblem``) says why; ``normalize_number`` the form.
 
 Pure functions; reading a list file from disk is the one helper that does I/O.
 """
 from __future__ import annotations
 
 import csv
+import enum
 import io
 import re
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 
 from ivr.problems import LIST_LINE, IvrError, Problem, join
 
 _SEPARATORS = re.compile(r"[\s\-().\u3000\u00a0/]")
 _FULLWIDTH = str.maketrans("０１２３４５６７８９＋（）－", "0123456789+()-")
-_MOBILE = re.compile(r"1[3-9]\d{9}")
-_LANDLINE = re.compile(r"0[1-9]\d{8,10}")
-_SERVICE = re.compile(r"1\d{2,4}|9\d{4}")
-_FREEPHONE = re.compile(r"[48]00\d{7}")
-_LOCAL = re.compile(r"[2-8]\d{6,7}")
+_DIGITS = re.compile(r"\+?[0-9]+")           # ASCII digits only: other scripts' digits are not dialable
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+# 0, an area code (10 and 2x: 8-digit numbers; 3-digit codes: 7 or 8 digits), a local number not starting with 0
+_LANDLINE = re.compile(r"0(?:10|2[0-9])[1-9][0-9]{7}|0[3-9][0-9]{2}[1-9][0-9]{6,7}")
+_SERVICE = re.compile(r"1[0-9]{2}|1[0-2][0-9]{3}|9[56][0-9]{3,4}")   # 110, 12345, 12366, 95588, 96xxx
+_FREEPHONE = re.compile(r"[48]00[0-9]{7}")
+_LOCAL = re.compile(r"[2-9][0-9]{6,7}")
 _ANONYMOUS = frozenset({"", "anonymous", "unknown", "restricted", "private", "unavailable"})
 
 
+class NumberKind(enum.StrEnum):
+    MOBILE = "mobile"
+    LANDLINE = "landline"              # with the trunk 0 and area code
+    LOCAL = "local"                    # a landline without area code (none was given to add)
+    TOLL_FREE = "toll_free"            # 400/800
+    SERVICE = "service"                # 110, 12345, 95588: as dialled
+    INTERNATIONAL = "international"
+
+
+class NumberProblem(enum.StrEnum):
+    """Why a string is not a phone number (``NumberError.problem``)."""
+
+    EMPTY = "empty"
+    NOT_DIGITS = "not_digits"          # something other than digits, separators and one leading +
+    TOO_SHORT = "too_short"
+    UNKNOWN_FORM = "unknown_form"      # digits, but no number of any kind
+    BAD_INTERNATIONAL = "bad_international"  # a number abroad with fewer than 7 or more than 15 digits
+
+
 class NumberError(IvrError):
-    """A string that is not a phone number we can use."""
+    """A string that is not a phone number we can use; ``problem`` says why."""
 
     error_id = "bad_number"
+
+    def __init__(self, message: str, problem: NumberProblem, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumber:
+    """A number in its one canonical form (see the module doc) and what kind of number it is."""
+
+    number: str
+    kind: NumberKind
 
 
 def is_anonymous(raw: str | None) -> bool:
@@ -45,61 +85,82 @@ def is_anonymous(raw: str | None) -> bool:
 
 def normalize_number(raw: str, *, area_code: str | None = None) -> str:
     """Normalise a phone number (see the module doc) or raise NumberError."""
-    text = str(raw).strip().translate(_FULLWIDTH)
-    compact = _SEPARATORS.sub("", text)
+    return parse_number(raw, area_code=area_code).number
+
+
+def parse_number(raw: str, *, area_code: str | None = None) -> PhoneNumber:
+    """The canonical form and kind of a phone number, or NumberError (with its ``problem``).
+
+    Separators (spaces, ``-``, ``()``, ``.``, ``/``) and full-width digits are accepted; a
+    caller that needs strictly digits checks that itself (agents/dialpolicy.py)."""
+    compact = _SEPARATORS.sub("", str(raw).strip().translate(_FULLWIDTH))
     if not compact:
-        raise NumberError("empty number", raw=raw)
-    if not re.fullmatch(r"\+?\d+", compact):
-        raise NumberError(f"not a phone number: {raw!r}", raw=raw)
-    national: str | None = None
+        raise NumberError("empty number", NumberProblem.EMPTY, raw=raw)
+    if not _DIGITS.fullmatch(compact):
+        raise NumberError(f"not a phone number: {raw!r}", NumberProblem.NOT_DIGITS, raw=raw)
     if compact.startswith("+"):
-        digits = compact[1:]
-        if digits.startswith("86"):
-            national = _with_trunk(digits[2:])
-        else:
-            return _international(digits, raw)
-    elif compact.startswith("0086"):
-        national = _with_trunk(compact[4:])
-    elif compact.startswith("00"):
+        if compact.startswith("+86"):
+            return _after_country_code(compact[3:], raw)
+        return _international(compact[1:], raw)
+    if compact.startswith("0086"):
+        return _after_country_code(compact[4:], raw)
+    if compact.startswith("00"):
         return _international(compact[2:], raw)
-    elif compact.startswith("86") and len(compact) == 13 and _MOBILE.fullmatch(compact[2:]):
-        national = compact[2:]
-    else:
-        national = compact
-    if len(national) == 12 and national.startswith("0") and _MOBILE.fullmatch(national[1:]):
-        national = national[1:]             # a mobile with the trunk 0 some exchanges add (013800001234)
-    if _MOBILE.fullmatch(national) or _LANDLINE.fullmatch(national):
-        return national
-    if _SERVICE.fullmatch(national) or _FREEPHONE.fullmatch(national):
-        return national
-    if _LOCAL.fullmatch(national):
-        return (area_code + national) if area_code else national
-    if national.startswith("1") and len(national) != 11 and len(national) > 5:
-        raise NumberError(f"mobile number with {len(national)} digits: {raw!r}", raw=raw)
-    raise NumberError(f"not a valid phone number: {raw!r}", raw=raw)
+    if compact.startswith("86") and _MOBILE.fullmatch(compact[2:]):
+        return PhoneNumber(compact[2:], NumberKind.MOBILE)
+    return _national(compact, raw, area_code)
 
 
-def _with_trunk(rest: str) -> str:
-    """After +86/0086: mobiles as they are, landlines get their trunk 0 back."""
-    if rest.startswith("1") and len(rest) == 11:
-        return rest
-    if rest and not rest.startswith("0") and len(rest) >= 9:
-        return "0" + rest
-    return rest
+def _after_country_code(rest: str, raw: str) -> PhoneNumber:
+    """After +86/0086: a mobile, a 400/800 number, or a landline whose trunk 0 was left out
+    (``+86 731 2868 0001``); service and local numbers have no international form."""
+    if len(rest) < 3:
+        raise NumberError(f"number too short: {raw!r}", NumberProblem.TOO_SHORT, raw=raw)
+    if _MOBILE.fullmatch(rest):
+        return PhoneNumber(rest, NumberKind.MOBILE)
+    if _FREEPHONE.fullmatch(rest):
+        return PhoneNumber(rest, NumberKind.TOLL_FREE)   # +86 400 123 4567: 400/800 numbers have no trunk 0
+    got = _national(rest if rest.startswith("0") else "0" + rest, raw, None)   # a trunk 0 given anyway is kept
+    if got.kind not in (NumberKind.MOBILE, NumberKind.LANDLINE):
+        raise NumberError(f"not a valid phone number: {raw!r}", NumberProblem.UNKNOWN_FORM, raw=raw)
+    return got
 
 
-def _international(digits: str, raw: str) -> str:
+def _national(n: str, raw: str, area_code: str | None) -> PhoneNumber:
+    if len(n) < 3:
+        raise NumberError(f"number too short: {raw!r}", NumberProblem.TOO_SHORT, raw=raw)
+    if _MOBILE.fullmatch(n):
+        return PhoneNumber(n, NumberKind.MOBILE)
+    if n.startswith("0") and _MOBILE.fullmatch(n[1:]):
+        return PhoneNumber(n[1:], NumberKind.MOBILE)  # a mobile with the trunk 0 some exchanges add (013800001234)
+    if _LANDLINE.fullmatch(n):
+        return PhoneNumber(n, NumberKind.LANDLINE)
+    if _FREEPHONE.fullmatch(n):
+        return PhoneNumber(n, NumberKind.TOLL_FREE)
+    if _SERVICE.fullmatch(n):
+        return PhoneNumber(n, NumberKind.SERVICE)
+    if _LOCAL.fullmatch(n):
+        if area_code:
+            return PhoneNumber(area_code + n, NumberKind.LANDLINE)
+        return PhoneNumber(n, NumberKind.LOCAL)
+    if n.startswith("1") and len(n) != 11 and len(n) > 5:
+        raise NumberError(f"mobile number with {len(n)} digits: {raw!r}", NumberProblem.UNKNOWN_FORM, raw=raw)
+    raise NumberError(f"not a valid phone number: {raw!r}", NumberProblem.UNKNOWN_FORM, raw=raw)
+
+
+def _international(digits: str, raw: str) -> PhoneNumber:
     if not 7 <= len(digits) <= 15:
-        raise NumberError(f"international number with {len(digits)} digits: {raw!r}", raw=raw)
-    return "+" + digits
+        raise NumberError(f"international number with {len(digits)} digits: {raw!r}",
+                          NumberProblem.BAD_INTERNATIONAL, raw=raw)
+    return PhoneNumber("+" + digits, NumberKind.INTERNATIONAL)
 
 
 def try_normalize(raw: str | None, *, area_code: str | None = None) -> str | None:
     """normalize_number, or None for withheld/invalid numbers."""
-    if is_anonymous(raw):
+    if raw is None or is_anonymous(raw):
         return None
     try:
-        return normalize_number(raw, area_code=area_code)  # type: ignore[arg-type]
+        return normalize_number(raw, area_code=area_code)
     except NumberError:
         return None
 
@@ -182,7 +243,7 @@ class CallerList:
     numbers: frozenset[str] = field(default=frozenset())
 
     @classmethod
-    def of(cls, list_id: str, entries: Iterable[ListEntry]) -> "CallerList":
+    def of(cls, list_id: str, entries: Iterable[ListEntry]) -> CallerList:
         ents = tuple(entries)
         return cls(list_id, ents, frozenset(e.number for e in ents))
 
@@ -232,7 +293,7 @@ def parse_caller_list(text: str, *, list_id: str, path: str | None = None,
             continue
         cols = columns or {"number": 0, "name": 1, "note": 2}
 
-        def cell(name: str) -> str:
+        def cell(name: str, cols: dict[str, int] = cols, cells: list[str] = cells) -> str:
             i = cols.get(name)
             return cells[i] if i is not None and i < len(cells) else ""
 
@@ -242,7 +303,7 @@ def parse_caller_list(text: str, *, list_id: str, path: str | None = None,
             continue
         try:
             number = normalize_number(raw_number, area_code=area_code)
-        except NumberError as exc:
+        except NumberError:
             # never the line's text: a list is a file, and its content must not come back in a message
             problems.append(Problem(f"{base}.line.{lineno}", LIST_LINE, f"line {lineno}: not a valid phone number"))
             continue

@@ -7,11 +7,11 @@ editor and tests key on it) and ``message`` is for people.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from hotline.errors import DomainError
+from kernel.errors import DomainError
 
 # Stable problem codes.
 SYNTAX = "syntax"                  # the text is not YAML/JSON

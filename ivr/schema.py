@@ -8,20 +8,53 @@ problems in the same pass.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ivr import calendar as cal
 from ivr.model import (
-    DEFAULT_DESCRIBE_PROMPT, DEFAULT_TIMEZONE, DTMF_KEYS, FORMAT_VERSION, NODE_CLASSES, Calendar, CallerCheck,
-    CallerCheckNode, CollectNode, Defaults, DescribeNode, DescribeSpec, HangupNode, Lane,
-    ListRef, MenuNode, Overflow, PlayNode, Prompt, QueueNode, RepeatRule, ScheduleNode,
-    SurveyNode, TransferNode, Tree, frozen_map,
+    DEFAULT_DESCRIBE_PROMPT,
+    DEFAULT_TIMEZONE,
+    DTMF_KEYS,
+    FORMAT_VERSION,
+    NODE_CLASSES,
+    Calendar,
+    CallerCheck,
+    CallerCheckNode,
+    CollectNode,
+    DayOverride,
+    Defaults,
+    DescribeNode,
+    DescribeSpec,
+    HangupNode,
+    Lane,
+    ListRef,
+    MenuNode,
+    Node,
+    Overflow,
+    PlayNode,
+    Prompt,
+    QueueNode,
+    RepeatRule,
+    ScheduleNode,
+    SurveyNode,
+    TransferNode,
+    Tree,
+    frozen_map,
 )
 from ivr.problems import (
-    DUPLICATE_KEY, ENUM, INVALID_DTMF, MISSING, PATTERN, RANGE, TYPE, UNKNOWN_FIELD, VERSION,
-    Problem, join,
+    DUPLICATE_KEY,
+    ENUM,
+    INVALID_DTMF,
+    MISSING,
+    PATTERN,
+    RANGE,
+    TYPE,
+    UNKNOWN_FIELD,
+    VERSION,
+    Problem,
+    join,
 )
 
 ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
@@ -74,8 +107,8 @@ class _Reader:
     def missing(self, name: str) -> None:
         self.problems.append(Problem(self.p(name), MISSING, f"missing required field {name!r}"))
 
-    def str(self, name: str, *, required: bool = False, default: str | None = None,
-            regex: re.Pattern | None = None, hint: str = "") -> str | None:
+    def string(self, name: str, *, required: bool = False, default: str | None = None,
+            regex: re.Pattern[str] | None = None, hint: str = "") -> str | None:
         if not self.has(name):
             if required:
                 self.missing(name)
@@ -90,7 +123,7 @@ class _Reader:
             return default
         return v
 
-    def int(self, name: str, key: str, default: int | None, *, required: bool = False) -> int | None:
+    def integer(self, name: str, key: str, default: int | None, *, required: bool = False) -> int | None:
         if not self.has(name):
             if required:
                 self.missing(name)
@@ -107,7 +140,7 @@ class _Reader:
             return default
         return v
 
-    def bool(self, name: str, default: bool) -> bool:
+    def boolean(self, name: str, default: bool) -> bool:
         if not self.has(name):
             return default
         v = self.data[name]
@@ -123,19 +156,24 @@ class _Reader:
         if v not in choices:
             self.problems.append(Problem(self.p(name), ENUM, f"{name} must be one of {', '.join(choices)}"))
             return default
-        return v
+        return str(v)                # one of the choices
 
     def ref(self, name: str, *, required: bool = False) -> str | None:
         """A reference to a node, lane, list or calendar (existence is checked later)."""
-        return self.str(name, required=required, regex=ID_RE, hint="id")
+        return self.string(name, required=required, regex=ID_RE, hint="id")
 
-    def prompt(self, name: str, *, required: bool = False) -> Prompt | None:
+    def prompt(self, name: str) -> Prompt | None:
         if not self.has(name):
-            if required:
-                self.missing(name)
-                return Prompt(text="")
             return None
         return parse_prompt(self.data[name], self.p(name), self.problems)
+
+    def required_prompt(self, name: str) -> Prompt:
+        """The prompt, or (a problem, and) an empty one when it is missing."""
+        got = self.prompt(name)
+        if got is None:
+            self.missing(name)
+            return Prompt(text="")
+        return got
 
 
 def _kind(v: Any) -> str:
@@ -149,7 +187,7 @@ def parse_prompt(value: Any, path: str, problems: list[Problem]) -> Prompt:
     if isinstance(value, str):  # shorthand: a bare string is spoken text
         value = {"text": value}
     r = _Reader(value, path, problems, ("text", "file"), "a prompt")
-    text, file = r.str("text"), r.str("file")
+    text, file = r.string("text"), r.string("file")
     if isinstance(value, Mapping) and value.get("text") is None and value.get("file") is None:
         problems.append(Problem(path, MISSING, "a prompt needs text or file"))
     if text is not None and not text.strip():
@@ -164,8 +202,8 @@ _RETRY_PROMPTS = ("invalid_prompt", "timeout_prompt")
 
 
 def _play(r: _Reader, nid: str, d: Defaults) -> PlayNode:
-    return PlayNode(id=nid, label=r.str("label", default="") or "",
-                    prompt=r.prompt("prompt", required=True), next=r.ref("next"))
+    return PlayNode(id=nid, label=r.string("label", default="") or "",
+                    prompt=r.required_prompt("prompt"), next=r.ref("next"))
 
 
 def _keys_ok(key: str, path: str, problems: list[Problem]) -> bool:
@@ -198,16 +236,16 @@ def _menu(r: _Reader, nid: str, d: Defaults) -> MenuNode:
                 continue
             options[key] = target
     longest = max((len(k) for k in options), default=1)
-    max_digits = r.int("max_digits", "menu.max_digits", longest) or longest
+    max_digits = r.integer("max_digits", "menu.max_digits", longest) or longest
     for k in options:
         if len(k) > max_digits:
             r.problems.append(Problem(join(opath, k), RANGE, f"key {k!r} is longer than max_digits {max_digits}"))
     on_timeout = r.ref("on_timeout")
     return MenuNode(
-        id=nid, label=r.str("label", default="") or "", prompt=r.prompt("prompt", required=True),
-        options=frozen_map(options), timeout_s=r.int("timeout_s", "timeout_s", 5) or 5,
-        retries=_int0(r.int("retries", "retries", 2), 2), max_digits=max_digits,
-        timeout_retries=r.int("timeout_retries", "retries", None),
+        id=nid, label=r.string("label", default="") or "", prompt=r.required_prompt("prompt"),
+        options=frozen_map(options), timeout_s=r.integer("timeout_s", "timeout_s", 5) or 5,
+        retries=_int0(r.integer("retries", "retries", 2), 2), max_digits=max_digits,
+        timeout_retries=r.integer("timeout_retries", "retries", None),
         on_timeout=on_timeout, on_invalid=r.ref("on_invalid") or on_timeout,
         invalid_prompt=r.prompt("invalid_prompt") or d.invalid_prompt,
         timeout_prompt=r.prompt("timeout_prompt") or d.timeout_prompt,
@@ -219,23 +257,23 @@ def _int0(v: int | None, default: int) -> int:
 
 
 def _collect(r: _Reader, nid: str, d: Defaults) -> CollectNode:
-    pattern = r.str("pattern")
+    pattern = r.string("pattern")
     if pattern is not None:
         try:
             re.compile(pattern)
         except re.error as exc:
             r.problems.append(Problem(r.p("pattern"), PATTERN, f"bad regular expression: {exc}"))
             pattern = None
-    terminator = r.str("terminator", default="#")
+    terminator = r.string("terminator", default="#")
     if terminator not in ("", "#", "*"):
         r.problems.append(Problem(r.p("terminator"), INVALID_DTMF, "terminator must be '#', '*' or empty"))
         terminator = "#"
     return CollectNode(
-        id=nid, label=r.str("label", default="") or "", prompt=r.prompt("prompt", required=True),
-        var=r.str("var", required=True, regex=VAR_RE, hint="variable name") or "_",
-        pattern=pattern, max_digits=r.int("max_digits", "collect.max_digits", 20) or 20,
-        terminator=terminator or "", timeout_s=r.int("timeout_s", "timeout_s", 8) or 8,
-        retries=_int0(r.int("retries", "retries", 2), 2), next=r.ref("next"), on_fail=r.ref("on_fail"),
+        id=nid, label=r.string("label", default="") or "", prompt=r.required_prompt("prompt"),
+        var=r.string("var", required=True, regex=VAR_RE, hint="variable name") or "_",
+        pattern=pattern, max_digits=r.integer("max_digits", "collect.max_digits", 20) or 20,
+        terminator=terminator or "", timeout_s=r.integer("timeout_s", "timeout_s", 8) or 8,
+        retries=_int0(r.integer("retries", "retries", 2), 2), next=r.ref("next"), on_fail=r.ref("on_fail"),
         invalid_prompt=r.prompt("invalid_prompt") or d.invalid_prompt,
         timeout_prompt=r.prompt("timeout_prompt") or d.timeout_prompt,
     )
@@ -244,7 +282,7 @@ def _collect(r: _Reader, nid: str, d: Defaults) -> CollectNode:
 _CHECK_CONDITIONS = ("in_list", "did", "prefix", "repeat", "anonymous")
 
 
-def _str_list(r: _Reader, name: str, regex: re.Pattern) -> tuple[str, ...]:
+def _str_list(r: _Reader, name: str, regex: re.Pattern[str]) -> tuple[str, ...]:
     if not r.has(name):
         return ()
     v = r.data[name]
@@ -276,31 +314,31 @@ def _caller_check(r: _Reader, nid: str, d: Defaults) -> CallerCheckNode:
             repeat = None
             if c.has("repeat"):
                 rr = _Reader(c.data["repeat"], c.p("repeat"), r.problems, ("within_days", "min_calls"), "repeat")
-                repeat = RepeatRule(rr.int("within_days", "repeat.within_days", 30, required=True) or 30,
-                                    rr.int("min_calls", "repeat.min_calls", 2, required=True) or 2)
-            anonymous = c.bool("anonymous", False) if c.has("anonymous") else None
+                repeat = RepeatRule(rr.integer("within_days", "repeat.within_days", 30, required=True) or 30,
+                                    rr.integer("min_calls", "repeat.min_calls", 2, required=True) or 2)
+            anonymous = c.boolean("anonymous", False) if c.has("anonymous") else None
             checks.append(CallerCheck(
                 goto=c.ref("goto", required=True), in_list=c.ref("in_list"),
                 did=_str_list(c, "did", re.compile(r"^\+?[0-9]{2,24}$")),
                 prefix=_str_list(c, "prefix", re.compile(r"^\+?[0-9]{1,24}$")),
                 repeat=repeat, anonymous=anonymous,
             ))
-    return CallerCheckNode(id=nid, label=r.str("label", default="") or "", checks=tuple(checks),
+    return CallerCheckNode(id=nid, label=r.string("label", default="") or "", checks=tuple(checks),
                            default=r.ref("default"))
 
 
 def _schedule(r: _Reader, nid: str, d: Defaults) -> ScheduleNode:
-    return ScheduleNode(id=nid, label=r.str("label", default="") or "",
+    return ScheduleNode(id=nid, label=r.string("label", default="") or "",
                         calendar=r.ref("calendar", required=True) or "", open=r.ref("open"),
                         closed=r.ref("closed"))
 
 
 def _describe(r: _Reader, nid: str, d: Defaults) -> DescribeNode:
-    return DescribeNode(id=nid, label=r.str("label", default="") or "",
-                        prompt=r.prompt("prompt", required=True),
-                        max_s=r.int("max_s", "describe.max_s", 30) or 30,
-                        silence_s=r.int("silence_s", "silence_s", 3) or 3,
-                        beep=r.bool("beep", True), next=r.ref("next"))
+    return DescribeNode(id=nid, label=r.string("label", default="") or "",
+                        prompt=r.required_prompt("prompt"),
+                        max_s=r.integer("max_s", "describe.max_s", 30) or 30,
+                        silence_s=r.integer("silence_s", "silence_s", 3) or 3,
+                        beep=r.boolean("beep", True), next=r.ref("next"))
 
 
 def _queue(r: _Reader, nid: str, d: Defaults) -> QueueNode:
@@ -312,23 +350,23 @@ def _queue(r: _Reader, nid: str, d: Defaults) -> QueueNode:
         else:
             dr = _Reader(v, r.p("describe"), r.problems, ("prompt", "max_s", "silence_s"),
                          "describe (true, false or {prompt, max_s, silence_s})")
-            describe = DescribeSpec(dr.prompt("prompt") or DEFAULT_DESCRIBE_PROMPT, dr.int("max_s", "describe.max_s", 30) or 30,
-                                    dr.int("silence_s", "silence_s", 3) or 3)
+            describe = DescribeSpec(dr.prompt("prompt") or DEFAULT_DESCRIBE_PROMPT, dr.integer("max_s", "describe.max_s", 30) or 30,
+                                    dr.integer("silence_s", "silence_s", 3) or 3)
     return QueueNode(
-        id=nid, label=r.str("label", default="") or "", lane=r.ref("lane", required=True) or "",
-        describe=describe, prompt=r.prompt("prompt"), moh=r.str("moh", default="default") or "default",
-        announce_every_s=_int0(r.int("announce_every_s", "announce_every_s", 45), 45),
-        announce_position=r.bool("announce_position", True), announce_wait=r.bool("announce_wait", True),
-        callback_after_s=r.int("callback_after_s", "callback_after_s", None),
+        id=nid, label=r.string("label", default="") or "", lane=r.ref("lane", required=True) or "",
+        describe=describe, prompt=r.prompt("prompt"), moh=r.string("moh", default="default") or "default",
+        announce_every_s=_int0(r.integer("announce_every_s", "announce_every_s", 45), 45),
+        announce_position=r.boolean("announce_position", True), announce_wait=r.boolean("announce_wait", True),
+        callback_after_s=r.integer("callback_after_s", "callback_after_s", None),
         after=r.ref("after"), on_fail=r.ref("on_fail"),
     )
 
 
 def _transfer(r: _Reader, nid: str, d: Defaults) -> TransferNode:
-    return TransferNode(id=nid, label=r.str("label", default="") or "",
-                        number=r.str("number", required=True, regex=NUMBER_RE, hint="number to dial") or "",
+    return TransferNode(id=nid, label=r.string("label", default="") or "",
+                        number=r.string("number", required=True, regex=NUMBER_RE, hint="number to dial") or "",
                         mode=r.enum("mode", ("blind", "attended"), "blind"), prompt=r.prompt("prompt"),
-                        ring_s=r.int("ring_s", "ring_s", 30) or 30, on_fail=r.ref("on_fail"))
+                        ring_s=r.integer("ring_s", "ring_s", 30) or 30, on_fail=r.ref("on_fail"))
 
 
 def _survey(r: _Reader, nid: str, d: Defaults) -> SurveyNode:
@@ -350,9 +388,9 @@ def _survey(r: _Reader, nid: str, d: Defaults) -> SurveyNode:
                 else:
                     choices[key] = str(meaning)
     return SurveyNode(
-        id=nid, label=r.str("label", default="") or "", prompt=r.prompt("prompt", required=True),
-        choices=frozen_map(choices), var=r.str("var", default="rating", regex=VAR_RE, hint="variable name") or "rating",
-        timeout_s=r.int("timeout_s", "timeout_s", 6) or 6, retries=_int0(r.int("retries", "retries", 1), 1),
+        id=nid, label=r.string("label", default="") or "", prompt=r.required_prompt("prompt"),
+        choices=frozen_map(choices), var=r.string("var", default="rating", regex=VAR_RE, hint="variable name") or "rating",
+        timeout_s=r.integer("timeout_s", "timeout_s", 6) or 6, retries=_int0(r.integer("retries", "retries", 1), 1),
         next=r.ref("next"),
         invalid_prompt=r.prompt("invalid_prompt") or d.invalid_prompt,
         timeout_prompt=r.prompt("timeout_prompt") or d.timeout_prompt,
@@ -360,10 +398,10 @@ def _survey(r: _Reader, nid: str, d: Defaults) -> SurveyNode:
 
 
 def _hangup(r: _Reader, nid: str, d: Defaults) -> HangupNode:
-    return HangupNode(id=nid, label=r.str("label", default="") or "", prompt=r.prompt("prompt"))
+    return HangupNode(id=nid, label=r.string("label", default="") or "", prompt=r.prompt("prompt"))
 
 
-_NODE_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[_Reader, str, Defaults], Any]]] = {
+_NODE_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[_Reader, str, Defaults], Node]]] = {
     "play": (("prompt", "next"), _play),
     "menu": (("prompt", "options", "timeout_s", "retries", "timeout_retries", "max_digits", "on_timeout", "on_invalid")
              + _RETRY_PROMPTS, _menu),
@@ -381,7 +419,7 @@ _NODE_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[_Reader, str, Defaults]
 assert set(_NODE_FIELDS) == set(NODE_CLASSES)
 
 
-def build_node(node_id: str, data: Any, path: str, problems: list[Problem], defaults: Defaults):
+def build_node(node_id: str, data: Any, path: str, problems: list[Problem], defaults: Defaults) -> Node | None:
     """One node's data -> a node object, or None when its type is unusable."""
     if not isinstance(data, Mapping):
         problems.append(Problem(path, TYPE, f"a node must be a mapping, not {_kind(data)}"))
@@ -417,12 +455,12 @@ def _lanes(data: Any, problems: list[Problem]) -> dict[str, Lane]:
         overflow = None
         if r.has("overflow"):
             o = _Reader(r.data["overflow"], r.p("overflow"), problems, ("after_s", "to"), "overflow")
-            overflow = Overflow(o.int("after_s", "overflow.after_s", 60, required=True) or 60,
+            overflow = Overflow(o.integer("after_s", "overflow.after_s", 60, required=True) or 60,
                                 o.ref("to", required=True) or "")
-        out[str(lid)] = Lane(id=str(lid), label=r.str("label", required=True) or str(lid),
-                             priority=_int0(r.int("priority", "priority", 1), 1), overflow=overflow,
+        out[str(lid)] = Lane(id=str(lid), label=r.string("label", required=True) or str(lid),
+                             priority=_int0(r.integer("priority", "priority", 1), 1), overflow=overflow,
                              skills=_str_list(r, "skills", ID_RE),
-                             description=r.str("description", default="") or "")
+                             description=r.string("description", default="") or "")
     return out
 
 
@@ -441,8 +479,8 @@ def _lists(data: Any, problems: list[Problem]) -> dict[str, ListRef]:
         if isinstance(spec, str):
             spec = {"file": spec}
         r = _Reader(spec, path, problems, ("file", "description"), "a list")
-        out[str(lid)] = ListRef(str(lid), r.str("file", required=True) or "",
-                                r.str("description", default="") or "")
+        out[str(lid)] = ListRef(str(lid), r.string("file", required=True) or "",
+                                r.string("description", default="") or "")
     return out
 
 
@@ -471,7 +509,8 @@ def _calendars(data: Any, problems: list[Problem], tz: str) -> dict[str, Calenda
             holidays = None
         workday = (cal.parse_intervals(r.data["workday_hours"], r.p("workday_hours"), problems)
                    if r.has("workday_hours") else None)
-        overrides, ofile = (), None
+        overrides: tuple[DayOverride, ...] = ()
+        ofile: str | None = None
         if r.has("overrides"):
             ov = r.data["overrides"]
             if isinstance(ov, str):
@@ -479,7 +518,7 @@ def _calendars(data: Any, problems: list[Problem], tz: str) -> dict[str, Calenda
             else:
                 overrides = tuple(e.day for e in cal.parse_override_items(ov, r.p("overrides"), problems,
                                                                           allow_calendars=False))
-        ctz = r.str("timezone", default=tz) or tz
+        ctz = r.string("timezone", default=tz) or tz
         if r.has("timezone"):
             cal.check_zone(ctz, r.p("timezone"), problems)
         out[str(cid)] = Calendar(id=str(cid), weekly=weekly, holidays=holidays, workday_hours=workday,
@@ -506,9 +545,9 @@ def build(data: Any) -> Built:
     elif version != FORMAT_VERSION or isinstance(version, bool):
         problems.append(Problem("version", VERSION, f"unsupported format version {version!r} "
                                                     f"(this build reads version {FORMAT_VERSION})"))
-    name = r.str("name", required=True) or ""
+    name = r.string("name", required=True) or ""
     entry = r.ref("entry", required=True) or ""
-    tz = r.str("timezone", default=DEFAULT_TIMEZONE) or DEFAULT_TIMEZONE
+    tz = r.string("timezone", default=DEFAULT_TIMEZONE) or DEFAULT_TIMEZONE
     if r.has("timezone") and not cal.check_zone(tz, "timezone", problems):
         tz = DEFAULT_TIMEZONE
     dr = _Reader(data.get("defaults") or {}, "defaults", problems, _RETRY_PROMPTS, "defaults")
@@ -537,5 +576,5 @@ def build(data: Any) -> Built:
                 nodes[str(nid)] = node
     tree = Tree(version=FORMAT_VERSION, name=name, entry=entry, nodes=frozen_map(nodes),
                 lanes=frozen_map(lanes), lists=frozen_map(lists), calendars=frozen_map(calendars),
-                defaults=defaults, timezone=tz, description=r.str("description", default="") or "")
+                defaults=defaults, timezone=tz, description=r.string("description", default="") or "")
     return Built(tree, problems, tuple(ids))

@@ -15,14 +15,29 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ivr.calendar import zone
 from ivr.engine import (
-    CallFacts, Digits, Done, End, EngineError, GetDigits, Hangup, Play, Queue, Record, Step,
-    Timeout, Transfer, advance, start,
+    Action,
+    CallFacts,
+    Digits,
+    Done,
+    End,
+    EngineError,
+    Event,
+    GetDigits,
+    Hangup,
+    Play,
+    Queue,
+    Record,
+    Step,
+    Timeout,
+    Transfer,
+    advance,
+    start,
 )
 from ivr.model import Tree
 from ivr.numbers import CallerList, memberships
@@ -70,7 +85,7 @@ class Simulation:
         return out
 
 
-def outcome_of(action) -> dict[str, Any]:
+def outcome_of(action: Action) -> dict[str, Any]:
     """The JSON outcome of a terminal action (the `hotline ivr simulate` contract)."""
     if isinstance(action, Queue):
         return {"type": "queue", "lane": action.lane}
@@ -109,6 +124,7 @@ def simulate(tree: Tree, facts: CallFacts, keys: str = "", *, max_steps: int = M
         action = step.action
         if action.terminal:
             return Simulation(step.state.path, outcome_of(action), step.state.variables, step.state.notes)
+        event: Event
         if isinstance(action, GetDigits):
             pressed = script.answer(action)
             event = Digits(pressed) if pressed else Timeout()

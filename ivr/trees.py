@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ivr.loader import load_data, load_file
 from ivr.model import Tree, node_prompts
@@ -45,6 +46,7 @@ class TreeSource:
         self._cache: OrderedDict[int, Pinned] = OrderedDict()
         self._size = cache_size
         self._lock = asyncio.Lock()
+        self._served: tuple[int, Any] | None = None      # the version new calls last got, and its document
 
     @staticmethod
     def validator(base_dir: Path):
@@ -84,7 +86,25 @@ class TreeSource:
         n = await self.versions.current_number()
         if n is None:
             raise LookupError("no IVR tree has been published")
-        return await self.get(n)
+        pinned = await self.get(n)
+        if self._served is None or self._served[0] != n:
+            self._served = (n, await self.versions.document(n))
+        return pinned
+
+    async def republish_lost(self, author: str = "system") -> int | None:
+        """Redis lost the published versions (FLUSHALL under a running controller): the tree new
+        calls last got is published again, as the first version of a new history, so the next
+        calls are answered by it and not by the fallback queue. The number published, or None
+        (something is published, or no tree was served yet)."""
+        if self._served is None or await self.versions.current_number() is not None:
+            return None
+        number, doc = self._served
+        async with self._lock:
+            self._cache.clear()            # version numbers start again: none cached is theirs
+        info = await self.versions.publish(doc, author, f"version {number} published again: Redis lost its data")
+        log.warning("IVR tree version %d published again as version %d (Redis lost the published trees)",
+                    number, info.number)
+        return info.number
 
 
 def _document_of(path: Path) -> Any:

@@ -16,23 +16,48 @@ The returned LoadResult holds the tree only when there is no problem at all.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ivr import calendar as cal
 from ivr.loader import DEFAULT_MAX_BYTES, Parsed, parse_file
 from ivr.model import (
-    TERMINAL_TYPES, CallerCheckNode, CollectNode, DescribeNode, MenuNode, PlayNode, Prompt,
-    QueueNode, ScheduleNode, SurveyNode, Tree, frozen_map, node_prompts, node_refs,
+    TERMINAL_TYPES,
+    CallerCheckNode,
+    CollectNode,
+    DescribeNode,
+    MenuNode,
+    PlayNode,
+    Prompt,
+    QueueNode,
+    ScheduleNode,
+    SurveyNode,
+    Tree,
+    frozen_map,
+    node_prompts,
+    node_refs,
 )
 from ivr.numbers import CallerList, read_caller_list
 from ivr.problems import (
-    CALENDAR, DEAD_END, FILE_NOT_FOUND, LOOP, OUTSIDE_ROOT, UNKNOWN_CALENDAR, UNKNOWN_LANE, UNKNOWN_LIST,
-    UNKNOWN_NODE, UNREACHABLE, UNREADABLE, Problem, TreeInvalid, join,
+    CALENDAR,
+    DEAD_END,
+    FILE_NOT_FOUND,
+    LOOP,
+    OUTSIDE_ROOT,
+    UNKNOWN_CALENDAR,
+    UNKNOWN_LANE,
+    UNKNOWN_LIST,
+    UNKNOWN_NODE,
+    UNREACHABLE,
+    UNREADABLE,
+    Problem,
+    TreeInvalid,
+    join,
 )
 from ivr.schema import build
+from kernel.paths import OutsideRoot, resolve_path  # noqa: F401 (re-exported: callers import them from here)
 
 AUDIO_EXTENSIONS = (".wav", ".WAV", ".gsm", ".ulaw", ".alaw", ".sln", ".sln16", ".g722", ".mp3")
 
@@ -79,7 +104,8 @@ def check_parsed(parsed: Parsed, *, base_dir: str | Path | None = None) -> LoadR
     problems += check_graph(built.tree, built.node_ids)
     if parsed.key_lines:
         problems = [_with_line(p, parsed) for p in problems]
-    tree, lists = built.tree, {}
+    tree = built.tree
+    lists: dict[str, CallerList] = {}
     if base is not None:
         tree, lists, more = check_resources(tree, base)
         problems += more
@@ -164,7 +190,8 @@ def _check_lanes(tree: Tree) -> list[Problem]:
         if lane.overflow.to not in tree.lanes:
             problems.append(Problem(p, UNKNOWN_LANE, f"unknown lane {lane.overflow.to!r}"))
             continue
-        chain, cur = [lid], lane.overflow.to
+        chain = [lid]
+        cur: str | None = lane.overflow.to
         while cur is not None and cur in tree.lanes and cur not in chain:
             chain.append(cur)
             nxt = tree.lanes[cur].overflow
@@ -285,23 +312,6 @@ def _cycle_through(start: str, edges: Mapping[str, list[str]], within: set[str])
 # ---------------------------------------------------------------- resources
 
 
-class OutsideRoot(ValueError):
-    """A tree's file path that is absolute or, once resolved (symlinks too), leaves the config folder."""
-
-
-def resolve_path(base_dir: Path, file: str) -> Path:
-    """``file`` inside ``base_dir``; OutsideRoot for an absolute path, ``..`` out of the folder,
-    a symlink pointing out of it, or a NUL byte. Trees name files relative to their config folder
-    only: an admin's tree must never make the validator (or a call) read ``/etc/passwd``,
-    ``../data/seat-secrets.json`` or the run folder's ``manager.conf``."""
-    text = str(file)
-    if not text or "\x00" in text or Path(text).is_absolute() or text.startswith("~"):
-        raise OutsideRoot(text)
-    root = Path(base_dir).resolve()
-    p = (root / text).resolve()
-    if p != root and root not in p.parents:
-        raise OutsideRoot(text)
-    return p
 
 
 OUTSIDE_MESSAGE = "file paths must be relative to the config folder and stay inside it"

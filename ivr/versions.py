@@ -21,17 +21,18 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from ivr.problems import Problem
+from kernel.errors import HotlineError
+from kernel.redis_text import hash_fields, text_map
 
 PREFIX = "ivr"
 EVENTS = f"{PREFIX}:events"
 
 
-class VersionError(Exception):
+class VersionError(HotlineError):
     """Refused: carries an id and the problems (for the CLI, web and API)."""
 
     def __init__(self, error_id: str, message: str, problems: Sequence[Problem] = ()) -> None:
-        super().__init__(message)
-        self.error_id = error_id
+        super().__init__(message, error_id=error_id)
         self.problems = list(problems)
 
 
@@ -111,7 +112,7 @@ class VersionStore:
         if rollback_of is not None:
             fields["rollback_of"] = str(rollback_of)
         async with self.r.pipeline(transaction=True) as pipe:
-            pipe.hset(self._vkey(number), mapping=fields)
+            pipe.hset(self._vkey(number), mapping=hash_fields(fields))
             pipe.rpush(f"{self.key}:history", number)
             pipe.set(f"{self.key}:current", number)
             pipe.publish(EVENTS, json.dumps({"event": "published", "tree": self.key, "version": number}))
@@ -131,7 +132,7 @@ class VersionStore:
         return await self.info(n) if n else None
 
     async def info(self, number: int) -> VersionInfo:
-        h = await self.r.hgetall(self._vkey(number))
+        h = text_map(await self.r.hgetall(self._vkey(number)))
         if not h:
             raise VersionError("no_such_version", f"version {number} does not exist")
         return _info(number, h)

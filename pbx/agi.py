@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import parse_qsl, urlsplit
 
-from hotline.privacy import mask_text
+from kernel.privacy import mask_text
 from pbx.agi_errors import (
     AGIArgumentError,
     AGIConnectionClosed,

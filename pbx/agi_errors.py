@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hotline.privacy import mask_text
+from kernel.errors import HotlineError
+from kernel.privacy import mask_text
 
 
-class AGIError(Exception):
+class AGIError(HotlineError):
     """Base of every FastAGI error."""
 
     default_id = "agi_error"
@@ -27,18 +28,18 @@ class AGIError(Exception):
         code: int | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        self.error_id = error_id or self.default_id
+        error_id = error_id or self.default_id
         self.command = command
         self.code = code
         self.details = dict(details or {})
-        text = self.error_id
+        text = error_id
         if message:
             text += f": {message}"
         if command:
             text += f" [{mask_text(command)[:200]}]"
         if code is not None:
             text += f" (code {code})"
-        super().__init__(text)
+        super().__init__(message, error_id=error_id, text=text)
 
 
 class AGIHangup(AGIError):

@@ -25,8 +25,8 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from hotline.privacy import mask_number
-from pbx import chanvars
+from kernel.privacy import mask_number
+from pbx import contract
 from pbx.agi import AGIEnvironment, AGISession, parse_environment, parse_header_line, quote_arg
 from pbx.agi_errors import AGIConnectionClosed, AGIError, AGIHangup, AGIProtocolError, AGITimeout
 
@@ -353,7 +353,7 @@ class FastAGIServer:
         try:
             if reason is not None and not session.closed:
                 ok = await session.try_command(
-                    "SET", "VARIABLE", quote_arg(chanvars.FALLBACK_REASON), quote_arg(reason),
+                    "SET", "VARIABLE", quote_arg(contract.FALLBACK_REASON), quote_arg(reason),
                     reply_timeout=_DRAIN_FALLBACK_REPLY_S if quick else _FALLBACK_REPLY_S)
                 if not ok:
                     self._log.info("%s: fallback reason %r not acknowledged by Asterisk (written if the socket was open)", who, reason)

@@ -23,6 +23,10 @@ repeated headers for list values), matching replies to actions by ActionID
   subscription has its own queue and task: events reach it in order, a slow
   subscriber delays only itself, and an exception is logged (masked) and the
   next event still delivered.
+* Typed events. `AMIClient.subscribe` delivers the typed events of
+  `pbx.events` (parsed once per message; an event the product does not read,
+  or cannot read, is dropped for typed subscribers); `on_event` still gives
+  the raw header bags to the dev tooling.
 
 Actions issued while disconnected fail at once with `AMIConnectionError`
 (error_id ``ami.not_connected``); they do not wait for a reconnection (use
@@ -41,44 +45,67 @@ import re
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from panoramisk import actions
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
 from panoramisk.message import Message
 
+from kernel.errors import HotlineError
 from pbx.ami_events import AMIEvent, Headers, mask_free_text, mask_headers
+from pbx.events import (
+    ConfbridgeMember,
+    CoreShowChannel,
+    DeviceState,
+    PbxEvent,
+    QueueItem,
+    parse_event,
+    queue_items,
+)
 
 __all__ = [
-    "AMIActionError", "AMIClient", "AMIConnectionError", "AMIError", "AMIEvent",
+    "CONTROLLER_EVENTS", "AMIActionError", "AMIClient", "AMIConnectionError", "AMIError", "AMIEvent",
     "AMITimeoutError", "AMIValueError", "Headers", "escape_variable_value",
 ]
 
 EventCallback = Callable[[AMIEvent], Awaitable[None] | None]
+E = TypeVar("E", bound=PbxEvent)
+E2 = TypeVar("E2", bound=PbxEvent)
+E3 = TypeVar("E3", bound=PbxEvent)
+E4 = TypeVar("E4", bound=PbxEvent)
+E5 = TypeVar("E5", bound=PbxEvent)
+Handler = Callable[[E], Awaitable[None] | None]
 
 _SEPARATOR = b"\r\n\r\n"
 _BANNER = b"Asterisk Call Manager/"
 _MAX_MESSAGE = 16 * 1024 * 1024  # bytes without a message end before we give up on the peer
 _QUEUE_WARN = 10_000  # undelivered events per subscription before we warn
 _SUCCESS = ("Success", "Goodbye", "Follows")
+
+# The AMI event classes the controller's own session asks for (Login's Events): every event it acts
+# on is in them (call: DialEnd, Hangup, OriginateResponse, DeviceStateChange; user: the dialplan's
+# UserEvents; system: FullyBooted, Shutdown). Not dialplan (Newexten, VarSet), agi (AGIExecStart/End),
+# dtmf, agent (app_queue), reporting (RTCP) or cdr: at a few hundred calls those are thousands of
+# events a second that Asterisk would write and the controller parse for nothing. Replies to actions
+# (CoreShowChannel, ConfbridgeList, ...) come whatever the classes. Tools that watch calls (tests,
+# `hotline call`, benchmarks) use sessions of their own with every class.
+CONTROLLER_EVENTS = "system,call,user"
 _KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 # --- errors ----------------------------------------------------------------
 
-class AMIError(Exception):
+class AMIError(HotlineError):
     """An AMI request failed. Carries an error id, the action and its (masked) parameters."""
 
     default_error_id = "ami.error"
 
     def __init__(self, message: str, *, action: str | None = None,
                  params: Mapping[str, Any] | None = None, error_id: str | None = None) -> None:
-        self.error_id = error_id or self.default_error_id
         self.action = action
         self.params = mask_headers(params or {})
-        self.message = mask_free_text(message)
-        super().__init__(self.message)
+        super().__init__(mask_free_text(message), error_id=error_id or self.default_error_id)
 
     def __str__(self) -> str:
         where = f" {self.action}" if self.action else ""
@@ -201,6 +228,8 @@ class _Action(actions.Action):
 class _AMIProtocol(AMIProtocol):
     """panoramisk's protocol, decoding whole messages and failing pending actions on loss."""
 
+    closed: bool          # (set by panoramisk's connection_made)
+
     def __init__(self, log: logging.Logger) -> None:
         self._hlog = log
         self._buffer = bytearray()
@@ -304,12 +333,15 @@ def _log_failure(log: logging.Logger, what: str, exc: BaseException) -> None:
 @dataclass(eq=False)
 class _Subscription:
     pattern: str
-    callback: EventCallback
-    queue: asyncio.Queue[AMIEvent] = field(default_factory=asyncio.Queue)
+    callback: Callable[[Any], Awaitable[None] | None]
+    kinds: tuple[type[PbxEvent], ...] = ()       # typed: the classes this subscription takes
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task[None] | None = None
     warned: bool = False
 
     def matches(self, name: str) -> bool:
+        if self.kinds:
+            return False
         if self.pattern == "*":
             return True
         if any(c in self.pattern for c in "*?["):
@@ -359,7 +391,7 @@ class AMIClient:
         self._runner = asyncio.create_task(self._run(first), name=f"ami-{self._host}:{self._port}")
         try:
             await asyncio.wait_for(asyncio.shield(first), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.close()
             raise AMIConnectionError(
                 f"could not log in to {self._host}:{self._port} within {timeout:g}s",
@@ -404,7 +436,7 @@ class AMIClient:
         """Wait until logged in; AMIConnectionError after `timeout` seconds."""
         try:
             await asyncio.wait_for(self._connected.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AMIConnectionError(f"not connected to Asterisk within {timeout:g}s") from None
 
     async def _run(self, first: asyncio.Future[None]) -> None:
@@ -457,7 +489,7 @@ class AMIClient:
             _, protocol = await asyncio.wait_for(
                 loop.create_connection(lambda: _AMIProtocol(self._log), self._host, self._port),
                 self._action_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AMIConnectionError("TCP connect timed out", action="Login",
                                      error_id="ami.connect_timeout") from None
         self._manager.attach(protocol)
@@ -516,7 +548,39 @@ class AMIClient:
         coroutine callback is awaited before the next event. Exceptions are
         logged. Returns a function that unsubscribes.
         """
-        sub = _Subscription(pattern, callback)
+        return self._add(_Subscription(pattern, callback))
+
+    @overload
+    def subscribe(self, kinds: type[E], handler: Handler[E]) -> Callable[[], None]: ...
+    @overload
+    def subscribe(self, kinds: tuple[type[E]], handler: Handler[E]) -> Callable[[], None]: ...
+    @overload
+    def subscribe(self, kinds: tuple[type[E], type[E2]], handler: Handler[E | E2]) -> Callable[[], None]: ...
+    @overload
+    def subscribe(self, kinds: tuple[type[E], type[E2], type[E3]],
+                  handler: Handler[E | E2 | E3]) -> Callable[[], None]: ...
+    @overload
+    def subscribe(self, kinds: tuple[type[E], type[E2], type[E3], type[E4]],
+                  handler: Handler[E | E2 | E3 | E4]) -> Callable[[], None]: ...
+    @overload
+    def subscribe(self, kinds: tuple[type[E], type[E2], type[E3], type[E4], type[E5]],
+                  handler: Handler[E | E2 | E3 | E4 | E5]) -> Callable[[], None]: ...
+
+    def subscribe(self, kinds: type[PbxEvent] | tuple[type[PbxEvent], ...],
+                  handler: Callable[[Any], Awaitable[None] | None]) -> Callable[[], None]:
+        """Call `handler` with each typed event (`pbx.events`) of the class(es) `kinds`.
+
+        ``ami.subscribe(HotlineAnswered, handler)``; ``ami.subscribe((DialEnd, Hangup), handler)``
+        for a handler that needs several kinds in the order Asterisk sent them (one subscription,
+        one queue). Delivery as for `on_event`. Returns a function that unsubscribes.
+        """
+        classes = kinds if isinstance(kinds, tuple) else (kinds,)
+        if not classes:
+            raise ValueError("subscribe: no event class given")
+        label = ",".join(c.NAME for c in classes)
+        return self._add(_Subscription(label, handler, kinds=classes))
+
+    def _add(self, sub: _Subscription) -> Callable[[], None]:
         self._subs.append(sub)
 
         def unsubscribe() -> None:
@@ -531,10 +595,19 @@ class AMIClient:
     def _on_message(self, message: Message) -> None:
         """Called by panoramisk's dispatcher for every event no action claimed."""
         event = _to_event(message)
-        for sub in self._subs:
-            if not sub.matches(event.name):
+        typed: PbxEvent | None = None
+        parsed = False
+        for sub in list(self._subs):
+            item: Any = event
+            if sub.kinds:
+                if not parsed:
+                    typed, parsed = parse_event(event), True
+                if not isinstance(typed, sub.kinds):
+                    continue
+                item = typed
+            elif not sub.matches(event.name):
                 continue
-            sub.queue.put_nowait(event)
+            sub.queue.put_nowait(item)
             if sub.worker is None or sub.worker.done():
                 sub.worker = asyncio.get_running_loop().create_task(
                     self._deliver(sub), name=f"ami-events-{sub.pattern}")
@@ -553,8 +626,9 @@ class AMIClient:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                what = event.name if isinstance(event, AMIEvent) else type(event).__name__
                 _log_failure(self._log, f"AMI event callback {_name(sub.callback)} failed on "
-                                        f"{event.name} event", exc)
+                                        f"{what} event", exc)
             if sub.warned and sub.queue.qsize() < _QUEUE_WARN // 2:
                 sub.warned = False
 
@@ -574,7 +648,7 @@ class AMIClient:
         future = self._manager.send_action(action, as_list=as_list)
         try:
             reply = await asyncio.wait_for(future, limit)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             protocol.forget(action)
             raise AMITimeoutError(f"no reply within {limit:g}s", action=name, params=params) from None
         except ConnectionError:
@@ -678,26 +752,27 @@ class AMIClient:
     async def reload(self, module: str | None = None) -> None:
         await self.action("Reload", Module=module)
 
-    async def queue_status(self, queue: str | None = None) -> list[AMIEvent]:
-        """QueueParams, QueueMember and QueueEntry events."""
-        return await self.action_list("QueueStatus", Queue=queue)
+    async def queue_status(self, queue: str | None = None) -> list[QueueItem]:
+        """The queues' parameters, members and callers (QueueParams, QueueMember, QueueEntry)."""
+        return queue_items(await self.action_list("QueueStatus", Queue=queue))
 
-    async def core_show_channels(self) -> list[AMIEvent]:
-        """One CoreShowChannel event per channel."""
-        return await self.action_list("CoreShowChannels")
+    async def core_show_channels(self) -> list[CoreShowChannel]:
+        """The channels up now."""
+        return [CoreShowChannel.from_headers(e.headers) for e in await self.action_list("CoreShowChannels")]
 
     async def wait_fully_booted(self, timeout: float = 30.0) -> None:
         """Return once Asterisk has loaded every module (AMI answers earlier than that after a restart)."""
         await self._request("Command", {"Command": "core waitfullybooted"}, as_list=False, timeout=timeout)
 
-    async def device_state(self, device: str) -> str | None:
+    async def device_state(self, device: str) -> DeviceState:
         """A device's state (``PJSIP/1005`` -> NOT_INUSE, INUSE, RINGING, UNAVAILABLE, ...)."""
         reply = Headers(await self.action("Getvar", Variable=f"DEVICE_STATE({device})"))
-        return reply.get("Value") or None
+        return DeviceState.parse(reply.get("Value"))
 
-    async def confbridge_list(self, conference: str) -> list[AMIEvent]:
-        """One ConfbridgeList event per member; an unknown conference raises AMIActionError."""
-        return await self.action_list("ConfbridgeList", Conference=conference)
+    async def confbridge_list(self, conference: str) -> list[ConfbridgeMember]:
+        """The conference's members; an unknown conference raises AMIActionError."""
+        return [ConfbridgeMember.from_headers(e.headers)
+                for e in await self.action_list("ConfbridgeList", Conference=conference)]
 
     async def confbridge_kick(self, conference: str, channel: str) -> None:
         await self.action("ConfbridgeKick", Conference=conference, Channel=channel)

@@ -1,4 +1,7 @@
-"""Typed AMI events, and masking of AMI headers before they reach a log.
+"""Raw AMI events (header bags), and masking of AMI headers before they reach a log.
+
+The product reads the typed events of `pbx.events`, built from these by the AMI
+client; the raw ones stay for the dev tooling that watches all traffic.
 
 An AMI message is a block of ``Key: value`` lines. Some keys come more than
 once in one message (``ChanVariable`` in channel events, ``Output`` in a
@@ -13,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hotline.privacy import mask_name, mask_number, mask_text
+from kernel.privacy import mask_name, mask_number, mask_text
 
 # Asterisk's placeholder for a caller id it does not know.
 UNKNOWN_CALLER_ID = "<unknown>"

@@ -9,11 +9,11 @@ on the seat's channel with the options of the mode.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from dialplan.hotline import SPY
-from pbx import chanvars as V
+from pbx import contract as V
 from pbx.ami import AMIClient
+from pbx.contract import SPY
+from pbx.events import CoreShowChannel
 
 # ChanSpy options per mode: q quiet (no beep, no channel name spoken), w whisper
 # (the supervisor talks to the seat only), B barge (talks to both sides), E end
@@ -33,19 +33,19 @@ def channel_prefix(interface: str) -> str:
     return interface.removesuffix("/n") + "-"
 
 
-def seat_channel(channels: Iterable[Any], interface: str, call_id: str | None = None) -> str | None:
-    """The seat's channel in a call (pure; `channels`: CoreShowChannel events or dicts): a channel made
+def seat_channel(channels: Iterable[CoreShowChannel], interface: str, call_id: str | None = None) -> str | None:
+    """The seat's channel in a call (pure; `channels`: CoreShowChannels' rows): a channel made
     by dialling `interface` — with a Local seat its ;1 half, the one bridged with the caller — in the
     call `call_id` (same Linkedid as the channel whose Uniqueid is the call id) when that is given and
     found, bridged ones first; None when there is none."""
     prefix = channel_prefix(interface)
-    rows = [{k: str(c.get(k) or "") for k in ("Channel", "BridgeId", "Uniqueid", "Linkedid")} for c in channels]
-    found = [r for r in rows if r["Channel"].startswith(prefix) and not r["Channel"].endswith(";2")]
-    linked = next((r["Linkedid"] for r in rows if call_id and r["Uniqueid"] == call_id and r["Linkedid"]), None)
+    rows = list(channels)
+    found = [r for r in rows if r.channel.startswith(prefix) and not r.channel.endswith(";2")]
+    linked = next((r.linkedid for r in rows if call_id and r.uniqueid == call_id and r.linkedid), None)
     if linked is not None:
-        found = [r for r in found if r["Linkedid"] == linked] or found
-    pick = [r for r in found if r["BridgeId"]] or found
-    return pick[0]["Channel"] if pick else None
+        found = [r for r in found if r.linkedid == linked] or found
+    pick = [r for r in found if r.bridge_id] or found
+    return pick[0].channel if pick else None
 
 
 async def originate_spy(ami: AMIClient, *, phone: str, target: str, mode: str, channel_id: str,

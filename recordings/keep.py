@@ -3,8 +3,15 @@
 During an answered call MixMonitor writes the conversation mixed (BASE.wav) and each direction
 (BASE-caller.wav, BASE-seat.wav) for live speech-to-text. When the call is over and speech-to-text
 is done with it, one recording is kept: the mixed one, compressed with sox (``recordings.compress``:
-ogg or flac; none keeps the WAV). The per-direction files are deleted. Recordings older than
-``recordings.retention_days`` are deleted by ``sweep``. Files are mode 0640.
+ogg or flac; none keeps the WAV). The per-direction files are deleted.
+
+The caller's account (a describe step's recording, RECORDINGS/describe/CALLID-NODE.wav) is kept the
+same way once speech-to-text has read it (``describe_done``, from recordings/describe.py, before the
+draft ticket is filed, so the draft and the call record's ``describe_recording`` point at the kept
+file from the start).
+
+Recordings older than ``recordings.retention_days`` are deleted by ``sweep`` (everything under the
+recordings folder: calls and describe alike). Files are mode 0640.
 """
 from __future__ import annotations
 
@@ -89,23 +96,35 @@ class RecordingKeeper:
             await asyncio.sleep(1.0)
         wav = base.parent / f"{base.name}.wav"
         await self._settled(wav)
+        kept = await self._keep(call_id, wav)
+        for f in direction_files(base):
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
+        return kept
+
+    async def describe_done(self, call_id: str, wav: Path) -> Path | None:
+        """Speech-to-text is done with the caller's account: keep it compressed (the call record's
+        ``describe_recording`` then points at the kept file); the path to use from now on."""
+        return await self._keep(call_id, Path(wav), describe=True)
+
+    async def _keep(self, call_id: str, wav: Path, *, describe: bool = False) -> Path | None:
+        """``wav`` compressed (or left as WAV when sox fails), the call record's ``recording`` (or
+        ``describe_recording``) pointed at the kept file, then the WAV removed."""
+        field = "describe_recording" if describe else "recording"
         kept = None
         try:
             if wav.exists():
                 kept = await asyncio.to_thread(compress_file, wav, self.compress)
         except (RuntimeError, OSError, TimeoutError) as exc:
-            log.warning("call %s: recording kept as WAV (%s)", call_id, exc)
+            log.warning("call %s: %s kept as WAV (%s)", call_id, field, exc)
             kept = wav if wav.exists() else None
-        for f in direction_files(base):
-            with contextlib.suppress(FileNotFoundError):
-                f.unlink()
         if kept is not None:
             with contextlib.suppress(Exception):
-                await self.calls.update(call_id, recording=str(kept.resolve()))
+                await self.calls.recording_kept(call_id, str(kept.resolve()), describe=describe)
             if kept != wav:
                 with contextlib.suppress(FileNotFoundError):
                     wav.unlink()                  # the record points at the kept file now
-            log.info("call %s: recording kept as %s", call_id, kept.name)
+            log.info("call %s: %s kept as %s", call_id, field, kept.name)
         return kept
 
     async def _settled(self, wav: Path) -> None:

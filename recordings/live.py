@@ -5,7 +5,7 @@ Capture: per direction, `ChanSpy(channel,qoE)` on the party's own channel
 HotlineAnswered event) in a Local channel whose other half runs an EAGI
 script forwarding fd 3 to the controller (pbx/live_audio.py). Chosen by
 measurement on this Asterisk 16 (`hotline bench stt --live`,
-hotline/bench_live.py) among:
+bench/live.py) among:
 
 - MixMonitor's r()/t() files, read while they grow: free (they are written
   for the recording anyway), but Asterisk writes every file through a
@@ -50,8 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recordings.stt import Final, Partial
-from recordings.stt_errors import STTBusyError, STTError
+from kernel.notify import Publish
+from pbx.events import Hangup, HotlineAnswered
+from recordings.notify import DraftTicket, Transcript
+from recordings.stt.engine import Final, Partial
+from recordings.stt.errors import STTBusyError, STTError
 from tickets.alerts import AlertOnce, alert_event
 
 log = logging.getLogger("hotline.recordings.live")
@@ -60,10 +63,10 @@ SPEAKERS = ("caller", "operator")
 WAV_HEADER = 44          # Asterisk's format_wav header (sizes filled in at close)
 
 
-def transcript_event(call_id: str, speaker: str, result: Partial | Final, seq: int, ts: float) -> dict[str, Any]:
+def transcript_event(call_id: str, speaker: str, result: Partial | Final, seq: int, ts: float) -> Transcript:
     """The `transcript` event (the contract the console reads)."""
-    return {"type": "transcript", "call_id": call_id, "speaker": speaker, "text": result.text,
-            "final": isinstance(result, Final), "seq": seq, "ts": ts}
+    return Transcript(call_id=call_id, speaker=speaker, text=result.text, final=isinstance(result, Final), seq=seq,
+                      ts=ts)
 
 
 def turn_of(speaker: str, final: Final) -> dict[str, Any]:
@@ -140,7 +143,6 @@ class LiveCall:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-Publish = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class LiveTranscriber:
@@ -151,7 +153,7 @@ class LiveTranscriber:
     def __init__(self, pool: Any, publish: Publish, calls: Any = None, tickets: Any = None, *,
                  capture: Any = None, redis: Any = None, node: str = "", rate: int = 8000, encoding: str = "slin",
                  clock: Callable[[], float] = time.time, tail_options: Mapping[str, Any] | None = None) -> None:
-        self.pool = pool                # recordings.stt_pool.STTPool
+        self.pool = pool                # recordings.stt.pool.STTPool
         self.publish = publish
         self.calls = calls              # ivr.calls.CallRecords (None: turns are not kept on the call)
         self.tickets = tickets          # tickets.store.TicketStore (None: no draft refresh)
@@ -168,14 +170,18 @@ class LiveTranscriber:
 
     # -- from the AMI event stream
 
-    def on_ami_event(self, event: Any) -> None:
+    # The AMI events this follows (``ami.subscribe(LiveTranscriber.EVENTS, on_ami_event)``).
+    EVENTS = (HotlineAnswered, Hangup)
+
+    def on_ami_event(self, event: HotlineAnswered | Hangup) -> None:
         """HotlineAnswered (on the seat's channel, with the recording base) starts a call;
         that channel's Hangup ends it."""
-        if event.name == "UserEvent" and event.get("UserEvent") == "HotlineAnswered" and event.get("Rec"):
-            self._spawn(self.answered(event.get("CallId", ""), seat_channel=event.get("Channel", ""),
-                                      seat_uid=event.get("Uniqueid", ""), rec_base=Path(event.get("Rec"))))
-        elif event.name == "Hangup":
-            self.hangup(event.get("Uniqueid", ""))
+        if isinstance(event, HotlineAnswered):
+            if event.rec:
+                self._spawn(self.answered(event.call_id, seat_channel=event.channel, seat_uid=event.uniqueid,
+                                          rec_base=Path(event.rec)))
+        else:
+            self.hangup(event.uniqueid)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -202,8 +208,8 @@ class LiveTranscriber:
                 return None                  # another controller transcribes this call
         stop = asyncio.Event()
         if self.capture is not None:
-            record = (await self.calls.get(call_id) or {}) if self.calls is not None else {}
-            caller_channel = record.get("channel") or ""
+            record = await self.calls.record(call_id) if self.calls is not None else None
+            caller_channel = record.channel if record is not None else ""
             if not caller_channel or not seat_channel:
                 log.warning("call %s: no live transcript (caller channel %r, seat channel %r)",
                             call_id, caller_channel, seat_channel)
@@ -321,7 +327,7 @@ class LiveTranscriber:
             live.turns.append(turn)
             if self.calls is not None:
                 with contextlib.suppress(Exception):
-                    await self.calls.update(live.call_id, live_transcript=live.turns)
+                    await self.calls.transcripts.live(live.call_id, live.turns)
             if self.tickets is not None:
                 try:
                     await self._ticket(live, final.text, turn)
@@ -331,16 +337,16 @@ class LiveTranscriber:
     async def _ticket(self, live: LiveCall, text: str, turn: dict[str, Any]) -> None:
         ticket = await self.tickets.get_by_call(live.call_id)
         if ticket is None:
-            record = (await self.calls.get(live.call_id) or {}) if self.calls is not None else {}
-            ticket = await self.tickets.create_draft(live.call_id, record.get("caller") or None, None,
-                                                     seat=record.get("seat") or None)
+            record = await self.calls.record(live.call_id) if self.calls is not None else None
+            ticket = await self.tickets.create_draft(live.call_id, record.caller or None if record else None, None,
+                                                     seat=record.seat or None if record else None)
             if self.calls is not None:
-                await self.calls.update(live.call_id, ticket=ticket.id)
+                await self.calls.ticket_linked(live.call_id, ticket.id)
         ticket = await self.tickets.update_transcript(ticket.id, text, turn=turn)
         with contextlib.suppress(Exception):
-            await self.publish({"type": "draft_ticket", "call_id": live.call_id, "ticket": ticket.id})
+            await self.publish(DraftTicket(call_id=live.call_id, ticket=ticket.id))
             alert = alert_event(live.call_id, ticket)
-            if self._alerts.first(alert):              # a life-safety cue: the console shows it at once
+            if alert is not None and self._alerts.first(alert):              # a life-safety cue: the console shows it at once
                 await self.publish(alert)
 
     async def close(self, timeout: float = 10.0) -> None:

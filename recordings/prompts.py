@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from kernel.errors import HotlineError
 from recordings.tts import PromptCache
 
 AUDIO_EXTS = (".wav", ".gsm", ".ulaw", ".alaw", ".sln", ".sln16", ".g722")
 
 
-class PromptError(RuntimeError):
+class PromptError(HotlineError, RuntimeError):
+    error_id = "prompt"
+
     def __init__(self, prompt: object, detail: str) -> None:
-        super().__init__(f"prompt {prompt!r}: {detail}")
+        super().__init__(detail, text=f"prompt {prompt!r}: {detail}")
         self.detail = detail
 
 
@@ -40,7 +43,7 @@ class PromptResolver:
         file = getattr(prompt, "file", None)
         text = getattr(prompt, "text", None)
         if file:
-            from ivr.validate import OutsideRoot, resolve_path
+            from kernel.paths import OutsideRoot, resolve_path
             try:
                 p = resolve_path(self.base_dir, file)     # confined to the config folder
             except OutsideRoot:

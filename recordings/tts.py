@@ -14,10 +14,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from kernel.errors import HotlineError
 
-class TTSError(RuntimeError):
+
+class TTSError(HotlineError, RuntimeError):
+    error_id = "tts"
+
     def __init__(self, text: str, detail: str) -> None:
-        super().__init__(f"text-to-speech failed for {text[:30]!r}: {detail}")
+        super().__init__(detail, text=f"text-to-speech failed for {text[:30]!r}: {detail}")
         self.text = text
         self.detail = detail
 

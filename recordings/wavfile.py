@@ -14,7 +14,13 @@ from itertools import repeat
 from pathlib import Path
 
 from recordings.audio import (
-    AudioFormatError, Resampler, alaw_decode, encode, from_samples, to_samples, ulaw_decode,
+    AudioFormatError,
+    Resampler,
+    alaw_decode,
+    encode,
+    from_samples,
+    to_samples,
+    ulaw_decode,
 )
 
 _PCM, _FLOAT, _ALAW, _ULAW, _EXTENSIBLE = 0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE

@@ -9,6 +9,8 @@ local queue (records/spool.py), so a PostgreSQL outage never holds a call up.
     writer.py     spool -> PostgreSQL in batches, in order; an outage is logged once
     store.py      the SQL: writing a batch, reading tickets, calls, audit
     asterisk.py   cdr_pgsql / cel_pgsql configuration for the private Asterisk (pure)
+    route_counts.py  the routing engine's day counters (the reports' call figures), from its events
+    reports.py    report figures in SQL
     reconcile.py  answered calls vs CDR rows of a day
     backup.py     pg_dump / pg_restore
 """

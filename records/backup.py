@@ -10,8 +10,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from hotline.errors import DomainError
-from hotline.pg_server import pg_bin
+from kernel.errors import DomainError
+from records.pgbin import pg_bin
 
 
 class BackupError(DomainError):

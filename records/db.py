@@ -29,6 +29,7 @@ REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, schema_version FROM {app};
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {app}, {cdr};
 REVOKE ALL ON cdr, cel FROM {cdr};
 GRANT SELECT, INSERT ON cdr, cel TO {cdr};
+ALTER ROLE {cdr} SET timezone = 'UTC';
 """
 
 
@@ -54,7 +55,7 @@ class Database:
 
     @classmethod
     async def open(cls, dsn: str, *, admin_dsn: str | None = None, roles: tuple[str, str] | None = None,
-                   tz: str = "Asia/Shanghai", max_size: int = 5) -> "Database":
+                   tz: str = "Asia/Shanghai", max_size: int = 5) -> Database:
         await prepare(admin_dsn or dsn, roles)
         pool = await asyncpg.create_pool(dsn, min_size=0, max_size=max_size, init=init_connection,
                                          command_timeout=30, timeout=5)

@@ -1,20 +1,19 @@
 """Pure: the rows PostgreSQL keeps, from the records the controller makes. No I/O here.
 
-A call record arrives as patches (the fields `ivr.calls.CallRecords` writes, in order) and is
-merged; its columns are read from the merged fields, never trusting a type. A ticket arrives as a
+A call record arrives as patches (the fields each transition of `ivr.calls.CallRecords` writes, in
+order, its transcript and transfer records' included) and is merged; its columns are read from the merged fields, never trusting a type. A ticket arrives as a
 whole snapshot (`ticket_payload`), the later one (by `updated_at`) winning.
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tickets.confirm import work_order
 
-KINDS = ("call", "ticket", "audit", "seat")
 _JSON_CALL_FIELDS = ("path", "outcome", "notes", "vars", "transcript_finals", "transcript_stats",
                      "live_transcript", "transfers")
 _RATING_VARS = ("rating", "survey", "survey_rating", "satisfaction")
@@ -33,7 +32,7 @@ def _num(value: Any) -> float | None:
 
 def _ts(value: Any) -> datetime | None:
     n = _num(value)
-    return datetime.fromtimestamp(n, timezone.utc) if n is not None and n > 0 else None
+    return datetime.fromtimestamp(n, UTC) if n is not None and n > 0 else None
 
 
 def _text(value: Any, limit: int = 500) -> str | None:
@@ -102,6 +101,31 @@ def call_columns(data: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
+CallDayKey = tuple[date, str, str]          # (local day, lane, seat or '')
+
+
+def call_day_key(day: date | None, lane: str | None, seat: str | None) -> CallDayKey | None:
+    """The call_days row a call record counts in: None when it reached no lane (not offered)."""
+    if day is None or not lane:
+        return None
+    return (day, lane, seat or "")
+
+
+def call_day_deltas(changes: Iterable[tuple[tuple[CallDayKey | None, bool] | None,
+                                            tuple[CallDayKey | None, bool]]]) -> dict[CallDayKey, tuple[int, int]]:
+    """The (offered, answered) to add per call_days row for call records that changed from `old`
+    (None: not kept before) to `new`, each given as (call_day_key, answered); rows left as they
+    were are not in the result."""
+    out: dict[CallDayKey, list[int]] = {}
+    for old, new in changes:
+        for (key, answered), sign in ((old, -1), (new, 1)) if old is not None else ((new, 1),):
+            if key is not None:
+                d = out.setdefault(key, [0, 0])
+                d[0] += sign
+                d[1] += sign * int(answered)
+    return {k: (v[0], v[1]) for k, v in out.items() if v != [0, 0]}
+
+
 def ticket_payload(ticket: Any, tz: ZoneInfo, event: str) -> dict[str, Any]:
     """A JSON-able snapshot of a `tickets.store.Ticket` for the spool."""
     doc = ticket.to_dict(tz)
@@ -125,6 +149,17 @@ def ticket_columns(p: Mapping[str, Any]) -> dict[str, Any]:
         "category": _text(category[0] if isinstance(category, list) and category else category, 80),
         "district": _text(fields.get("district"), 80), "doc": doc, "version": float(p["version"]),
     }
+
+
+def category_path(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """A ticket's category names (its confirmed category once confirmed, else the drafted one);
+    () when that is not a list of names (未分类). What tickets.category_path keeps."""
+    confirmed = doc.get("confirmed")
+    fields = confirmed if doc.get("status") != "draft" and isinstance(confirmed, Mapping) else doc.get("draft")
+    cat = fields.get("category") if isinstance(fields, Mapping) else None
+    if isinstance(cat, list) and cat and all(isinstance(x, str) and x for x in cat):
+        return tuple(cat)
+    return ()
 
 
 def correction_rows(p: Mapping[str, Any]) -> list[tuple]:

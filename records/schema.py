@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-from hotline.errors import DomainError
+from kernel.errors import DomainError
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 LOCK_ID = 1_234_512_345            # pg_advisory_xact_lock key of the migrations
@@ -45,9 +45,9 @@ def migrations() -> list[Migration]:
         if m:
             out.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
     out.sort(key=lambda m: m.version)
-    for i, m in enumerate(out, start=1):
-        if m.version != i:
-            raise SchemaError(f"migration {i:04d} is missing (found {m.version:04d})")
+    for i, mig in enumerate(out, start=1):
+        if mig.version != i:
+            raise SchemaError(f"migration {i:04d} is missing (found {mig.version:04d})")
     return out
 
 

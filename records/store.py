@@ -9,20 +9,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from records.model import call_columns, correction_rows, merge_call, outbox_state, ticket_columns
+from records.model import (
+    call_columns,
+    call_day_deltas,
+    call_day_key,
+    category_path,
+    correction_rows,
+    merge_call,
+    outbox_state,
+    ticket_columns,
+)
 
 Row = tuple[int, str, str, dict[str, Any]]       # spool: seq, kind, key, payload
 
 _TICKET_COLS = ("id", "call_id", "status", "caller", "received_at", "day", "seat", "confirmed_at",
-                "confirmed_by", "confidential", "appeal_type", "category", "district", "doc", "version")
+                "confirmed_by", "confidential", "appeal_type", "category", "district", "doc", "version",
+                "category_path")
+_INSERT_TICKET = (f"INSERT INTO tickets ({', '.join(_TICKET_COLS)}) "
+                  f"VALUES ({', '.join(f'${i}' for i in range(1, len(_TICKET_COLS) + 1))}) ON CONFLICT (id) ")
+_NEW_TICKET = _INSERT_TICKET + "DO NOTHING RETURNING id"
+_KEPT_TICKET = ("SELECT day, status <> 'draft' AS confirmed, category_path FROM tickets WHERE id = $1 "
+                "FOR UPDATE")
 _UPSERT_TICKET = (
-    f"INSERT INTO tickets ({', '.join(_TICKET_COLS)}) "
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(_TICKET_COLS) + 1))}) "
-    "ON CONFLICT (id) DO UPDATE SET "
+    _INSERT_TICKET + "DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _TICKET_COLS[1:])
     + ", written_at = now() WHERE tickets.version <= EXCLUDED.version RETURNING id")
 _CALL_COLS = ("caller", "did", "started_at", "day", "ended_at", "answered_at", "status", "lane", "seat", "wait_s", "end_reason",
@@ -55,36 +68,75 @@ async def write_batch(conn, rows: Iterable[Row], tz: ZoneInfo) -> None:
             await conn.executemany(
                 "INSERT INTO audit_log (id, at, who, role, action, target, ip, details) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
-                [(a["id"], datetime.fromtimestamp(float(a["ts"]), timezone.utc), a["who"], a["role"], a["action"],
+                [(a["id"], datetime.fromtimestamp(float(a["ts"]), UTC), a["who"], a["role"], a["action"],
                   a["target"], a["ip"], a.get("details") or {}) for a in audit])
+        routes = [r[3] for r in rows if r[1] == "route"]
+        if routes:
+            from records.route_counts import write_route_events
+
+            await write_route_events(conn, routes)
         seats = [r[3] for r in rows if r[1] == "seat"]
         if seats:
             await conn.executemany(
                 "INSERT INTO seat_history (id, at, seat, operator, event, state, reason, node) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
-                [(s["id"], datetime.fromtimestamp(float(s["at"]), timezone.utc), s["seat"], s.get("operator"),
+                [(s["id"], datetime.fromtimestamp(float(s["at"]), UTC), s["seat"], s.get("operator"),
                   s["event"], s.get("state"), s.get("reason"), s.get("node")) for s in seats])
 
 
 async def _write_calls(conn, rows: list[Row], tz: ZoneInfo) -> None:
+    """Merge the patches into the call records and move their counts in call_days to match.
+
+    Every call of the batch is locked first (a new one by an empty row made here, in call id
+    order), so what it counted in before is read under the lock even when another writer makes
+    the same call at the same time: the rollup never counts a call twice."""
     ids = sorted({key for _, _, key, _ in rows})
-    existing = {r["call_id"]: r["data"] for r in await conn.fetch(
-        "SELECT call_id, data FROM call_records WHERE call_id = ANY($1::text[]) FOR UPDATE", ids)}
+    await conn.execute("INSERT INTO call_records (call_id, data) SELECT id, '{}'::jsonb FROM unnest($1::text[]) "
+                       "AS u(id) ORDER BY id ON CONFLICT (call_id) DO NOTHING", ids)
+    existing = {r["call_id"]: r for r in await conn.fetch(
+        "SELECT call_id, data, day, lane, seat, answered_at IS NOT NULL AS answered FROM call_records "
+        "WHERE call_id = ANY($1::text[]) ORDER BY call_id FOR UPDATE", ids)}
     merged: dict[str, dict] = {}
     for _, _, key, patch in rows:
-        merged[key] = merge_call(merged.get(key, existing.get(key)), patch)
-    args = []
+        merged[key] = merge_call(merged.get(key, existing[key]["data"]), patch)
+    args, changes = [], []
     for call_id, data in merged.items():
         cols = call_columns(data, tz)
         args.append((call_id, *(cols[c] for c in _CALL_COLS), data))
+        old = existing[call_id]
+        changes.append(((call_day_key(old["day"], old["lane"], old["seat"]), bool(old["answered"])),
+                        (call_day_key(cols["day"], cols["lane"], cols["seat"]), cols["answered_at"] is not None)))
     await conn.executemany(_UPSERT_CALL, args)
+    deltas = call_day_deltas(changes)
+    if deltas:
+        keys = sorted(deltas)                    # one order for every writer: no deadlock between them
+        await conn.execute(
+            "INSERT INTO call_days (day, lane, seat, offered, answered) "
+            "SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) "
+            "ON CONFLICT (day, lane, seat) DO UPDATE SET offered = call_days.offered + EXCLUDED.offered, "
+            "answered = call_days.answered + EXCLUDED.answered",
+            [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+            [deltas[k][0] for k in keys], [deltas[k][1] for k in keys])
 
 
 async def _write_ticket(conn, p: Mapping[str, Any]) -> None:
-    cols = ticket_columns(p)
-    written = await conn.fetchval(_UPSERT_TICKET, *(cols[c] for c in _TICKET_COLS))
-    if written is None:                      # an older snapshot than the one kept
-        return
+    cols = {**ticket_columns(p), "category_path": list(category_path(p["doc"]))}
+    values = [cols[c] for c in _TICKET_COLS]
+    # what the ticket counted in (ticket_days), read under its row lock; a new one is inserted, and
+    # one another writer made meanwhile is then read locked: never counted twice
+    kept = await conn.fetchrow(_KEPT_TICKET, cols["id"])
+    if kept is None and await conn.fetchval(_NEW_TICKET, *values) is None:
+        kept = await conn.fetchrow(_KEPT_TICKET, cols["id"])
+    if kept is not None and await conn.fetchval(_UPSERT_TICKET, *values) is None:
+        return                               # an older snapshot than the one kept
+    new = (cols["day"], cols["category_path"], cols["status"] != "draft")
+    old = (kept["day"], list(kept["category_path"]), kept["confirmed"]) if kept is not None else None
+    if old != new:                           # counted elsewhere now: ticket_days moved to match
+        moves = ([(*old, -1)] if old is not None else []) + [(*new, 1)]
+        await conn.executemany(
+            "INSERT INTO ticket_days (day, path, confirmed, n) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (day, path, confirmed) DO UPDATE SET n = ticket_days.n + EXCLUDED.n",
+            sorted(moves, key=lambda m: (m[0], m[1], m[2])))     # one order for every writer
     doc = p["doc"]
     corr = correction_rows(p)
     if corr:
@@ -120,7 +172,7 @@ async def export_tickets(conn, out: IO[str], first: date, last: date, *, mask: b
     args: list[Any] = [first, last]
     if after is not None:
         sql += " AND received_at >= $3"
-        args.append(datetime.fromtimestamp(after, timezone.utc))
+        args.append(datetime.fromtimestamp(after, UTC))
     count = 0
     async with conn.transaction():
         async for r in conn.cursor(sql + " ORDER BY received_at, id", *args):
@@ -157,6 +209,14 @@ async def call_with_asterisk(conn, call_id: str) -> dict[str, Any] | None:
     out["cdr"] = [_row(r) for r in cdr]
     out["cel"] = [_row(r) for r in cel]
     return out
+
+
+async def last_seat_events(conn, seats: Iterable[str]) -> list[dict[str, Any]]:
+    """Each seat's last state change kept (seat, operator, event, reason): what Redis losing its data
+    cannot take, so who was logged in where is put back from here."""
+    rows = await conn.fetch("SELECT DISTINCT ON (seat) seat, operator, event, reason FROM seat_history "
+                            "WHERE seat = ANY($1::text[]) ORDER BY seat, at DESC, id DESC", list(seats))
+    return [dict(r) for r in rows]
 
 
 async def audit_entries(conn, limit: int = 100, before: datetime | None = None) -> list[dict[str, Any]]:

@@ -93,7 +93,7 @@ class RecordWriter:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.idle_s * 25)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             elif wrote < 0:                          # PostgreSQL away: wait, then try again
                 await asyncio.sleep(self.retry_s)
@@ -103,6 +103,8 @@ class RecordWriter:
         rows = await asyncio.to_thread(self.spool.peek, self.batch)
         if not rows:
             return 0
+        if self.pool is None:                    # no database given (yet): the records wait in the spool
+            return -1
         try:
             async with self.pool.acquire(timeout=5) as conn:
                 try:

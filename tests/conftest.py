@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from hotline.procs import RedisServer
+from devstack.procs import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +28,7 @@ async def redis_client(redis_server):
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory):
-    """A real private PostgreSQL cluster for the whole test session (hotline/pg_server.py).
+    """A real private PostgreSQL cluster for the whole test session (devstack/pg_server.py).
 
     Its folder is outside pytest's 0700 temporary folders: as root, PostgreSQL runs as the
     `postgres` OS user, which must reach it."""
@@ -37,7 +37,7 @@ def pg_server(tmp_path_factory):
     import tempfile
     from pathlib import Path
 
-    from hotline.pg_server import PostgresServer
+    from devstack.pg_server import PostgresServer
 
     base = Path(tempfile.mkdtemp(prefix="hotline-pg-test-"))
     os.chmod(base, 0o711)
@@ -56,7 +56,7 @@ async def pg_db(pg_server):
 
     import asyncpg
 
-    from hotline.pg_server import APP_ROLE, CDR_ROLE, SUPERUSER
+    from devstack.pg_server import APP_ROLE, CDR_ROLE, SUPERUSER
     from records.db import Database
 
     name = f"t_{uuid.uuid4().hex[:12]}"

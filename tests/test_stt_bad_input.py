@@ -18,11 +18,12 @@ from types import SimpleNamespace
 import pytest
 
 from ivr.calls import CallRecords
+from kernel.notify import LiveEvent
 from recordings.describe import DescribeToTicket
 from recordings.live import LiveTranscriber
-from recordings.models import packaged_model_path
-from recordings.stt import VoskEngineFactory
-from recordings.stt_pool import PoolConfig, STTPool
+from recordings.stt.engine import VoskEngineFactory
+from recordings.stt.models import packaged_model_path
+from recordings.stt.pool import PoolConfig, STTPool
 from recordings.wavfile import load_wav, read_wav
 from tickets.confirm import EXTRACTED_FIELDS
 from tickets.store import TicketStore
@@ -69,8 +70,8 @@ async def pool():
 async def pipeline(pool, redis_client):
     events: list[dict] = []
 
-    async def publish(event: dict) -> None:
-        events.append(event)
+    async def publish(event: LiveEvent) -> None:
+        events.append(event.to_dict())
 
     tickets, calls = TicketStore(redis_client), CallRecords(redis_client)
     return SimpleNamespace(pool=pool, tickets=tickets, calls=calls, events=events,

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from bench.stt import run_bench
 from hotline.cli_stt import _line
 from recordings import audio as A
-from recordings.bench_stt import run_bench
-from recordings.models import ENV_MODEL_CN, default_model_path, mandarin_model_path, packaged_model_path
-from recordings.stt import Final, Partial, VoskEngine, VoskEngineFactory
-from recordings.stt_errors import ModelNotFoundError
-from recordings.stt_metrics import corpus_cer, normalize_zh
-from recordings.stt_pool import PoolConfig, STTPool
+from recordings.stt.engine import Final, Partial, VoskEngine, VoskEngineFactory
+from recordings.stt.errors import ModelNotFoundError
+from recordings.stt.metrics import corpus_cer, normalize_zh
+from recordings.stt.models import ENV_MODEL_CN, default_model_path, mandarin_model_path, packaged_model_path
+from recordings.stt.pool import PoolConfig, STTPool
 from recordings.wavfile import load_wav, write_wav
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]

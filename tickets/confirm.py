@@ -12,7 +12,8 @@ extracted, so they are not corrections.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tickets.model import APPEAL_TYPES, EMERGENCIES, URGENCIES, TicketsError
 
@@ -25,11 +26,13 @@ EXTRACTED_FIELDS = (
 EXTRA_FIELDS = (
     "caller_type", "credit_code", "agrees_to_callback", "people_count", "amount",
     "street", "community", "repeat_of",
+    "resolution", "kb_article",          # answered on the call (直接办结) from a knowledge-base article
 )
 CONFIRMABLE = EXTRACTED_FIELDS + EXTRA_FIELDS
 CALLER_TYPES = ("citizen", "enterprise", "deputy")
+RESOLUTIONS = ("直接办结",)
 TEXT_LIMITS = {"title": 100, "summary": 4000, "address": 300, "caller_name": 50,
-               "street": 100, "community": 100, "repeat_of": 40}
+               "street": 100, "community": 100, "repeat_of": 40, "kb_article": 40}
 _CREDIT_CODE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")           # used with fullmatch
 _SUMMARY_LEAD = re.compile(r"^来电[^：:]{0,4}[：:]")
 
@@ -74,6 +77,10 @@ def _check(name: str, value: Any, rules: Any, problems: list[dict[str, str]]) ->
         if not digits.isdigit() or not 5 <= len(digits) <= 20:
             bad("must be 5 to 20 digits")
         return digits
+    elif name == "resolution" and value not in RESOLUTIONS:
+        bad(f"must be one of {'、'.join(RESOLUTIONS)}")
+    elif name == "kb_article" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     elif name == "caller_type" and value not in CALLER_TYPES:
         bad(f"must be one of {', '.join(CALLER_TYPES)}")
     elif name == "credit_code" and not _CREDIT_CODE.fullmatch(str(value).upper()):

@@ -43,18 +43,18 @@ def find_caller_name(
 
     best: Found | None = None
     for cue in rules.full_cues:
-        for m in re.finditer(re.escape(cue), text):
+        for m in _occurrences(cue, text):
             name = _full_name(text, m.end(), boundaries, rules)
             if name and clear_of_places(m.end(), m.end() + len(name)):
                 found = Found(name, 0.9 if len(name) > 1 else 0.75, (cue + name,), span=(m.start(), m.end() + len(name)))
                 best = _better(best, found)
     for cue in rules.surname_cues:
-        for m in re.finditer(re.escape(cue), text):
+        for m in _occurrences(cue, text):
             surname = _surname_at(text, m.end(), rules)
             if surname and clear_of_places(m.end(), m.end() + len(surname)):
                 best = _better(best, Found(surname, 0.85, (cue + surname,), span=(m.start(), m.end() + len(surname))))
     for cue in rules.call_me_cues + ("我是",):
-        for m in re.finditer(re.escape(cue), text):
+        for m in _occurrences(cue, text):
             pos = m.end()
             if text.startswith(("老", "小"), pos):
                 pos += 1
@@ -67,6 +67,32 @@ def find_caller_name(
                 best = _better(best, Found(surname, 0.8 if titled else 0.6, (text[m.start():pos + len(surname) + 2],),
                                            span=(m.start(), pos + len(surname))))
     return best or Found(None, 0.0, (), "no name given")
+
+
+class _At:
+    """Where a literal cue was found (the part of re.Match the finders use)."""
+    __slots__ = ("_start", "_end")
+
+    def __init__(self, start: int, end: int) -> None:
+        self._start, self._end = start, end
+
+    def start(self) -> int:
+        return self._start
+
+    def end(self) -> int:
+        return self._end
+
+
+def _occurrences(cue: str, text: str) -> list[_At]:
+    """Non-overlapping occurrences of `cue` in `text` (str.find: most cues are absent)."""
+    out: list[_At] = []
+    if not cue:
+        return out
+    pos = text.find(cue)
+    while pos >= 0:
+        out.append(_At(pos, pos + len(cue)))
+        pos = text.find(cue, pos + len(cue))
+    return out
 
 
 def _better(a: Found | None, b: Found) -> Found:
@@ -95,6 +121,8 @@ def _full_name(text: str, pos: int, boundaries: frozenset[int], rules: NameRules
     word_end = next((b for b in sorted(boundaries) if b > pos), None)
     if word_end is not None and word_end - pos >= 2 and word_end - pos <= 4 and pos in boundaries:
         candidate = text[pos:word_end]
+        if any(candidate[len(surname):].startswith(t) for t in rules.titles):
+            return surname                      # 沈先生 as one word: the family name and a title
         if not any(c in rules.stop_chars for c in candidate[len(surname):]):
             return candidate
     # Otherwise single characters after the family name, up to a three-character name.

@@ -17,10 +17,12 @@ recogniser's split (王 小明) joined, and the operator's address (好的王先
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from tickets.contacts import Found, _phone_in, find_caller_name
+from tickets.contacts import Found, _occurrences, _phone_in, find_caller_name
 from tickets.normalize import SPOKEN_DIGITS
+from tickets.places import PlaceMention
 from tickets.rules import CallbackRules, NameRules
 from tickets.turns import CALLER, OPERATOR
 
@@ -38,7 +40,6 @@ CHOOSE_LANDLINE = ("打我座机", "打座机", "座机就行", "打家里", "�
 CHOOSE_MOBILE = ("打我手机", "打手机", "手机就行", "手机联系", "打我电话")
 NOT_THIS = ("不要打这个", "别打这个", "这个打不通", "这个不用", "这个停机", "不用这个", "这个号码不用", "已经停机",
             "不常用")
-YES = ("对", "是的", "没错", "嗯对", "对的", "对对", "正确", "没问题", "是")
 NO = ("不对", "错了", "不是", "说错")
 
 
@@ -99,7 +100,7 @@ def find_callback(turns: list[tuple[str, str]], rules: CallbackRules) -> Found:
             said.append(item)
         # corrections inside this turn: a cue after a number replaces or patches it
         for cue in CORRECTION:
-            for cm in re.finditer(re.escape(cue), text):
+            for cm in _occurrences(cue, text):
                 prev = [s for s in said if s.turn == t and s.end <= cm.start() and not s.dropped]
                 if not prev:
                     continue
@@ -154,7 +155,8 @@ _SELF_TITLED = re.compile(r"(先生|女士|小姐)")
 _SURNAME_CUE = re.compile(r"(?<![百老])姓(?!名)")
 
 
-def find_name(turns: list[tuple[str, str, frozenset[int]]], rules: NameRules, places_of) -> Found:
+def find_name(turns: list[tuple[str, str, frozenset[int]]], rules: NameRules,
+              places_of: Callable[[str], list[PlaceMention]]) -> Found:
     """The caller's name over normalized `(speaker, text, boundaries)` turns."""
     best: Found | None = None
     asked_name = False
@@ -197,15 +199,40 @@ def _rank(f: Found) -> tuple[float, int]:
     return (round(f.confidence + 0.05 * (len(f.value or "") > 1), 3), len(f.value or ""))
 
 
+def _repeated(found: Found, text: str, bounds: frozenset[int], rules: NameRules) -> Found:
+    """我姓刘，刘伟 / 我姓欧阳 欧阳建国: the family name said again with the given name after it."""
+    if not found.value or not found.span:
+        return found
+    sur, end = found.value, found.span[1]
+    pos = end + (text[end:end + 1] in "，,、 ")
+    if text.startswith(("叫", "名叫"), pos):           # 免贵姓赵，叫赵敏
+        pos += 1 if text[pos] == "叫" else 2
+    if not text.startswith(sur, pos):
+        return found
+    start = pos + len(sur)
+    given = ""
+    for ch in text[start:start + 2]:
+        if not "\u4e00" <= ch <= "\u9fff" or ch in rules.stop_chars or ch in "先女小师阿老":
+            break
+        given += ch
+    if given and len(given) == 2 and bounds and start + 1 in bounds and start + 2 not in bounds:
+        given = given[:1]
+    if not given:
+        return found
+    return Found(sur + given, 0.85, (sur + given,), span=(found.span[0], start + len(given)))
+
+
 def _joined(found: Found, text: str, bounds: frozenset[int], rules: NameRules) -> Found:
     """王 小明 said as two words: the given name is the next short word after the family name."""
+    if found.value and found.span and found.evidence and found.evidence[0][: -len(found.value)].endswith("姓"):
+        return _repeated(found, text, bounds, rules)
     if not found.value or len(found.value) != 1 or not found.span:
         return found
     cue_end = found.span[1]
     if text[cue_end - 1:cue_end] != found.value:
         return found
     cue = found.evidence[0][: -1] if found.evidence else ""
-    if cue.endswith(("姓", "叫我", "喊我")) or cue.endswith("老") or cue.endswith("小"):
+    if cue.endswith(("叫我", "喊我")) or cue.endswith("老") or cue.endswith("小"):
         return found
     nxt = sorted(b for b in bounds if b > cue_end)
     for end in nxt[:2]:
@@ -216,6 +243,14 @@ def _joined(found: Found, text: str, bounds: frozenset[int], rules: NameRules) -
     return found
 
 
+_OTHERS = ("那个", "一个", "有个", "他", "她", "对方", "老板", "那位", "这个")
+
+
+def _someone_else(text: str, start: int, end: int) -> bool:
+    """姓彭的医生, 那个姓王的, 老板姓李: a third party's family name, not the caller's."""
+    return text.startswith("的", end) or text[max(0, start - 3):start].endswith(_OTHERS)
+
+
 def _bare_cues(text: str, rules: NameRules, confidence: float, addressed: bool = False,
                titles: re.Pattern[str] | None = None) -> Found:
     """姓王 (no 我), 王先生 / 王女士, the operator's 好的王先生."""
@@ -223,10 +258,10 @@ def _bare_cues(text: str, rules: NameRules, confidence: float, addressed: bool =
         for m in _SURNAME_CUE.finditer(text):
             pos = m.end()
             for compound in rules.compound_surnames:
-                if text.startswith(compound, pos):
+                if text.startswith(compound, pos) and not _someone_else(text, m.start(), pos + len(compound)):
                     return Found(compound, confidence, ("姓" + compound,), span=(m.start(), pos + len(compound)))
             ch = text[pos:pos + 1]
-            if ch and ch in rules.surnames:
+            if ch and ch in rules.surnames and not _someone_else(text, m.start(), pos + 1):
                 return Found(ch, confidence, ("姓" + ch,), span=(m.start(), pos + 1))
     for m in (titles or _TITLED).finditer(text):
         s = m.start()

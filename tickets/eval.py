@@ -12,9 +12,10 @@ case with a category label: a one-element category means "no second level".
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from tickets.extract import DEFAULT, extract
 from tickets.model import TicketsError
@@ -169,15 +170,6 @@ def evaluate(cases: Iterable[EvalCase], rules: Rules | None = None, split: str |
                 misses.append({"id": case.id, "field": name, "expected": expected, "got": got[name]})
     fields = {f: FieldScore(correct[f], total[f]) for f in FIELDS}
     return EvalReport(count, fields, tuple(misses), confusion, EmergencyScore(**em))
-
-
-def evaluate_file(path: str | Path, rules: Rules | None = None) -> dict[str, Any]:
-    """All cases and each split: {"all": {...}, "splits": {"dev": {...}, "holdout": {...}}}."""
-    cases = load_cases(path)
-    out: dict[str, Any] = {"file": str(path), "all": evaluate(cases, rules).to_dict(), "splits": {}}
-    for split in sorted({c.split for c in cases}):
-        out["splits"][split] = evaluate(cases, rules, split).to_dict()
-    return out
 
 
 def _predicted(contract: Mapping[str, Any]) -> dict[str, Any]:

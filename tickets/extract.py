@@ -13,8 +13,9 @@ The caller's own number (caller id) is not known here: use
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
 from typing import Any
 
 from tickets.contacts import Found
@@ -22,11 +23,15 @@ from tickets.dialogue import find_callback, find_name
 from tickets.model import DraftTicket
 from tickets.normalize import NormalizedText, normalize, readable_numbers, script_profile
 from tickets.phrases import Hit
+from tickets.places import PlaceMention
 from tickets.rules import Rules, load_rules
 from tickets.taxonomy import CategoryGuess
-from tickets.turns import CALLER, render as render_turns, split_turns
+from tickets.turns import CALLER, Dialogue, split_turns
+from tickets.turns import render as render_turns
 
 DEFAULT = object()
+
+_NormTurn = tuple[str, str, frozenset[int]]          # (speaker, normalized text, its word boundaries)
 
 NEGATION_WINDOW = 3
 CONTEXT_WINDOW = 12
@@ -40,7 +45,8 @@ class _Pick:
     evidence: tuple[str, ...] = ()
 
 
-def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEFAULT) -> DraftTicket:
+def extract(transcript: str | bytes | Sequence[Mapping[str, Any]] | None, rules: Rules | None = None,
+            model: Any = DEFAULT) -> DraftTicket:
     """A draft ticket from one transcript: vosk-style spaced words, plain text, text with
     speaker labels (话务员：… / 来电人：…) or the live call's structured turns.
 
@@ -48,14 +54,7 @@ def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEF
     `DEFAULT` (the default) loads the cached default model when one is available.
     """
     rules = rules if rules is not None else load_rules()
-    if isinstance(transcript, (bytes, bytearray)):
-        transcript = bytes(transcript).decode("utf-8", errors="replace")
-    elif transcript is None:
-        transcript = ""
-    elif isinstance(transcript, (list, tuple)):
-        transcript = render_turns(transcript)
-    elif not isinstance(transcript, str):
-        transcript = str(transcript)
+    transcript = _as_text(transcript)
     limit = rules.limits.max_chars
     reasons: list[str] = []
     kept = transcript[:limit]
@@ -71,9 +70,9 @@ def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEF
     if not text:
         return DraftTicket.empty(kept, reasons + ["only filler words: nothing extracted"])
 
-    found_places: dict[str, list] = {}
+    found_places: dict[str, list[PlaceMention]] = {}
 
-    def places_in(t: str) -> list:
+    def places_in(t: str) -> list[PlaceMention]:
         if t not in found_places:
             found_places[t] = rules.gazetteer.find(t)
         return found_places[t]
@@ -135,9 +134,9 @@ def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEF
                              ("caller_name", name.value)):
         if pick is not None and field_name not in suggestions:
             suggestions[field_name] = [{"value": pick, "confidence": round(confidence[field_name], 2)}]
-    for field_name, pick in (("appeal_type", appeal), ("urgency", urgency), ("emergency", emergency)):
-        if field_name not in suggestions and pick.value is not None:
-            suggestions[field_name] = [{"value": pick.value, "confidence": round(pick.confidence, 2)}]
+    for field_name, chosen in (("appeal_type", appeal), ("urgency", urgency), ("emergency", emergency)):
+        if field_name not in suggestions and chosen.value is not None:
+            suggestions[field_name] = [{"value": chosen.value, "confidence": round(chosen.confidence, 2)}]
     if "category" not in suggestions and category.category:
         suggestions["category"] = [{"value": list(category.category), "confidence": round(category.confidence, 2)}]
     alert = None
@@ -160,16 +159,26 @@ def extract(transcript: str | list, rules: Rules | None = None, model: Any = DEF
         confidence=confidence,
         evidence=evidence,
         reasons=tuple(reasons),
-        suggestions=suggestions,
+        suggestions={k: tuple(v) for k, v in suggestions.items()},
         alert=alert,
     )
 
 
-def prepare(kept: str, rules: Rules):
+def _as_text(transcript: object) -> str:
+    if isinstance(transcript, (bytes, bytearray)):
+        return bytes(transcript).decode("utf-8", errors="replace")
+    if transcript is None:
+        return ""
+    if isinstance(transcript, (list, tuple)):
+        return render_turns(transcript)
+    return transcript if isinstance(transcript, str) else str(transcript)
+
+
+def prepare(kept: str, rules: Rules) -> tuple[Dialogue, list[_NormTurn], str, frozenset[int], str]:
     """(dialogue, normalized turns, caller text, its word boundaries, all speakers' text)."""
     dialogue = split_turns(kept)
     limit = rules.limits.max_chars
-    turns = []
+    turns: list[_NormTurn] = []
     for turn in dialogue.turns:
         tn = normalize(turn.text, limit, rules.text.fillers, rules.segment, rules.text.stutters)
         if tn.text:
@@ -180,11 +189,13 @@ def prepare(kept: str, rules: Rules):
     return dialogue, turns, text, boundaries, everything
 
 
-def _concat(turns: list) -> tuple[str, frozenset[int]]:
+def _concat(turns: list[_NormTurn]) -> tuple[str, frozenset[int]]:
     """Normalized turns joined into one text, word boundaries shifted along."""
     if len(turns) == 1:
         return turns[0][1], turns[0][2]
-    parts, bounds, pos = [], set(), 0
+    parts: list[str] = []
+    bounds: set[int] = set()
+    pos = 0
     for _, t, b in turns:
         parts.append(t)
         bounds.update(pos + x for x in b)
@@ -230,7 +241,7 @@ def _homophones(text: str, rules: Rules) -> str:
 RESIDENCE_FACTOR = 0.35
 
 
-def _weighted_places(text: str, mentions: list) -> list:
+def _weighted_places(text: str, mentions: list[PlaceMention]) -> list[PlaceMention]:
     """Where the caller lives, works or was going counts less than where the problem is."""
     out = []
     for m in mentions:
@@ -264,7 +275,9 @@ def _scores(hits: list[Hit]) -> tuple[dict[str, float], dict[str, list[str]]]:
 
 
 def _emergency(text: str, rules: Rules) -> _Pick:
-    scores, words = _scores(_live(rules.emergency.matcher.find(text), text, rules))
+    hits = [h for h in _live(rules.emergency.matcher.find(text), text, rules)
+            if not rules.near_miss.search(text[max(0, h.start - NEGATION_WINDOW):h.start])]
+    scores, words = _scores(hits)
     if not scores:
         return _Pick(None, 0.0)
     order = rules.emergency.order
@@ -318,7 +331,7 @@ def _appeal(text: str, rules: Rules, category: CategoryGuess, emergency: _Pick, 
     return _Pick(best, confidence, tuple(dict.fromkeys(words.get(best, ()))))
 
 
-def _canonical_places(text: str, mentions: list, same_text: bool = True) -> str:
+def _canonical_places(text: str, mentions: list[PlaceMention], same_text: bool = True) -> str:
     """Place names heard by pinyin only, written as they are spelled (鹿松区 -> 芦淞区).
 
     Same length replacements only, so offsets into the text stay valid. `mentions` may come
@@ -385,12 +398,11 @@ def _clauses(core: str, rules: Rules) -> str:
     return "".join(out)
 
 
-_CLAUSE_CACHE: dict[frozenset[str], Any] = {}
+_CLAUSE_CACHE: dict[frozenset[str], re.Pattern[str] | None] = {}
 
 
-def _clause_regex(words: frozenset[str]):
+def _clause_regex(words: frozenset[str]) -> re.Pattern[str] | None:
     if words not in _CLAUSE_CACHE:
-        import re
         _CLAUSE_CACHE[words] = re.compile("|".join(map(re.escape, sorted(words, key=len, reverse=True)))) if words else None
     return _CLAUSE_CACHE[words]
 

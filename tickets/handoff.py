@@ -34,7 +34,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from hotline.privacy import mask_text
+from kernel.loops import raise_if_cancelled
+from kernel.privacy import mask_text
+from kernel.redis_text import text as reply_text
 from tickets.handoff_config import HandoffConfig, HandoffConfigError
 from tickets.keys import TicketKeys
 from tickets.outbox import DeadLetter, Delivery, Outbox
@@ -97,25 +99,12 @@ async def post_once(session: aiohttp.ClientSession, config: HandoffConfig, ticke
                                 allow_redirects=False) as response:
             text = (await response.content.read(4096)).decode("utf-8", errors="replace")
             return classify(response.status, text, retry_after_s(response.headers.get("Retry-After"), now))
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return AttemptResult("retry", f"timeout after {config.total_timeout_s:g}s")
     except aiohttp.ClientConnectorError as exc:
         return AttemptResult("retry", f"cannot connect: {exc.os_error or exc}")
     except aiohttp.ClientError as exc:
         return AttemptResult("retry", f"{type(exc).__name__}: {exc}"[:EXCERPT_CHARS])
-
-
-def _raise_if_cancelled() -> None:
-    """Raise a cancellation that was requested but swallowed.
-
-    On Python 3.11, asyncio.wait_for (redis-py wraps socket I/O in it when a
-    socket timeout is set) returns the result instead of raising when the
-    cancellation lands just as the awaited call completes; the request stays
-    counted on the task, so a loop can notice it and stop.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError()
 
 
 def default_consumer() -> str:
@@ -152,7 +141,7 @@ class HandoffWorker:
         started = False
         try:
             while True:
-                _raise_if_cancelled()
+                raise_if_cancelled()
                 try:
                     if not started:
                         await self._start(session)
@@ -172,7 +161,7 @@ class HandoffWorker:
         if gone:
             log.info("ticket hand-off: forgot %d idle consumer(s)", len(gone))
         while True:         # what this consumer claimed before a restart
-            _raise_if_cancelled()
+            raise_if_cancelled()
             mine = await self.outbox.own_pending(self.consumer, self.config.batch)
             if not mine:
                 break
@@ -214,7 +203,7 @@ class HandoffWorker:
                 task.cancel()
             await asyncio.wait(tasks)
             raise
-        errors = [t.exception() for t in tasks if not t.cancelled() and t.exception() is not None]
+        errors = [e for t in tasks if not t.cancelled() and (e := t.exception()) is not None]
         for extra in errors[1:]:
             log.error("ticket hand-off: another delivery failed too", exc_info=extra)
         if errors:
@@ -233,9 +222,9 @@ class HandoffWorker:
             await self.outbox.finish(delivery, "dead", self.clock(), "no work order stored with the ticket")
             return
         attempt = int(attempts or 0) + 1
-        result = await post_once(session, self.config, tid, body.encode("utf-8"), attempt, self.clock())
+        result = await post_once(session, self.config, tid, reply_text(body).encode("utf-8"), attempt, self.clock())
         now = self.clock()
-        outcome, detail, due = result.outcome, result.detail, None
+        outcome, detail, due, delay = result.outcome, result.detail, None, 0.0
         if outcome == "retry" and attempt >= self.config.attempts:
             outcome, detail = "dead", f"gave up after {attempt} attempts: {detail}"
         elif outcome == "retry":
@@ -254,7 +243,7 @@ class HandoffWorker:
         if outcome == "done":
             log.info("ticket %s handed off (%s, attempt %d)", tid, detail, attempt)
         elif outcome == "retry":
-            log.warning("ticket %s: hand-off attempt %d failed (%s); next in %.1fs", tid, attempt, detail, due - now)
+            log.warning("ticket %s: hand-off attempt %d failed (%s); next in %.1fs", tid, attempt, detail, delay)
         else:
             log.error("ticket %s dead-lettered: %s", tid, detail)
 

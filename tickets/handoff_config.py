@@ -55,7 +55,7 @@ class HandoffConfig:
         if self.auth_type == "bearer":
             return f"Bearer {self.token}"
         if self.auth_type == "basic":
-            pair = f"{self.username}:{self.password}".encode("utf-8")
+            pair = f"{self.username}:{self.password}".encode()
             return "Basic " + base64.b64encode(pair).decode("ascii")
         return None
 

@@ -23,9 +23,9 @@ import pickle
 import re
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from tickets.model import APPEAL_TYPES, TicketsError
 
@@ -62,12 +62,6 @@ def features(text: str, boundaries: frozenset[int] | Sequence[int]) -> list[str]
     feats += ["w" + w for w in ws]
     feats += ["b" + a + "_" + b for a, b in zip(ws, ws[1:])]
     return feats
-
-
-@dataclass
-class Suggestion:
-    value: Any
-    confidence: float
 
 
 class LearnedModel:
@@ -183,7 +177,7 @@ class LearnedModel:
             l1[r_top] = l1.get(r_top, 0.0) + (1 - w) * max(category.confidence, 0.3)
         ranked_l1 = sorted(l1.items(), key=lambda kv: kv[1], reverse=True)
         cat = category
-        cat_suggestions = []
+        cat_suggestions: list[dict[str, Any]] = []
         for top, score in ranked_l1[:3]:
             path: tuple[str, ...] = (top,)
             if category.category and category.category[0] == top and len(category.category) > 1:
@@ -263,33 +257,33 @@ def train(cases: Iterable[tuple[str, Mapping[str, Any]]], version: str = "v0000"
             labels.append(labels_of(lab))
     vec = TfidfVectorizer(analyzer=_identity, min_df=2, sublinear_tf=True, max_features=120000, dtype=np.float64)
     x = vec.fit_transform(docs)
-    classifiers = {}
+    classifiers: dict[str, dict[str, Any]] = {}
     for name in FIELDS:
         rows = [i for i, lab in enumerate(labels) if name in lab]
         ys = [labels[i][name] for i in rows]
         counts = {y: ys.count(y) for y in set(ys)}
         keep = [i for i, y in zip(rows, ys) if counts[y] >= 3]
-        ys = np.array([labels[i][name] for i in keep])
-        if len(set(ys)) < 2:
+        yk = np.array([labels[i][name] for i in keep])
+        if len(set(yk)) < 2:
             continue
         xs = x[keep]
 
         def fit(xa, ya):
             return LogisticRegression(C=c, max_iter=400, class_weight="balanced").fit(xa, ya)
 
-        model = fit(xs, ys)
+        model = fit(xs, yk)
         # temperature: out-of-fold decision scores, the T that minimises log loss
-        oof = np.zeros((len(ys), len(model.classes_)))
+        oof = np.zeros((len(yk), len(model.classes_)))
         folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
         try:
-            for tr, te in folds.split(xs, ys):
-                m = fit(xs[tr], ys[tr])
+            for tr, te in folds.split(xs, yk):
+                m = fit(xs[tr], yk[tr])
                 cols = [list(model.classes_).index(k) for k in m.classes_]
                 part = np.full((len(te), len(model.classes_)), -1e3)
                 part[:, cols] = m.decision_function(xs[te]) if len(m.classes_) > 2 else np.column_stack(
                     [-m.decision_function(xs[te]), m.decision_function(xs[te])])
                 oof[te] = part
-            temperature = _fit_temperature(oof, np.searchsorted(model.classes_, ys))
+            temperature = _fit_temperature(oof, np.searchsorted(model.classes_, yk))
         except ValueError:
             temperature = 1.0
         coef = model.coef_ if len(model.classes_) > 2 else np.vstack([-model.coef_[0], model.coef_[0]])

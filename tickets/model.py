@@ -7,9 +7,12 @@ and why fields are empty (`reasons`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
+
+from kernel.errors import HotlineError
 
 APPEAL_TYPES = ("咨询", "求助", "投诉", "举报", "建议", "表扬", "其他")
 URGENCIES = ("一般", "紧急", "特急")
@@ -24,13 +27,11 @@ CONTRACT_KEYS = (
 # Fields that carry a confidence (every contract field but the transcript and what follows it).
 SCORED_FIELDS = CONTRACT_KEYS[:CONTRACT_KEYS.index("transcript")]
 
-class TicketsError(Exception):
+class TicketsError(HotlineError):
     """An error of the tickets package, with an id and details for the CLI and web layers."""
 
     def __init__(self, error_id: str, message: str, **details: Any) -> None:
-        super().__init__(f"{error_id}: {message}")
-        self.error_id = error_id
-        self.message = message
+        super().__init__(message, error_id=error_id, text=f"{error_id}: {message}")
         self.details = dict(details)
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,7 +107,7 @@ class DraftTicket:
         out["reasons"] = list(self.reasons)
         return out
 
-    def with_default_callback(self, caller_number: str | None) -> "DraftTicket":
+    def with_default_callback(self, caller_number: str | None) -> DraftTicket:
         """Fill the callback number with the caller's own number when none was said."""
         if self.callback_number or not caller_number:
             return self
@@ -119,5 +120,5 @@ class DraftTicket:
         )
 
     @classmethod
-    def empty(cls, transcript: str, reasons: tuple[str, ...] | list[str]) -> "DraftTicket":
+    def empty(cls, transcript: str, reasons: tuple[str, ...] | list[str]) -> DraftTicket:
         return cls(transcript=transcript, reasons=tuple(reasons))

@@ -22,50 +22,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from kernel.redis_text import scored, texts
+from kernel.resources import package_text
 from tickets.keys import GROUP, TicketKeys
 
-_FINISH = """
-local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-if acked == 0 then return 0 end
-local outcome, now, id, detail = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-if outcome == 'drop' then return 1 end
-if redis.call('HGET', KEYS[2], 'status') ~= 'confirmed' then return 1 end
-redis.call('HINCRBY', KEYS[2], 'attempts', 1)
-redis.call('HSET', KEYS[2], 'updated_at', now)
-if outcome == 'done' then
-  redis.call('HSET', KEYS[2], 'status', 'handed_off', 'handed_off_at', now, 'handoff_response', detail)
-  redis.call('HDEL', KEYS[2], 'next_attempt_at')
-  redis.call('PUBLISH', KEYS[5], cjson.encode({event='handed_off', ticket=id, status='handed_off'}))
-elseif outcome == 'retry' then
-  redis.call('HSET', KEYS[2], 'last_error', detail, 'next_attempt_at', ARGV[7])
-  redis.call('ZADD', KEYS[3], ARGV[7], id)
-elseif outcome == 'dead' then
-  redis.call('HSET', KEYS[2], 'status', 'dead_letter', 'last_error', detail, 'dead_reason', detail, 'dead_at', now)
-  redis.call('HDEL', KEYS[2], 'next_attempt_at')
-  redis.call('ZADD', KEYS[4], now, id)
-  redis.call('PUBLISH', KEYS[5], cjson.encode({event='dead_letter', ticket=id, status='dead_letter'}))
-end
-return 1
-"""
+_FINISH = package_text("tickets", "lua/outbox_finish.lua")
 
-_PROMOTE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('XADD', KEYS[2], '*', 'ticket', id)
-end
-return #ids
-"""
+_PROMOTE = package_text("tickets", "lua/outbox_promote.lua")
 
-_REDRIVE = """
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[3], 'status', 'confirmed', 'attempts', 0, 'updated_at', ARGV[2], 'redriven_at', ARGV[2])
-redis.call('HDEL', KEYS[3], 'dead_reason', 'dead_at', 'next_attempt_at')
-redis.call('XADD', KEYS[2], '*', 'ticket', ARGV[1])
-redis.call('PUBLISH', KEYS[4], cjson.encode({event='redriven', ticket=ARGV[1], status='confirmed'}))
-return 1
-"""
+_REDRIVE = package_text("tickets", "lua/outbox_redrive.lua")
 
 OUTCOMES = ("done", "retry", "dead", "drop")
 
@@ -90,6 +55,15 @@ class DeadLetter:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ticket_id": self.ticket_id, "at": self.at, "reason": self.reason, "attempts": self.attempts}
+
+
+def _only_stream(reply: object) -> Any:
+    """The entries of the one stream an XREADGROUP read: a RESP2 reply is [[stream, entries]]."""
+    if not reply:
+        return []
+    if not isinstance(reply, list):
+        raise TypeError(f"XREADGROUP: expected a RESP2 reply ([[stream, entries]]), got {type(reply).__name__}")
+    return reply[0][1]
 
 
 def _deliveries(entries: Any) -> list[Delivery]:
@@ -122,12 +96,12 @@ class Outbox:
     async def own_pending(self, consumer: str, count: int) -> list[Delivery]:
         """Entries this consumer took and never finished (a restart under the same name)."""
         reply = await self.r.xreadgroup(self.group, consumer, {self.keys.outbox: "0"}, count=count)
-        return _deliveries(reply[0][1]) if reply else []
+        return _deliveries(_only_stream(reply))
 
     async def read_new(self, consumer: str, count: int, block_ms: int | None) -> list[Delivery]:
         reply = await self.r.xreadgroup(self.group, consumer, {self.keys.outbox: ">"}, count=count,
                                         block=block_ms)
-        return _deliveries(reply[0][1]) if reply else []
+        return _deliveries(_only_stream(reply))
 
     async def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]:
         """Take over entries another worker claimed and left idle longer than `min_idle_ms`."""
@@ -152,7 +126,7 @@ class Outbox:
 
     async def redrive(self, now: float, ticket_id: str | None = None) -> list[str]:
         """Queue dead-lettered tickets again (one, or all), attempts reset; the ids re-driven."""
-        ids = [ticket_id] if ticket_id else await self.r.zrange(self.keys.dead, 0, -1)
+        ids = [ticket_id] if ticket_id else texts(await self.r.zrange(self.keys.dead, 0, -1))
         done = []
         for tid in ids:
             keys = [self.keys.dead, self.keys.outbox, self.keys.ticket(tid), self.keys.events]
@@ -162,7 +136,7 @@ class Outbox:
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Dead-lettered tickets, oldest first, with the reason."""
-        entries = await self.r.zrange(self.keys.dead, 0, limit - 1, withscores=True)
+        entries = scored(await self.r.zrange(self.keys.dead, 0, limit - 1, withscores=True))
         async with self.r.pipeline(transaction=False) as pipe:
             for tid, _ in entries:
                 pipe.hmget(self.keys.ticket(tid), "dead_reason", "attempts")

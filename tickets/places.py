@@ -9,11 +9,14 @@ as 区/县/市/镇/街道 must be heard as such (李玲是 is not 醴陵市).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from pypinyin import Style, pinyin
+
+from tickets.phrases import trie_pattern
 
 KIND_WEIGHT = {"district": 1.0, "street": 0.9, "town": 0.9, "landmark": 0.85, "road": 0.75, "zone": 0.0}
 KIND_RANK = {"district": 0, "zone": 1, "town": 2, "street": 3, "road": 4, "landmark": 4}
@@ -102,7 +105,7 @@ class Gazetteer:
         for form, place, weight in forms:
             if form and (form not in self._forms or self._forms[form][1] < weight):
                 self._forms[form] = (place, weight)
-        self._regex = re.compile("|".join(map(re.escape, sorted(self._forms, key=len, reverse=True))))
+        self._regex = re.compile(trie_pattern(self._forms))
         self._followers = tuple(sorted(set(followers), key=len, reverse=True))
         self._leaders = tuple(sorted(set(leaders), key=len, reverse=True))
         self._fuzz = fuzz
@@ -135,7 +138,7 @@ class Gazetteer:
 
     # -- construction from configuration -------------------------------------------------
     @classmethod
-    def from_config(cls, data: Mapping[str, Any]) -> "Gazetteer":
+    def from_config(cls, data: Mapping[str, Any]) -> Gazetteer:
         codes: dict[str, str] = {}
         forms: list[tuple[str, Place, float]] = []
         for d in data.get("districts") or ():
@@ -253,7 +256,9 @@ class Gazetteer:
                 per_place = scores.setdefault(m.place.district, {})
                 per_place[m.place.name] = max(per_place.get(m.place.name, 0.0), m.weight)
                 first_seen.setdefault(m.place.district, m.start)
-        district, confidence, evidence = None, 0.0, ()
+        district: str | None = None
+        confidence = 0.0
+        evidence: tuple[str, ...] = ()
         if scores:
             totals = {d: sum(p.values()) for d, p in scores.items()}
             district = max(totals, key=lambda d: (totals[d], -first_seen[d]))

@@ -59,7 +59,7 @@ class RepeatCheck:
                 "matches": [m.to_dict() for m in self.matches]}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "RepeatCheck":
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RepeatCheck:
         if not data:
             return cls()
         return cls(
@@ -110,7 +110,7 @@ def assess(fields: Mapping[str, Any], previous: Sequence[tuple[str, Mapping[str,
                        matches=tuple(matches))
 
 
-async def check_caller(store: "TicketStore", caller: str | None, fields: Mapping[str, Any], *,
+async def check_caller(store: TicketStore, caller: str | None, fields: Mapping[str, Any], *,
                        before: float, exclude: str | None = None,
                        policy: RepeatPolicy = RepeatPolicy()) -> RepeatCheck:
     """`assess` against the caller's tickets received in the `policy.within_days` before `before`."""

@@ -13,10 +13,12 @@ import logging
 import os
 import re
 import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -117,6 +119,7 @@ class Rules:
     now: re.Pattern[str] = re.compile("(?!)")            # ... unless said to be happening now
     needs_now: frozenset[str] = frozenset()
     needs_now_words: re.Pattern[str] = re.compile("(?!)")
+    near_miss: re.Pattern[str] = re.compile("(?!)")      # 差点栽进去: the danger is there, nobody is hurt
     homophones: re.Pattern[str] | None = None
     homophone_map: Mapping[str, str] = field(default_factory=dict)
     segmenter_words: tuple[str, ...] = field(repr=False, default=())
@@ -130,7 +133,13 @@ class Rules:
 # -- loading -------------------------------------------------------------------------------
 
 def load_rules(config_dir: str | os.PathLike[str] | None = None) -> Rules:
-    """The rules in `config_dir` (default config/tickets), cached until a file changes."""
+    """The rules in `config_dir` (default config/tickets), cached until a file changes. The
+    default folder's files are looked at again at most once a second (extraction asks for it
+    once a draft); a folder named by the caller is looked at on every call."""
+    now = time.monotonic()
+    recent = _RECENT.get("") if config_dir is None else None
+    if recent is not None and now - recent[0] < RECHECK_S:
+        return recent[1]
     folder = Path(config_dir) if config_dir is not None else DEFAULT_CONFIG_DIR
     folder = folder.resolve()
     stamps = []
@@ -141,7 +150,14 @@ def load_rules(config_dir: str | os.PathLike[str] | None = None) -> Rules:
         except OSError as exc:
             raise RulesError(path, f"cannot read ({exc.strerror or exc})") from None
         stamps.append((st.st_mtime_ns, st.st_size))
-    return _load_cached(folder, tuple(stamps))
+    rules = _load_cached(folder, tuple(stamps))
+    if config_dir is None:
+        _RECENT[""] = (now, rules)
+    return rules
+
+
+RECHECK_S = 1.0
+_RECENT: dict[str, tuple[float, Rules]] = {}
 
 
 @lru_cache(maxsize=8)
@@ -174,7 +190,7 @@ def _read_yaml(path: Path) -> Mapping[str, Any]:
     return data
 
 
-def _labelled(mapping: Mapping[str, Any], allowed: Iterable[str], path: str) -> list[tuple[str, str, float]]:
+def _labelled(mapping: Mapping[str, Any] | None, allowed: Iterable[str], path: str) -> list[tuple[str, str, float]]:
     allowed = set(allowed)
     entries = []
     for label, items in (mapping or {}).items():
@@ -187,7 +203,7 @@ def _labelled(mapping: Mapping[str, Any], allowed: Iterable[str], path: str) -> 
     return entries
 
 
-def _words(items: Iterable[Any]) -> tuple[str, ...]:
+def _words(items: Iterable[Any] | None) -> tuple[str, ...]:
     return tuple(compact(str(w)) for w in items or () if compact(str(w)))
 
 
@@ -288,6 +304,7 @@ def _build(folder: Path, doc: Mapping[str, Any], taxonomy: Taxonomy, gazetteer: 
     now = _alternation(_words(ctx.get("now")))
     needs_now = frozenset(_words(ctx.get("needs_now")))
     needs_now_words = _alternation(_words(ctx.get("needs_now_words")))
+    near_miss = _alternation(_words(ctx.get("near_miss")))
     homophone_map = {compact(str(k)): compact(str(v)) for k, v in (doc.get("homophones") or {}).items()}
     for k, v in homophone_map.items():
         if len(k) != len(v):
@@ -299,7 +316,7 @@ def _build(folder: Path, doc: Mapping[str, Any], taxonomy: Taxonomy, gazetteer: 
         config_dir=folder, limits=limits, taxonomy=taxonomy, gazetteer=gazetteer, appeal=appeal,
         urgency=urgency, emergency=emergency, names=names, callback=callback, text=text,
         negation=negation, title_objects=title_objects, segmenter_words=segmenter_words,
-        context=context, now=now, needs_now=needs_now, needs_now_words=needs_now_words, homophones=homophones, homophone_map=homophone_map,
+        context=context, now=now, needs_now=needs_now, needs_now_words=needs_now_words, near_miss=near_miss, homophones=homophones, homophone_map=homophone_map,
     )
 
 
@@ -313,7 +330,7 @@ _SEGMENTER_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=4)
-def _segmenter(words: tuple[str, ...]) -> Callable[[str], list[str]]:
+def _segmenter(words: tuple[str, ...]) -> Callable[[str, bool], list[str]]:
     """A jieba tokenizer of its own (the global one is left alone), initialised quietly."""
     import jieba
 
@@ -336,6 +353,6 @@ def _segmenter(words: tuple[str, ...]) -> Callable[[str], list[str]]:
 
     def segment(text: str, hmm: bool = True) -> list[str]:
         # a live call re-extracts its draft after every sentence: its earlier turns come from the cache
-        return list(cached(text, hmm)) if len(text) <= 2000 else tokenizer.lcut(text, HMM=hmm)
+        return list(cached(text, hmm)) if len(text) <= 2000 else list(tokenizer.lcut(text, HMM=hmm))
 
     return segment

@@ -32,21 +32,25 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from hotline.privacy import mask_name, mask_number
+from kernel.privacy import mask_name, mask_number
+from kernel.redis_text import hash_fields, text_map, text_or_none, texts
 from tickets.confirm import EXTRACTED_FIELDS, confirmed_fields, corrections, work_order
 from tickets.extract import extract
 from tickets.keys import TicketKeys
 from tickets.model import DraftTicket, TicketsError
 from tickets.outbox import enqueue
 from tickets.repeat import RepeatCheck, RepeatPolicy, check_caller
-from tickets.turns import render as render_turns
 from tickets.rules import Rules, load_rules
+from tickets.turns import render as render_turns
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("draft", "confirmed", "handed_off", "dead_letter")
 DEFAULT_TZ = "Asia/Shanghai"
-_JSON_FIELDS = ("draft", "repeat", "confirmed", "corrections")
+FLOOR_KEEP_S = 5.0            # how long the records' answer for a day's ticket-number floor is reused
+_JSON_FIELDS = ("draft", "repeat", "confirmed", "corrections", "revisit", "leader")
+# What other features note on a ticket (TicketStore.annotate): the satisfaction callback (agents/revisit.py),
+# the leader-answering session it came from (agents/leader.py: tagged 领导接听 / 领导交办).
+ANNOTATIONS = ("revisit", "leader")
 _ANONYMOUS = {"anonymous", "unknown", "unavailable", "restricted", "private"}
 
 
@@ -104,6 +108,8 @@ class Ticket:
     handoff: Mapping[str, Any] = field(default_factory=dict)   # attempts, last_error, handed_off_at, ...
     updated_at: float | None = None
     turns: tuple[Mapping[str, Any], ...] = ()   # the live conversation: {"speaker", "text", "start", "end"}
+    revisit: Mapping[str, Any] = field(default_factory=dict)   # the satisfaction callback (agents/revisit.py)
+    leader: Mapping[str, Any] = field(default_factory=dict)    # the leader-answering session (agents/leader.py)
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -113,7 +119,7 @@ class Ticket:
         return {name: self.draft.get(name) for name in EXTRACTED_FIELDS}
 
     @classmethod
-    def from_hash(cls, h: Mapping[str, str]) -> "Ticket":
+    def from_hash(cls, h: Mapping[str, str]) -> Ticket:
         data = {name: json.loads(h[name]) if h.get(name) else None for name in _JSON_FIELDS}
         handoff = {"attempts": int(h.get("attempts") or 0), "last_error": h.get("last_error") or None,
                    "handed_off_at": _float(h.get("handed_off_at")), "response": h.get("handoff_response") or None,
@@ -128,6 +134,7 @@ class Ticket:
             corrections=data["corrections"] or {}, confirmed_by=h.get("confirmed_by") or None,
             confirmed_at=_float(h.get("confirmed_at")), handoff=handoff, updated_at=_float(h.get("updated_at")),
             turns=tuple(json.loads(h["turns"])) if h.get("turns") else (),
+            revisit=data["revisit"] or {}, leader=data["leader"] or {},
         )
 
     def to_dict(self, tz: ZoneInfo = ZoneInfo(DEFAULT_TZ)) -> dict[str, Any]:
@@ -143,6 +150,7 @@ class Ticket:
             "confirmed": dict(self.confirmed) if self.confirmed is not None else None,
             "corrections": dict(self.corrections), "confirmed_by": self.confirmed_by,
             "confirmed_at": _iso(self.confirmed_at, tz), "handoff": handoff, "updated_at": _iso(self.updated_at, tz),
+            "revisit": dict(self.revisit), "leader": dict(self.leader),
         }
 
 
@@ -187,7 +195,7 @@ class TicketStore:
                  extractor: Callable[[str], DraftTicket] | None = None,
                  repeat: RepeatPolicy = RepeatPolicy(), clock: Callable[[], float] = time.time,
                  max_transcript_chars: int = 200_000,
-                 sink: Callable[[str, "Ticket"], None] | None = None,
+                 sink: Callable[[str, Ticket], None] | None = None,
                  seq_floor: Callable[[str], Awaitable[int]] | None = None) -> None:
         self.r = redis
         # The system of record (records.writer.RecordWriter.ticket): each ticket as it stands after
@@ -196,6 +204,7 @@ class TicketStore:
         # The highest ticket number of a day the records hold: a day counter lost with Redis
         # restarts above it, so no ticket id is given twice.
         self.seq_floor = seq_floor
+        self._floors: dict[str, asyncio.Task[int]] = {}     # one records lookup per day in flight
         self.keys = keys
         self.id_prefix = id_prefix
         self.tz = ZoneInfo(tz)
@@ -207,13 +216,13 @@ class TicketStore:
 
     # -- reading ------------------------------------------------------------------------
     async def get(self, ticket_id: str) -> Ticket:
-        h = await self.r.hgetall(self.keys.ticket(ticket_id))
+        h = text_map(await self.r.hgetall(self.keys.ticket(ticket_id)))
         if not h:
             raise TicketNotFound(ticket_id)
         return Ticket.from_hash(h)
 
     async def get_by_call(self, call_id: str) -> Ticket | None:
-        ticket_id = await self.r.get(self.keys.call(call_id))
+        ticket_id = text_or_none(await self.r.get(self.keys.call(call_id)))
         return await self.get(ticket_id) if ticket_id else None
 
     async def _many(self, ids: Iterable[str]) -> list[Ticket]:
@@ -236,11 +245,11 @@ class TicketStore:
         days = self.repeat_policy.within_days if within_days is None else within_days
         ids = await self.r.zrevrangebyscore(self.keys.caller(number), now, now - days * 86400,
                                             start=0, num=limit)
-        return await self._many(ids)
+        return await self._many(texts(ids))
 
     async def list_by_day(self, day: date | str) -> list[Ticket]:
         """The day's tickets (local day of the hotline), oldest first."""
-        return await self._many(await self.r.zrange(self.keys.day(_day(day).strftime("%Y%m%d")), 0, -1))
+        return await self._many(texts(await self.r.zrange(self.keys.day(_day(day).strftime("%Y%m%d")), 0, -1)))
 
     async def export_jsonl(self, out: IO[str], start: date | str, end: date | str | None = None, *,
                            mask: bool = False, reveal_confidential: bool = False,
@@ -314,13 +323,13 @@ class TicketStore:
         call_key = self.keys.call(call_id)
         async with self.r.pipeline(transaction=True) as pipe:
             await pipe.watch(call_key)
-            other = await pipe.get(call_key)
+            other = text_or_none(await pipe.get(call_key))
             if other:
                 await pipe.unwatch()
                 return await self.get(other)
             pipe.multi()
             pipe.set(call_key, ticket_id)
-            pipe.hset(self.keys.ticket(ticket_id), mapping=mapping)
+            pipe.hset(self.keys.ticket(ticket_id), mapping=hash_fields(mapping))
             if number:
                 pipe.zadd(self.keys.caller(number), {ticket_id: received})
             pipe.zadd(self.keys.day(day), {ticket_id: received})
@@ -345,7 +354,7 @@ class TicketStore:
         while True:
             async with self.r.pipeline(transaction=True) as pipe:
                 await pipe.watch(key)
-                h = await pipe.hgetall(key)
+                h = text_map(await pipe.hgetall(key))
                 if not h:
                     raise TicketNotFound(ticket_id)
                 ticket = Ticket.from_hash(h)
@@ -367,7 +376,7 @@ class TicketStore:
                     updates["draft"] = json.dumps(draft.to_dict(), ensure_ascii=False)
                     updates["repeat"] = json.dumps(check.to_dict(), ensure_ascii=False)
                 pipe.multi()
-                pipe.hset(key, mapping=updates)
+                pipe.hset(key, mapping=hash_fields(updates))
                 self._event(pipe, "transcript", ticket_id, ticket.status)
                 try:
                     await pipe.execute()
@@ -384,9 +393,27 @@ class TicketStore:
         if not await self.r.exists(key):
             raise TicketNotFound(ticket_id)
         if updates:
-            await self.r.hset(key, mapping={**updates, "updated_at": repr(self.clock())})
+            await self.r.hset(key, mapping=hash_fields({**updates, "updated_at": repr(self.clock())}))
             return self._record("call_info", await self.get(ticket_id))
         return await self.get(ticket_id)
+
+    async def annotate(self, ticket_id: str, what: str, info: Mapping[str, Any], *, reopen: bool = False) -> Ticket:
+        """Another feature's note on the ticket (``what``: one of ANNOTATIONS), replacing its earlier one;
+        ``reopen``: the ticket goes back for rework (status ``reopened``: a 不满意 satisfaction callback)."""
+        if what not in ANNOTATIONS:
+            raise ValueError(f"unknown ticket annotation {what!r}")
+        key = self.keys.ticket(ticket_id)
+        if not await self.r.exists(key):
+            raise TicketNotFound(ticket_id)
+        updates = {what: json.dumps(dict(info), ensure_ascii=False), "updated_at": repr(self.clock())}
+        if reopen:
+            updates["status"] = "reopened"
+        event = "reopened" if reopen else what
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=hash_fields(updates))
+            self._event(pipe, event, ticket_id, updates.get("status", ""))
+            await pipe.execute()
+        return self._record(event, await self.get(ticket_id))
 
     # -- confirmation -------------------------------------------------------------------
     async def confirm(self, ticket_id: str, operator: str, fields: Mapping[str, Any]) -> Ticket:
@@ -407,7 +434,7 @@ class TicketStore:
         while True:
             async with self.r.pipeline(transaction=True) as pipe:
                 await pipe.watch(key)
-                h = await pipe.hgetall(key)
+                h = text_map(await pipe.hgetall(key))
                 if not h:
                     raise TicketNotFound(ticket_id)
                 ticket = Ticket.from_hash(h)
@@ -427,7 +454,7 @@ class TicketStore:
                     "work_order": json.dumps(work_order(ticket.to_dict(self.tz)), ensure_ascii=False),
                 }
                 pipe.multi()
-                pipe.hset(key, mapping=updates)
+                pipe.hset(key, mapping=hash_fields(updates))
                 enqueue(pipe, self.keys, ticket_id)
                 self._event(pipe, "confirmed", ticket_id, "confirmed")
                 try:
@@ -442,7 +469,7 @@ class TicketStore:
         if self.sink is not None:
             self._record(event, await self.get(ticket_id))
 
-    def _record(self, event: str, ticket: "Ticket") -> "Ticket":
+    def _record(self, event: str, ticket: Ticket) -> Ticket:
         if self.sink is not None:
             try:
                 self.sink(event, ticket)
@@ -453,10 +480,23 @@ class TicketStore:
     async def _next_seq(self, day: str) -> int:
         key = self.keys.seq(day)
         if self.seq_floor is not None and not await self.r.exists(key):
-            floor = await self.seq_floor(day)
+            floor = await self._floor(day)
             if floor > 0:
                 await self.r.set(key, floor, nx=True)
         return int(await self.r.incr(key))
+
+    async def _floor(self, day: str) -> int:
+        """The records' floor for a day, asked once however many drafts arrive together (a burst at
+        midnight or after Redis was lost asked PostgreSQL once per draft and ran its pool dry)."""
+        assert self.seq_floor is not None
+        task = self._floors.get(day)
+        if task is None:
+            task = self._floors[day] = asyncio.ensure_future(self.seq_floor(day))
+            # kept a few seconds after it answers: drafts that saw no counter just before the first
+            # one set it use the same answer (a later loss of the counter asks again)
+            task.add_done_callback(lambda _t: asyncio.get_running_loop().call_later(
+                FLOOR_KEEP_S, lambda: self._floors.pop(day, None)))
+        return await asyncio.shield(task)
 
     def _event(self, pipe: Any, event: str, ticket_id: str, status: str) -> None:
         pipe.publish(self.keys.events, json.dumps({"event": event, "ticket": ticket_id, "status": status}))

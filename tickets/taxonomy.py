@@ -9,8 +9,9 @@ of its own keywords was heard clearly enough.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from tickets.phrases import PhraseMatcher, parse_weighted
 
@@ -45,7 +46,7 @@ class Taxonomy:
         self._matcher = matcher
 
     @classmethod
-    def from_config(cls, data: Mapping[str, Any]) -> "Taxonomy":
+    def from_config(cls, data: Mapping[str, Any]) -> Taxonomy:
         level1: list[str] = []
         children: dict[str, tuple[str, ...]] = {}
         entries: list[tuple[str, str, float]] = []
@@ -128,3 +129,5 @@ def _entries(keywords: Any, label: str, path: str, scale: float = 1.0) -> list[t
             raise ValueError(f"{path}.keywords[{k}]: {exc}") from None
         out.append((phrase, label, weight * scale))
     return out
+
+UNCLASSIFIED = "未分类"          # a ticket with no category yet, in reports

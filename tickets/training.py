@@ -14,9 +14,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from tickets import learned
 from tickets.eval import EvalCase, evaluate, load_cases

@@ -14,8 +14,9 @@ places are looked for, the operator's read-back included.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 CALLER = "caller"
 OPERATOR = "operator"
@@ -53,10 +54,6 @@ class Dialogue:
         """The caller's words, one line per turn (everything when no speaker is marked)."""
         said = [t.text for t in self.turns if t.speaker == CALLER]
         return "\n".join(said) if said or self.labelled else "\n".join(t.text for t in self.turns)
-
-    @property
-    def operator_text(self) -> str:
-        return "\n".join(t.text for t in self.turns if t.speaker == OPERATOR)
 
     @property
     def plain(self) -> str:

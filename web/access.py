@@ -20,7 +20,7 @@ Roles are ordered: operator < supervisor < admin.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from web.keys import BODY, CONFIG, PRINCIPAL, QUERY
 from web.sessions import Session
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -96,6 +97,23 @@ class RouteTable:
 
 
 @dataclass(frozen=True)
+class RouteBundle:
+    """What a route factory returns: a module's route table (module-level handlers), the services
+    they read (`{AppKey: service}`) and cleanup contexts; `web.app.create_app` installs all three.
+
+        def console_routes(seats, router, tickets, calls) -> RouteBundle:
+            return RouteBundle(routes, {SEATS: seats, ROUTER: router, TICKETS: tickets, CALLS: calls})
+    """
+
+    routes: RouteTable
+    services: Mapping[web.AppKey[Any], Any] = field(default_factory=dict)
+    contexts: tuple[CleanupContext, ...] = ()
+
+    def __iter__(self) -> Iterator[RouteSpec]:
+        return iter(self.routes)
+
+
+@dataclass(frozen=True)
 class Principal:
     """The logged-in user of a request and their session."""
 
@@ -115,25 +133,10 @@ def current_user(request: web.Request) -> User:
     return p.user
 
 
-def require_role(request: web.Request, role: Role) -> User:
-    user = current_user(request)
-    if user.role < role:
-        raise forbidden({"required_role": role.id})
-    return user
-
-
 def own_operator_only(request: web.Request, operator_id: str | None) -> User:
     """Operators may only reach data of their own operator id; supervisors and admins any."""
     user = current_user(request)
     if user.role is Role.OPERATOR and (operator_id is None or operator_id != user.operator_id):
-        raise forbidden({"reason": "own_data_only"})
-    return user
-
-
-def own_user_only(request: web.Request, user_id: str) -> User:
-    """Like own_operator_only, by account id."""
-    user = current_user(request)
-    if user.role is Role.OPERATOR and user_id != user.id:
         raise forbidden({"reason": "own_data_only"})
     return user
 

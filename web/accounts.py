@@ -23,6 +23,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
+from kernel.errors import HotlineError
 from web.auth import PasswordFormatError, PasswordHasher
 from web.sessions import announce_ended
 
@@ -59,13 +60,11 @@ ROLE_IDS = [r.id for r in Role]
 ROLE_LABELS = {Role.OPERATOR: "话务员", Role.SUPERVISOR: "班长", Role.ADMIN: "管理员"}
 
 
-class AccountError(Exception):
+class AccountError(HotlineError):
     """A refused account operation: id, zh-CN message, details."""
 
     def __init__(self, error_id: str, message: str, details: Mapping[str, Any] | None = None) -> None:
-        super().__init__(f"{error_id}: {message}")
-        self.error_id = error_id
-        self.message = message
+        super().__init__(message, error_id=error_id, text=f"{error_id}: {message}")
         self.details = dict(details or {})
 
 
@@ -139,7 +138,8 @@ class Accounts:
 
     def __init__(self, redis: aioredis.Redis, hasher: PasswordHasher, clock: Callable[[], float],
                  min_password_len: int = 10, kdf_slots: int = 4) -> None:
-        self.redis = redis
+        # decode_responses=True: every answer is str, which redis-py's types cannot tell
+        self.redis: Any = redis
         self.hasher = hasher
         self.clock = clock
         self.min_password_len = min_password_len
@@ -210,6 +210,7 @@ class Accounts:
         stored = await self.redis.hget(_key(user_id), "password") if user_id else None
         if not await self._verify(password, stored):
             return None
+        assert user_id is not None and stored is not None        # verified: both were there
         user = await self.require(user_id)
         if user.disabled:
             raise AccountError("account_disabled", "账号已停用，请联系管理员", {"username": name})

@@ -63,7 +63,8 @@ ENTRY_SCHEMA: dict[str, Any] = {
 class AuditLog:
     def __init__(self, redis: aioredis.Redis, clock: Callable[[], float], maxlen: int = 0,
                  stream: str = STREAM, sink: Callable[[str, Mapping[str, Any]], None] | None = None) -> None:
-        self.redis = redis
+        # decode_responses=True: every answer is str, which redis-py's types cannot tell
+        self.redis: Any = redis
         # The system of record (records.writer.RecordWriter.audit): every entry, with its stream id;
         # the stream here is trimmed, the records keep it.
         self.sink = sink

@@ -26,9 +26,8 @@ or that name their operator id. A draft_ticket event names only its call: its
 seat is the one the call was offered to (remembered from screen_pop and
 call_assigned, else asked of the Router).
 
-    live = live_routes(redis, router=router)          # a RouteTable with a cleanup context
-    app = create_app(..., routes=[..., live])
-    app.cleanup_ctx.append(live.cleanup_ctx)           # starts the reader, closes sockets at shutdown
+    app = create_app(..., routes=[..., live_routes(redis, router=router)])
+    # the bundle's cleanup context starts the readers and closes the sockets at shutdown
 
 Who may keep a page open is re-checked all the time, not only at connect: the
 hub follows `web:sessions:ended` (web/sessions.py: logout, revocation, account
@@ -53,23 +52,25 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from web.access import RouteTable, current_user, principal
+from kernel.loops import raise_if_cancelled
+from kernel.notify import LIVE_CHANNEL
+from web.access import CleanupContext, RouteBundle, RouteTable, current_user, principal
 from web.accounts import Role, User
-from web.errors import ApiError
 from web.auth import token_digest
-from web.keys import ACCOUNTS, METRICS, SESSIONS
+from web.errors import ApiError
+from web.keys import ACCOUNTS, LIVE, LIVE_SETTINGS, METRICS, SESSIONS
 from web.metrics import Metrics
 from web.sessions import ENDED_CHANNEL
 
 log = logging.getLogger("web.live")
 
-LIVE_CHANNEL = "hotline:live"
 SEAT_EVENTS = frozenset({"screen_pop", "draft_ticket", "transcript", "emergency_alert"})   # name only their call
 
 
@@ -168,14 +169,12 @@ class LiveHub:
 
     # ------------------------------------------------------------ reading Redis
     async def _follow_channel(self) -> None:
-        task = asyncio.current_task()
         while True:
             pubsub = self.redis.pubsub()
             try:
                 await pubsub.subscribe(self.settings.channel, ENDED_CHANNEL)
                 while True:
-                    if task is not None and task.cancelling():
-                        raise asyncio.CancelledError()
+                    raise_if_cancelled()
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is None or msg.get("type") != "message":
                         continue
@@ -193,8 +192,7 @@ class LiveHub:
                         self.events_in.inc(src="live")
                         await self.dispatch(event, "live")
             except (RedisConnectionError, RedisTimeoutError) as exc:
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError() from exc
+                raise_if_cancelled(exc)
                 log.warning("live: redis channel lost (%s); subscribing again", exc)
                 await asyncio.sleep(1.0)
             finally:
@@ -202,21 +200,18 @@ class LiveHub:
                     await pubsub.aclose()
 
     async def _follow_stream(self) -> None:
-        task = asyncio.current_task()
         key = f"{self.settings.prefix}:events"
         last = "$"
         while True:
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError()
+            raise_if_cancelled()
             try:
-                got = await self.redis.xread({key: last}, count=500, block=1000)
+                got: Any = await self.redis.xread({key: last}, count=500, block=1000)
             except (RedisConnectionError, RedisTimeoutError) as exc:
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError() from exc
+                raise_if_cancelled(exc)
                 log.warning("live: redis stream read failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
-            for _stream, entries in got or []:
+            for _stream, entries in cast(Any, got) or []:
                 for eid, fields in entries:
                     last = eid.decode() if isinstance(eid, bytes) else eid
                     raw = fields.get("json") or fields.get(b"json")
@@ -399,9 +394,6 @@ class LiveHub:
         return user.seat
 
 
-LIVE = web.AppKey("live_hub", LiveHub)
-
-
 def _abort(client: Client) -> None:
     """Drop the connection at once (a page that reads nothing would never let close() finish)."""
     if client.transport is not None and not client.transport.is_closing():
@@ -423,58 +415,69 @@ def _report(task: asyncio.Task) -> None:
         log.error("live: %s ended", task.get_name(), exc_info=task.exception())
 
 
-class LiveRoutes(RouteTable):
-    """The /ws route, plus `cleanup_ctx` to give to the application."""
+routes = RouteTable(tag="live")
 
-    def __init__(self, redis: aioredis.Redis, settings: LiveSettings, router: Any) -> None:
-        super().__init__(tag="live")
-        self._redis, self._settings, self._router = redis, settings, router
 
-        @self.get("/ws", summary="实时事件（WebSocket）：话务员只收到本人坐席的事件，班长与管理员收到全部",
-                  role=Role.OPERATOR, status=101, content_type="application/json", errors=(503,),
-                  description="来电弹屏 screen_pop、工单草稿 draft_ticket、坐席状态 seat_state 与通话事件；"
-                              "每帧为单个事件（JSON 对象），或积压时的多个事件（JSON 数组，按先后排列）；"
-                              "须同源（校验 Origin）。")
-        async def live_socket(request: web.Request) -> web.StreamResponse:
-            hub = request.app.get(LIVE)
-            if hub is None:
-                raise ApiError(503, "unavailable", "实时推送暂不可用")
-            user = current_user(request)
-            who = principal(request)
-            ws = web.WebSocketResponse(heartbeat=settings.heartbeat_s, max_msg_size=settings.max_message_bytes,
-                                       compress=False)
-            await ws.prepare(request)
-            client = Client(user, ws, seat=await hub.initial_seat(user), transport=request.transport,
-                            session=token_digest(who.session.token) if who is not None else "")
-            writer = hub.join(client)
-            try:
-                await ws.send_str(json.dumps({"type": "hello", "src": "live", "seat": client.seat,
-                                              "role": user.role.id}, ensure_ascii=False))
-                async for _msg in ws:             # pages send nothing we use; a close ends the loop
-                    pass
-            finally:
-                hub.leave(client)
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
-                if not ws.closed:
-                    with contextlib.suppress(Exception):
-                        async with asyncio.timeout(1.0):
-                            await ws.close()
-            return ws
+class LiveRoutes(RouteBundle):
+    """The live bundle. `cleanup_ctx` is its hub's context, which create_app installs already;
+    a composition that still adds it by hand does no harm (one hub per application)."""
 
-    async def cleanup_ctx(self, app: web.Application) -> AsyncIterator[None]:
-        hub = LiveHub(self._redis, app[METRICS], self._settings, self._router,
-                      sessions=app.get(SESSIONS), accounts=app.get(ACCOUNTS))
+    @property
+    def cleanup_ctx(self) -> CleanupContext:
+        return self.contexts[0]
+
+
+def live_routes(redis: aioredis.Redis, *, router: Any = None, settings: LiveSettings = LiveSettings()) -> LiveRoutes:
+    """The live WebSocket route and the hub that feeds it (a cleanup context, installed by
+    create_app). `router` (agents.service.Router), when given, finds an operator's seat at
+    connection and the seat of a draft_ticket's call."""
+    return LiveRoutes(routes, {LIVE_SETTINGS: settings}, (_hub(redis, settings, router),))
+
+
+def _hub(redis: aioredis.Redis, settings: LiveSettings, router: Any) -> CleanupContext:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if LIVE in app:                  # one hub per application
+            yield
+            return
+        hub = LiveHub(redis, app[METRICS], settings, router, sessions=app.get(SESSIONS), accounts=app.get(ACCOUNTS))
         app[LIVE] = hub
         await hub.start()
         try:
             yield
         finally:
             await hub.stop()
+    return ctx
 
 
-def live_routes(redis: aioredis.Redis, *, router: Any = None, settings: LiveSettings = LiveSettings()) -> LiveRoutes:
-    """The live WebSocket route; add the returned table to create_app's routes and its
-    `cleanup_ctx` to the app. `router` (agents.service.Router), when given, finds an operator's
-    seat at connection and the seat of a draft_ticket's call."""
-    return LiveRoutes(redis, settings, router)
+@routes.get("/ws", summary="实时事件（WebSocket）：话务员只收到本人坐席的事件，班长与管理员收到全部",
+            role=Role.OPERATOR, status=101, content_type="application/json", errors=(503,),
+            description="来电弹屏 screen_pop、工单草稿 draft_ticket、坐席状态 seat_state 与通话事件；"
+                        "每帧为单个事件（JSON 对象），或积压时的多个事件（JSON 数组，按先后排列）；"
+                        "须同源（校验 Origin）。")
+async def live_socket(request: web.Request) -> web.StreamResponse:
+    hub = request.app.get(LIVE)
+    if hub is None:
+        raise ApiError(503, "unavailable", "实时推送暂不可用")
+    settings = request.app[LIVE_SETTINGS]
+    user = current_user(request)
+    who = principal(request)
+    ws = web.WebSocketResponse(heartbeat=settings.heartbeat_s, max_msg_size=settings.max_message_bytes,
+                               compress=False)
+    await ws.prepare(request)
+    client = Client(user, ws, seat=await hub.initial_seat(user), transport=request.transport,
+                    session=token_digest(who.session.token) if who is not None else "")
+    writer = hub.join(client)
+    try:
+        await ws.send_str(json.dumps({"type": "hello", "src": "live", "seat": client.seat,
+                                      "role": user.role.id}, ensure_ascii=False))
+        async for _msg in ws:             # pages send nothing we use; a close ends the loop
+            pass
+    finally:
+        hub.leave(client)
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        if not ws.closed:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await ws.close()
+    return ws

@@ -125,7 +125,7 @@ class Histogram(_Metric):
     def samples(self) -> Iterable[str]:
         for key, row in sorted(self._obs.items()):
             for bound, n in zip(self.buckets, row):
-                le = 'le="%s"' % _num(bound)
+                le = f'le="{_num(bound)}"'
                 yield f"{self.name}_bucket{_labels(self.label_names, key, le)} {_num(n)}"
             inf = 'le="+Inf"'
             yield f"{self.name}_bucket{_labels(self.label_names, key, inf)} {_num(row[-1])}"

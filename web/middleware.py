@@ -1,8 +1,9 @@
 """The request pipeline: errors and metrics outside, access control inside.
 
-errors_middleware  turns ApiError and HTTP errors on /api/ into the JSON error
-                   body, logs unexpected exceptions (500), counts and times
-                   every request.
+errors_middleware  turns ApiError, the domain errors of the one error map
+                   (web.error_map) and HTTP errors on /api/ into the JSON
+                   error body, logs unexpected exceptions (500), counts and
+                   times every request.
 access_middleware  looks up the matched route's RouteSpec and enforces it:
                    Origin on changing requests and WebSocket handshakes, the
                    session, the CSRF token,
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from web.access import SAFE_METHODS, Principal, RouteSpec, actor
 from web.csrf import check_origin, check_token
+from web.error_map import api_error
 from web.errors import ApiError, error_response, forbidden, invalid, unauthenticated
 from web.keys import ACCOUNTS, AUDIT, BODY, CONFIG, PRINCIPAL, QUERY, SESSIONS, SPEC, SPECS
 from web.metrics import Metrics
@@ -58,19 +60,21 @@ def errors_middleware(metrics: Metrics) -> Any:
         try:
             try:
                 response = await handler(request)
-            except ApiError as exc:
-                response = exc.response()
             except web.HTTPException as exc:
                 if exc.status < 400 or not is_api(request):
                     status = exc.status
                     raise
                 error_id, message = _HTTP_ERRORS.get(exc.status, (f"http_{exc.status}", "请求失败"))
                 response = error_response(exc.status, error_id, message)
-            except Exception:
-                log.exception("%s %s failed", request.method, request.path)
-                if not is_api(request):
-                    raise
-                response = error_response(500, "internal", "服务器内部错误，请稍后重试")
+            except Exception as exc:
+                refusal = api_error(exc)
+                if refusal is not None:
+                    response = refusal.response()
+                else:
+                    log.exception("%s %s failed", request.method, request.path)
+                    if not is_api(request):
+                        raise
+                    response = error_response(500, "internal", "服务器内部错误，请稍后重试")
             status = response.status
             return response
         finally:

@@ -26,20 +26,20 @@ from datetime import date, timedelta
 from typing import Any
 
 from agents.events import COUNTERS, summarize
+from kernel.errors import HotlineError
+from tickets.taxonomy import UNCLASSIFIED
 
 PERIODS = ("day", "week", "quarter")
 PERIOD_LABELS = {"day": "日", "week": "周", "quarter": "季度"}
 MAX_DAYS = 400                # the routing engine keeps its day counters 400 days (stats_ttl_days)
-UNCLASSIFIED = "未分类"
 OTHERS = "其他类别"
 
 
-class ReportError(ValueError):
+class ReportError(HotlineError, ValueError):
     """A report request that cannot be answered (bad dates, range too long)."""
 
     def __init__(self, error_id: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.error_id = error_id
+        super().__init__(message, error_id=error_id)
         self.message = message
         self.details = details
 
@@ -138,6 +138,38 @@ class Scope:
 KIND_LABELS = {"all": "全部", "lane": "队列", "seat": "坐席"}
 
 
+def period_totals(counters: Mapping[date, Mapping[str, Mapping[str, Any]]], period: str, start: date, end: date,
+                  scopes: Iterable[Scope]) -> dict[str, dict[str, dict[str, int]]]:
+    """{period key: {scope key: summed counters}} from day counters (`counters[day][scope.key]`,
+    missing: nothing counted); what records.reports.SqlReportFigures.period_counters sums in SQL."""
+    scopes = list(scopes)
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for p in periods(start, end, period):
+        per_scope = out.setdefault(p.key, {})
+        for s in scopes:
+            total: dict[str, int] = {}
+            day = p.start
+            while day <= p.end:
+                add_counters(total, counters.get(day, {}).get(s.key, {}))
+                day += timedelta(days=1)
+            if total:
+                per_scope[s.key] = total
+    return out
+
+
+def period_rows(totals: Mapping[str, Mapping[str, Mapping[str, Any]]], period: str, start: date, end: date,
+                scopes: Iterable[Scope]) -> list[dict[str, Any]]:
+    """One row per period and scope: the period's summed counters and the figures from them."""
+    scopes = list(scopes)
+    rows = []
+    for p in periods(start, end, period):
+        for s in scopes:
+            total = add_counters({}, totals.get(p.key, {}).get(s.key, {}))
+            rows.append({"period": p.key, "period_label": p.label, "kind": s.kind, "id": s.id, "name": s.name,
+                         **summarize(total)})
+    return rows
+
+
 def scope_rows(counters: Mapping[date, Mapping[str, Mapping[str, Any]]], period: str, start: date, end: date,
                scopes: Iterable[Scope]) -> list[dict[str, Any]]:
     """One row per period and scope: the summed counters and the figures from them.
@@ -145,17 +177,7 @@ def scope_rows(counters: Mapping[date, Mapping[str, Mapping[str, Any]]], period:
     `counters[day][scope.key]` is that day's counter hash (missing: nothing counted).
     """
     scopes = list(scopes)
-    rows = []
-    for p in periods(start, end, period):
-        for s in scopes:
-            total: dict[str, int] = {}
-            day = p.start
-            while day <= p.end:
-                add_counters(total, counters.get(day, {}).get(s.key, {}))
-                day += timedelta(days=1)
-            rows.append({"period": p.key, "period_label": p.label, "kind": s.kind, "id": s.id, "name": s.name,
-                         **summarize(total)})
-    return rows
+    return period_rows(period_totals(counters, period, start, end, scopes), period, start, end, scopes)
 
 
 # ---------------------------------------------------------------- categories
@@ -205,7 +227,7 @@ def category_trend(day_counts: Mapping[date, Mapping[str, Mapping[str, int]]], s
     """Tickets per ISO week for the `top` categories of the range (plus any `focus` ones),
     the rest summed as 其他类别; with each series' change from its previous week."""
     weeks = periods(start, end, "week")
-    per_week = {p.key: {} for p in weeks}
+    per_week: dict[str, dict[str, int]] = {p.key: {} for p in weeks}
     totals: dict[str, int] = {}
     for p in weeks:
         day = p.start
@@ -219,7 +241,7 @@ def category_trend(day_counts: Mapping[date, Mapping[str, Mapping[str, int]]], s
     chosen = ranked[:max(0, top)]
     chosen += [c for c in focus if c not in chosen]
     rest = [c for c in ranked if c not in chosen]
-    series = [{"category": c, "counts": [per_week[p.key].get(c, 0) for p in weeks]} for c in chosen]
+    series: list[dict[str, Any]] = [{"category": c, "counts": [per_week[p.key].get(c, 0) for p in weeks]} for c in chosen]
     if rest:
         series.append({"category": OTHERS, "others": len(rest),
                        "counts": [sum(per_week[p.key].get(c, 0) for c in rest) for p in weeks]})

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,31 +29,18 @@ from aiohttp import web
 from ivr.diff import diff_trees, summarize
 from ivr.engine import EngineError
 from ivr.loader import load_data, parse_text
-from ivr.problems import Problem
 from ivr.simulate import facts_for, parse_at, simulate
 from ivr.validate import check_parsed
 from ivr.versions import VersionError, VersionStore
 from recordings.prompts import AUDIO_EXTS, PromptResolver
 from recordings.tts import TTSError
-from web.access import RouteTable, actor, body, current_user, json_ok, query
+from web.access import RouteBundle, RouteTable, actor, body, current_user, json_ok, query
 from web.accounts import Role
 from web.errors import ApiError
-from web.keys import AUDIT
+from web.keys import AUDIT, IVR_ADMIN
+from web.problem_views import problem_view
 from web.routes_pages import STATIC_DIR
 
-# Problem code -> zh-CN words for the page (the English message keeps the detail).
-PROBLEM_TEXT = {
-    "syntax": "语法错误", "too_large": "文档过大", "unreadable": "文件无法读取", "type": "类型错误",
-    "missing": "缺少必填项", "unknown_field": "不支持的字段", "range": "数值超出范围", "pattern": "格式不正确",
-    "enum": "取值不在允许范围内", "version": "不支持的格式版本", "duplicate_key": "按键或名称重复",
-    "invalid_dtmf": "按键无效（只能用 0-9、* 和 #）", "unknown_node": "指向不存在的节点",
-    "unknown_lane": "队列不存在", "unknown_list": "号码名单不存在", "unknown_calendar": "工作日历不存在",
-    "unreachable": "节点无法到达", "dead_end": "来电会在此中断（缺少下一步）", "loop": "存在无法退出的循环",
-    "file_not_found": "文件不存在", "list_line": "名单行有误", "calendar": "日历设置有误",
-    "outside_root": "文件路径须为配置目录内的相对路径",
-}
-_VERSION_ERRORS = {"tree_invalid": (400, "流程树有问题，未发布"), "unchanged": (409, "与当前版本相同，无需发布"),
-                   "no_such_version": (404, "版本不存在"), "author_required": (400, "发布需要署名")}
 TOP_ORDER = ("version", "name", "description", "entry", "timezone", "defaults", "lanes", "lists", "calendars",
              "nodes")
 MAX_UPLOAD_S = 120
@@ -125,19 +113,6 @@ PROMPT_SCHEMA = {"type": "object", "required": ["text", "uploaded"],
 
 
 # -- helpers (pure) ---------------------------------------------------------------------
-def node_of(path: str) -> str | None:
-    """The node a problem path points into (``nodes.menu.options.5`` -> ``menu``)."""
-    parts = path.split(".")
-    return parts[1] if len(parts) >= 2 and parts[0] == "nodes" else None
-
-
-def problem_view(p: Problem | dict[str, Any]) -> dict[str, Any]:
-    d = p.to_dict() if isinstance(p, Problem) else dict(p)
-    d["node"] = node_of(d.get("path", ""))
-    d["text"] = PROBLEM_TEXT.get(d.get("code", ""), "有误")
-    return d
-
-
 def ordered(doc: Any) -> Any:
     """A tree document with its top-level keys in the usual reading order (for YAML export)."""
     if not isinstance(doc, dict):
@@ -151,16 +126,9 @@ def to_yaml(doc: Any) -> str:
     return yaml.safe_dump(ordered(doc), allow_unicode=True, sort_keys=False, default_flow_style=False, width=100)
 
 
-def tree_invalid(problems: list) -> ApiError:
-    return ApiError(400, "tree_invalid", f"流程树有 {len(problems)} 处问题，未发布",
-                    {"problems": [problem_view(p) for p in problems]})
-
-
-def version_api_error(exc: VersionError) -> ApiError:
-    if exc.error_id == "tree_invalid":
-        return tree_invalid(exc.problems)
-    status, message = _VERSION_ERRORS.get(exc.error_id, (409, "版本操作失败"))
-    return ApiError(status, exc.error_id, message, {"detail": str(exc)})
+def tree_invalid(problems: list[Any]) -> VersionError:
+    """The refusal of a tree with problems (the same a publish gives; web.error_map renders it)."""
+    return VersionError("tree_invalid", f"tree has {len(problems)} problem(s)", problems)
 
 
 def convert_wav(data: bytes, dest: Path) -> float:
@@ -208,161 +176,26 @@ def _wav_seconds(path: Path) -> float | None:
 
 
 # -- routes ------------------------------------------------------------------------------
-def admin_ivr_routes(versions: VersionStore, base_dir: Path, resolver: PromptResolver) -> RouteTable:
-    routes = RouteTable(tag="admin-ivr")
-    base = Path(base_dir)
+@dataclass(frozen=True)
+class IvrAdmin:
+    """What the IVR admin handlers work on: the versions, the configuration folder, the prompts."""
 
-    def check(doc: Any):
+    versions: VersionStore
+    base: Path
+    resolver: PromptResolver
+
+    def check(self, doc: Any) -> Any:
         from ivr.loader import Parsed
-        return check_parsed(Parsed(doc), base_dir=base)
+        return check_parsed(Parsed(doc), base_dir=self.base)
 
-    async def audit(request: web.Request, action: str, target: str, details: dict[str, Any]) -> None:
-        await request.app[AUDIT].record(actor(request), action, target, details)
-
-    async def doc_of(number: int) -> Any:
-        try:
-            return await versions.document(number)
-        except VersionError as exc:
-            raise version_api_error(exc) from None
-
-    async def current_number() -> int:
-        n = await versions.current_number()
+    async def current_number(self) -> int:
+        n = await self.versions.current_number()
         if n is None:
             raise ApiError(404, "no_published_tree", "尚未发布任何流程树")
         return n
 
-    @routes.get("/api/admin/ivr/tree", summary="读取流程树（默认为当前发布版本）", role=Role.ADMIN,
-                response=TREE_SCHEMA, errors=(404,), query={"version": {"type": "integer", "minimum": 1}})
-    async def admin_ivr_tree(request: web.Request) -> web.Response:
-        n = query(request).get("version") or await current_number()
-        doc = await doc_of(n)
-        info = (await versions.info(n)).to_dict()
-        info["current"] = n == await versions.current_number()
-        return json_ok({"version": info, "doc": ordered(doc)})
-
-    @routes.get("/api/admin/ivr/tree.yaml", summary="导出流程树为 YAML", role=Role.ADMIN, errors=(404,),
-                content_type="application/yaml", query={"version": {"type": "integer", "minimum": 1}})
-    async def admin_ivr_export_yaml(request: web.Request) -> web.Response:
-        n = query(request).get("version") or await current_number()
-        text = f"# 流程树 版本 {n}\n" + to_yaml(await doc_of(n))
-        return web.Response(text=text, content_type="application/yaml", charset="utf-8",
-                            headers={"Content-Disposition": f'attachment; filename="ivr-v{n}.yaml"'})
-
-    @routes.post("/api/admin/ivr/import", summary="导入 YAML/JSON 文本（只解析和校验，不发布）", role=Role.ADMIN,
-                 request=IMPORT_BODY, response=IMPORT_SCHEMA)
-    async def admin_ivr_import(request: web.Request) -> web.Response:
-        parsed = parse_text(body(request)["text"])
-        result = await asyncio.to_thread(check_parsed, parsed, base_dir=base)
-        problems = [problem_view(p) for p in result.problems]
-        doc = parsed.data if isinstance(parsed.data, dict) else None
-        return json_ok({"doc": ordered(doc) if doc is not None else None, "ok": not problems, "problems": problems})
-
-    @routes.post("/api/admin/ivr/validate", summary="校验流程树（返回全部问题及其位置）", role=Role.ADMIN,
-                 request=DOC_BODY, response=PROBLEMS_SCHEMA)
-    async def admin_ivr_validate(request: web.Request) -> web.Response:
-        result = await asyncio.to_thread(check, body(request)["doc"])
-        problems = [problem_view(p) for p in result.problems]
-        return json_ok({"ok": not problems, "problems": problems})
-
-    @routes.post("/api/admin/ivr/simulate", summary="模拟来电（来电号码、被叫号码、时间、按键 → 经过的节点）",
-                 role=Role.ADMIN, request=SIM_BODY, response=SIM_SCHEMA, errors=(404,))
-    async def admin_ivr_simulate(request: web.Request) -> web.Response:
-        data = body(request)
-        doc = data["doc"] if "doc" in data else await doc_of(data.get("version") or await current_number())
-        result = await asyncio.to_thread(check, doc)
-        if not result.ok:
-            raise tree_invalid(list(result.problems))
-        tree = result.require()
-        try:
-            at = parse_at(data.get("at") or None, tree.timezone)
-            at.astimezone(dt.timezone.utc)              # out of range for time zones: refused here
-        except (ValueError, OverflowError):
-            raise ApiError(400, "invalid_time", "时间格式不正确（例如 2026-12-01T10:00）") from None
-        facts = facts_for(tree, caller=data.get("caller") or None, did=data.get("did") or None, at=at,
-                          lists=result.lists)
-        try:
-            sim = simulate(tree, facts, data.get("keys", ""))
-        except (EngineError, ValueError, OverflowError) as exc:
-            raise ApiError(400, "simulation_failed", "模拟来电未能完成", {"detail": str(exc)}) from None
-        out = sim.to_dict()
-        out["at"] = at.isoformat()
-        return json_ok(out)
-
-    @routes.put("/api/admin/ivr/draft", summary="保存草稿（有问题也保存）", role=Role.ADMIN, request=DOC_BODY,
-                response=PROBLEMS_SCHEMA, audit="ivr.draft.save")
-    async def admin_ivr_save_draft(request: web.Request) -> web.Response:
-        problems = await versions.save_draft(body(request)["doc"], current_user(request).username)
-        views = [problem_view(p) for p in problems]
-        return json_ok({"ok": not views, "problems": views})
-
-    @routes.get("/api/admin/ivr/draft", summary="读取草稿", role=Role.ADMIN, response=DRAFT_SCHEMA, errors=(404,))
-    async def admin_ivr_get_draft(request: web.Request) -> web.Response:
-        draft = await versions.draft()
-        if draft is None:
-            raise ApiError(404, "no_draft", "没有保存的草稿")
-        doc, problems = draft
-        return json_ok({"doc": ordered(doc), "problems": [problem_view(p) for p in problems]})
-
-    @routes.post("/api/admin/ivr/publish", summary="发布流程树（附说明；有问题则拒绝并列出全部问题）", role=Role.ADMIN,
-                 status=201, request=PUBLISH_BODY, response=VERSION_SCHEMA, errors=(409,))
-    async def admin_ivr_publish(request: web.Request) -> web.Response:
-        data = body(request)
-        user = current_user(request)
-        before = await versions.current_number()
-        try:
-            info = await versions.publish(data["doc"], user.username, data["comment"],
-                                          force=bool(data.get("republish")))
-        except VersionError as exc:
-            await audit(request, "ivr.publish_refused", "ivr", {"error": exc.error_id,
-                                                               "problems": len(exc.problems)})
-            raise version_api_error(exc) from None
-        await audit(request, "ivr.publish", f"ivr:version:{info.number}",
-                    {"comment": info.comment, "previous": before, "hash": info.hash})
-        return json_ok({**info.to_dict(), "current": True}, status=201)
-
-    @routes.get("/api/admin/ivr/versions", summary="版本历史", role=Role.ADMIN, response=HISTORY_SCHEMA)
-    async def admin_ivr_versions(request: web.Request) -> web.Response:
-        current = await versions.current_number()
-        history = [{**v.to_dict(), "current": v.number == current} for v in await versions.history()]
-        return json_ok({"current": current, "versions": list(reversed(history))})
-
-    @routes.get("/api/admin/ivr/diff", summary="两个版本的语义差异（默认：上一版本 → 当前版本）", role=Role.ADMIN,
-                response=DIFF_SCHEMA, errors=(404,),
-                query={"from": {"type": "integer", "minimum": 1}, "to": {"type": "integer", "minimum": 1}})
-    async def admin_ivr_diff(request: web.Request) -> web.Response:
-        q = query(request)
-        to = q.get("to") or await current_number()
-        frm = q.get("from") or max(to - 1, 1)
-        old, new = await doc_of(frm), await doc_of(to)
-        diff = await asyncio.to_thread(_diff_docs, old, new, base)
-        return json_ok({"from": frm, "to": to, "diff": diff, "summary": summarize(diff)})
-
-    @routes.post("/api/admin/ivr/diff", summary="编辑中的流程树与某版本（默认当前版本）的语义差异", role=Role.ADMIN,
-                 request=DIFF_BODY, response=DIFF_SCHEMA, errors=(404,))
-    async def admin_ivr_diff_draft(request: web.Request) -> web.Response:
-        data = body(request)
-        frm = data.get("against") or await current_number()
-        old = await doc_of(frm)
-        diff = await asyncio.to_thread(_diff_docs, old, data["doc"], base)
-        return json_ok({"from": frm, "to": None, "diff": diff, "summary": summarize(diff)})
-
-    @routes.post("/api/admin/ivr/rollback", summary="回滚到某个版本（作为新版本发布）", role=Role.ADMIN, status=201,
-                 request=ROLLBACK_BODY, response=VERSION_SCHEMA, errors=(404, 409))
-    async def admin_ivr_rollback(request: web.Request) -> web.Response:
-        data = body(request)
-        before = await versions.current_number()
-        try:
-            info = await versions.rollback(data["version"], current_user(request).username,
-                                           data.get("comment") or f"回滚到版本 {data['version']}")
-        except VersionError as exc:
-            raise version_api_error(exc) from None
-        await audit(request, "ivr.rollback", f"ivr:version:{info.number}",
-                    {"rollback_of": data["version"], "previous": before, "comment": info.comment})
-        return json_ok({**info.to_dict(), "current": True}, status=201)
-
-    # -- prompts -----------------------------------------------------------------------
-    def uploaded_file(text: str) -> Path | None:
-        up = resolver.upload_path(text)
+    def uploaded_file(self, text: str) -> Path | None:
+        up = self.resolver.upload_path(text)
         if up is None:
             return None
         for ext in AUDIO_EXTS:
@@ -370,66 +203,224 @@ def admin_ivr_routes(versions: VersionStore, base_dir: Path, resolver: PromptRes
                 return up.with_suffix(ext)
         return None
 
-    @routes.get("/api/admin/prompts", summary="提示音状态（是否已上传录音）", role=Role.ADMIN, response=PROMPT_SCHEMA,
-                query={"text": _TEXT})
-    async def admin_prompt_status(request: web.Request) -> web.Response:
-        text = _required_text(query(request))
-        up = uploaded_file(text)
-        return json_ok({"text": text, "uploaded": up is not None,
-                        "duration_s": _wav_seconds(up) if up and up.suffix == ".wav" else None})
 
-    @routes.get("/api/admin/prompts/preview", summary="试听提示音（已上传的录音，或由文字合成的语音 WAV）",
-                role=Role.ADMIN, content_type="audio/wav", errors=(503,),
-                query={"text": _TEXT, "source": {"type": "string", "enum": ["auto", "tts"], "default": "auto"}})
-    async def admin_prompt_preview(request: web.Request) -> web.Response:
-        q = query(request)
-        text = _required_text(q)
-        up = uploaded_file(text) if q["source"] == "auto" else None
-        if up is not None and up.suffix == ".wav":
-            wav, source = up, "upload"
-        else:
-            try:
-                wav = (await resolver.tts.ensure_async(text)).with_suffix(".wav")
-            except TTSError as exc:
-                raise ApiError(503, "tts_failed", "语音合成失败", {"detail": exc.detail}) from None
-            source = "tts"
-        data = await asyncio.to_thread(wav.read_bytes)
-        return web.Response(body=data, content_type="audio/wav",
-                            headers={"X-Prompt-Source": source, "Cache-Control": "no-store"})
+routes = RouteTable(tag="admin-ivr")
 
-    @routes.post("/api/admin/prompts/upload", summary="上传提示音录音（WAV，替换该文字的合成语音）", role=Role.ADMIN,
-                 status=201, request=UPLOAD_BODY, response=PROMPT_SCHEMA, errors=(503,))
-    async def admin_prompt_upload(request: web.Request) -> web.Response:
-        data = body(request)
-        _required_text(data)
-        dest = resolver.upload_path(data["text"])
-        if dest is None:
-            raise ApiError(503, "uploads_unavailable", "未配置录音上传目录")
+
+def admin_ivr_routes(versions: VersionStore, base_dir: Path, resolver: PromptResolver) -> RouteBundle:
+    return RouteBundle(routes, {IVR_ADMIN: IvrAdmin(versions, Path(base_dir), resolver)})
+
+
+async def _audit(request: web.Request, action: str, target: str, details: dict[str, Any]) -> None:
+    await request.app[AUDIT].record(actor(request), action, target, details)
+
+
+@routes.get("/api/admin/ivr/tree", summary="读取流程树（默认为当前发布版本）", role=Role.ADMIN,
+            response=TREE_SCHEMA, errors=(404,), query={"version": {"type": "integer", "minimum": 1}})
+async def admin_ivr_tree(request: web.Request) -> web.Response:
+    ivr = request.app[IVR_ADMIN]
+    n = query(request).get("version") or await ivr.current_number()
+    doc = await ivr.versions.document(n)
+    info = (await ivr.versions.info(n)).to_dict()
+    info["current"] = n == await ivr.versions.current_number()
+    return json_ok({"version": info, "doc": ordered(doc)})
+
+
+@routes.get("/api/admin/ivr/tree.yaml", summary="导出流程树为 YAML", role=Role.ADMIN, errors=(404,),
+            content_type="application/yaml", query={"version": {"type": "integer", "minimum": 1}})
+async def admin_ivr_export_yaml(request: web.Request) -> web.Response:
+    ivr = request.app[IVR_ADMIN]
+    n = query(request).get("version") or await ivr.current_number()
+    text = f"# 流程树 版本 {n}\n" + to_yaml(await ivr.versions.document(n))
+    return web.Response(text=text, content_type="application/yaml", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="ivr-v{n}.yaml"'})
+
+
+@routes.post("/api/admin/ivr/import", summary="导入 YAML/JSON 文本（只解析和校验，不发布）", role=Role.ADMIN,
+             request=IMPORT_BODY, response=IMPORT_SCHEMA)
+async def admin_ivr_import(request: web.Request) -> web.Response:
+    parsed = parse_text(body(request)["text"])
+    result = await asyncio.to_thread(check_parsed, parsed, base_dir=request.app[IVR_ADMIN].base)
+    problems = [problem_view(p) for p in result.problems]
+    doc = parsed.data if isinstance(parsed.data, dict) else None
+    return json_ok({"doc": ordered(doc) if doc is not None else None, "ok": not problems, "problems": problems})
+
+
+@routes.post("/api/admin/ivr/validate", summary="校验流程树（返回全部问题及其位置）", role=Role.ADMIN,
+             request=DOC_BODY, response=PROBLEMS_SCHEMA)
+async def admin_ivr_validate(request: web.Request) -> web.Response:
+    result = await asyncio.to_thread(request.app[IVR_ADMIN].check, body(request)["doc"])
+    problems = [problem_view(p) for p in result.problems]
+    return json_ok({"ok": not problems, "problems": problems})
+
+
+@routes.post("/api/admin/ivr/simulate", summary="模拟来电（来电号码、被叫号码、时间、按键 → 经过的节点）",
+             role=Role.ADMIN, request=SIM_BODY, response=SIM_SCHEMA, errors=(404,))
+async def admin_ivr_simulate(request: web.Request) -> web.Response:
+    data, ivr = body(request), request.app[IVR_ADMIN]
+    doc = data["doc"] if "doc" in data else await ivr.versions.document(
+        data.get("version") or await ivr.current_number())
+    result = await asyncio.to_thread(ivr.check, doc)
+    if not result.ok:
+        raise tree_invalid(list(result.problems))
+    tree = result.require()
+    try:
+        at = parse_at(data.get("at") or None, tree.timezone)
+        at.astimezone(dt.UTC)              # out of range for time zones: refused here
+    except (ValueError, OverflowError):
+        raise ApiError(400, "invalid_time", "时间格式不正确（例如 2026-12-01T10:00）") from None
+    facts = facts_for(tree, caller=data.get("caller") or None, did=data.get("did") or None, at=at,
+                      lists=result.lists)
+    try:
+        sim = simulate(tree, facts, data.get("keys", ""))
+    except (EngineError, ValueError, OverflowError) as exc:
+        raise ApiError(400, "simulation_failed", "模拟来电未能完成", {"detail": str(exc)}) from None
+    out = sim.to_dict()
+    out["at"] = at.isoformat()
+    return json_ok(out)
+
+
+@routes.put("/api/admin/ivr/draft", summary="保存草稿（有问题也保存）", role=Role.ADMIN, request=DOC_BODY,
+            response=PROBLEMS_SCHEMA, audit="ivr.draft.save")
+async def admin_ivr_save_draft(request: web.Request) -> web.Response:
+    problems = await request.app[IVR_ADMIN].versions.save_draft(body(request)["doc"], current_user(request).username)
+    views = [problem_view(p) for p in problems]
+    return json_ok({"ok": not views, "problems": views})
+
+
+@routes.get("/api/admin/ivr/draft", summary="读取草稿", role=Role.ADMIN, response=DRAFT_SCHEMA, errors=(404,))
+async def admin_ivr_get_draft(request: web.Request) -> web.Response:
+    draft = await request.app[IVR_ADMIN].versions.draft()
+    if draft is None:
+        raise ApiError(404, "no_draft", "没有保存的草稿")
+    doc, problems = draft
+    return json_ok({"doc": ordered(doc), "problems": [problem_view(p) for p in problems]})
+
+
+@routes.post("/api/admin/ivr/publish", summary="发布流程树（附说明；有问题则拒绝并列出全部问题）", role=Role.ADMIN,
+             status=201, request=PUBLISH_BODY, response=VERSION_SCHEMA, errors=(409,))
+async def admin_ivr_publish(request: web.Request) -> web.Response:
+    data, versions = body(request), request.app[IVR_ADMIN].versions
+    user = current_user(request)
+    before = await versions.current_number()
+    try:
+        info = await versions.publish(data["doc"], user.username, data["comment"],
+                                      force=bool(data.get("republish")))
+    except VersionError as exc:
+        await _audit(request, "ivr.publish_refused", "ivr", {"error": exc.error_id,
+                                                            "problems": len(exc.problems)})
+        raise
+    await _audit(request, "ivr.publish", f"ivr:version:{info.number}",
+                {"comment": info.comment, "previous": before, "hash": info.hash})
+    return json_ok({**info.to_dict(), "current": True}, status=201)
+
+
+@routes.get("/api/admin/ivr/versions", summary="版本历史", role=Role.ADMIN, response=HISTORY_SCHEMA)
+async def admin_ivr_versions(request: web.Request) -> web.Response:
+    versions = request.app[IVR_ADMIN].versions
+    current = await versions.current_number()
+    history = [{**v.to_dict(), "current": v.number == current} for v in await versions.history()]
+    return json_ok({"current": current, "versions": list(reversed(history))})
+
+
+@routes.get("/api/admin/ivr/diff", summary="两个版本的语义差异（默认：上一版本 → 当前版本）", role=Role.ADMIN,
+            response=DIFF_SCHEMA, errors=(404,),
+            query={"from": {"type": "integer", "minimum": 1}, "to": {"type": "integer", "minimum": 1}})
+async def admin_ivr_diff(request: web.Request) -> web.Response:
+    q, ivr = query(request), request.app[IVR_ADMIN]
+    to = q.get("to") or await ivr.current_number()
+    frm = q.get("from") or max(to - 1, 1)
+    old, new = await ivr.versions.document(frm), await ivr.versions.document(to)
+    diff = await asyncio.to_thread(_diff_docs, old, new, ivr.base)
+    return json_ok({"from": frm, "to": to, "diff": diff, "summary": summarize(diff)})
+
+
+@routes.post("/api/admin/ivr/diff", summary="编辑中的流程树与某版本（默认当前版本）的语义差异", role=Role.ADMIN,
+             request=DIFF_BODY, response=DIFF_SCHEMA, errors=(404,))
+async def admin_ivr_diff_draft(request: web.Request) -> web.Response:
+    data, ivr = body(request), request.app[IVR_ADMIN]
+    frm = data.get("against") or await ivr.current_number()
+    old = await ivr.versions.document(frm)
+    diff = await asyncio.to_thread(_diff_docs, old, data["doc"], ivr.base)
+    return json_ok({"from": frm, "to": None, "diff": diff, "summary": summarize(diff)})
+
+
+@routes.post("/api/admin/ivr/rollback", summary="回滚到某个版本（作为新版本发布）", role=Role.ADMIN, status=201,
+             request=ROLLBACK_BODY, response=VERSION_SCHEMA, errors=(404, 409))
+async def admin_ivr_rollback(request: web.Request) -> web.Response:
+    data, versions = body(request), request.app[IVR_ADMIN].versions
+    before = await versions.current_number()
+    info = await versions.rollback(data["version"], current_user(request).username,
+                                   data.get("comment") or f"回滚到版本 {data['version']}")
+    await _audit(request, "ivr.rollback", f"ivr:version:{info.number}",
+                {"rollback_of": data["version"], "previous": before, "comment": info.comment})
+    return json_ok({**info.to_dict(), "current": True}, status=201)
+
+# -- prompts -----------------------------------------------------------------------
+
+
+@routes.get("/api/admin/prompts", summary="提示音状态（是否已上传录音）", role=Role.ADMIN, response=PROMPT_SCHEMA,
+            query={"text": _TEXT})
+async def admin_prompt_status(request: web.Request) -> web.Response:
+    text = _required_text(query(request))
+    up = request.app[IVR_ADMIN].uploaded_file(text)
+    return json_ok({"text": text, "uploaded": up is not None,
+                    "duration_s": _wav_seconds(up) if up and up.suffix == ".wav" else None})
+
+
+@routes.get("/api/admin/prompts/preview", summary="试听提示音（已上传的录音，或由文字合成的语音 WAV）",
+            role=Role.ADMIN, content_type="audio/wav", errors=(503,),
+            query={"text": _TEXT, "source": {"type": "string", "enum": ["auto", "tts"], "default": "auto"}})
+async def admin_prompt_preview(request: web.Request) -> web.Response:
+    q, ivr = query(request), request.app[IVR_ADMIN]
+    text = _required_text(q)
+    up = ivr.uploaded_file(text) if q["source"] == "auto" else None
+    if up is not None and up.suffix == ".wav":
+        wav, source = up, "upload"
+    else:
         try:
-            audio = base64.b64decode(data["audio_base64"], validate=True)
-        except (binascii.Error, ValueError):
-            raise ApiError(400, "audio_invalid", "录音内容不是有效的 base64") from None
-        seconds = await asyncio.to_thread(convert_wav, audio, dest.with_suffix(".wav"))
-        await audit(request, "prompt.upload", f"prompt:{dest.name}",
-                    {"text": data["text"][:80], "bytes": len(audio), "seconds": round(seconds, 2)})
-        return json_ok({"text": data["text"], "uploaded": True, "duration_s": round(seconds, 2)}, status=201)
+            wav = (await ivr.resolver.tts.ensure_async(text)).with_suffix(".wav")
+        except TTSError as exc:
+            raise ApiError(503, "tts_failed", "语音合成失败", {"detail": exc.detail}) from None
+        source = "tts"
+    data = await asyncio.to_thread(wav.read_bytes)
+    return web.Response(body=data, content_type="audio/wav",
+                        headers={"X-Prompt-Source": source, "Cache-Control": "no-store"})
 
-    @routes.delete("/api/admin/prompts/upload", summary="删除上传的录音（恢复合成语音）", role=Role.ADMIN, status=204,
-                   query={"text": _TEXT}, errors=(404,))
-    async def admin_prompt_delete_upload(request: web.Request) -> web.Response:
-        text = _required_text(query(request))
-        up = uploaded_file(text)
-        if up is None:
-            raise ApiError(404, "not_found", "该提示音没有上传的录音")
-        up.unlink()
-        await audit(request, "prompt.upload_delete", f"prompt:{up.stem}", {"text": text[:80]})
-        return web.Response(status=204)
 
-    @routes.get("/admin", summary="系统管理页面", role=Role.ADMIN, api=False, content_type="text/html")
-    async def admin_page(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "admin.html", headers={"Cache-Control": "no-store"})
+@routes.post("/api/admin/prompts/upload", summary="上传提示音录音（WAV，替换该文字的合成语音）", role=Role.ADMIN,
+             status=201, request=UPLOAD_BODY, response=PROMPT_SCHEMA, errors=(503,))
+async def admin_prompt_upload(request: web.Request) -> web.Response:
+    data = body(request)
+    _required_text(data)
+    dest = request.app[IVR_ADMIN].resolver.upload_path(data["text"])
+    if dest is None:
+        raise ApiError(503, "uploads_unavailable", "未配置录音上传目录")
+    try:
+        audio = base64.b64decode(data["audio_base64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "audio_invalid", "录音内容不是有效的 base64") from None
+    seconds = await asyncio.to_thread(convert_wav, audio, dest.with_suffix(".wav"))
+    await _audit(request, "prompt.upload", f"prompt:{dest.name}",
+                {"text": data["text"][:80], "bytes": len(audio), "seconds": round(seconds, 2)})
+    return json_ok({"text": data["text"], "uploaded": True, "duration_s": round(seconds, 2)}, status=201)
 
-    return routes
+
+@routes.delete("/api/admin/prompts/upload", summary="删除上传的录音（恢复合成语音）", role=Role.ADMIN, status=204,
+               query={"text": _TEXT}, errors=(404,))
+async def admin_prompt_delete_upload(request: web.Request) -> web.Response:
+    text = _required_text(query(request))
+    up = request.app[IVR_ADMIN].uploaded_file(text)
+    if up is None:
+        raise ApiError(404, "not_found", "该提示音没有上传的录音")
+    up.unlink()
+    await _audit(request, "prompt.upload_delete", f"prompt:{up.stem}", {"text": text[:80]})
+    return web.Response(status=204)
+
+
+@routes.get("/admin", summary="系统管理页面", role=Role.ADMIN, api=False, content_type="text/html")
+async def admin_page(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC_DIR / "admin.html", headers={"Cache-Control": "no-store"})
 
 
 def _required_text(q: dict[str, Any]) -> str:
@@ -448,4 +439,4 @@ def _diff_docs(old: Any, new: Any, base: Path) -> dict[str, Any]:
     return diff_trees(a.tree, b.tree)
 
 
-__all__ = ["admin_ivr_routes", "node_of", "problem_view", "to_yaml", "convert_wav"]
+__all__ = ["admin_ivr_routes", "to_yaml", "convert_wav"]

@@ -5,14 +5,15 @@ password). Disabling a user or resetting their password ends their sessions.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from web.access import RouteTable, actor, body, json_ok, query
-from web.accounts import ROLE_IDS, USER_SCHEMA, AccountError, Role
+from web.accounts import ROLE_IDS, USER_SCHEMA, Role
 from web.audit import ENTRY_SCHEMA
 from web.errors import invalid, not_found
 from web.keys import ACCOUNTS, AUDIT, SESSIONS
-from web.routes_auth import account_api_error
 
 routes = RouteTable(tag="admin")
 
@@ -54,12 +55,9 @@ async def list_users(request: web.Request) -> web.Response:
              response=USER_SCHEMA, errors=(409,))
 async def create_user(request: web.Request) -> web.Response:
     data = body(request)
-    try:
-        user = await request.app[ACCOUNTS].create(
-            data["username"], data["password"], Role.parse(data["role"]), data.get("display_name"),
-            operator_id=data.get("operator_id"), seat=data.get("seat"))
-    except AccountError as exc:
-        raise account_api_error(exc) from None
+    user = await request.app[ACCOUNTS].create(
+        data["username"], data["password"], Role.parse(data["role"]), data.get("display_name"),
+        operator_id=data.get("operator_id"), seat=data.get("seat"))
     await request.app[AUDIT].record(actor(request), "user.create", f"user:{user.id}",
                                     {"username": user.username, "role": user.role.id,
                                      "operator_id": user.operator_id, "seat": user.seat})
@@ -79,17 +77,14 @@ async def get_user(request: web.Request) -> web.Response:
 async def update_user(request: web.Request) -> web.Response:
     user_id, data = request.match_info["id"], body(request)
     accounts = request.app[ACCOUNTS]
-    try:
-        before = await accounts.require(user_id)
-        after = await accounts.update(
-            user_id, display_name=data.get("display_name"),
-            role=Role.parse(data["role"]) if "role" in data else None,
-            operator_id=data["operator_id"] if "operator_id" in data else ...,
-            seat=data["seat"] if "seat" in data else ..., disabled=data.get("disabled"))
-    except AccountError as exc:
-        raise account_api_error(exc) from None
-    changed = {k: {"from": v, "to": after.to_dict()[k]} for k, v in before.to_dict().items()
-               if k != "updated_at" and after.to_dict()[k] != v}
+    before = await accounts.require(user_id)
+    after = await accounts.update(
+        user_id, display_name=data.get("display_name"),
+        role=Role.parse(data["role"]) if "role" in data else None,
+        operator_id=data["operator_id"] if "operator_id" in data else ...,
+        seat=data["seat"] if "seat" in data else ..., disabled=data.get("disabled"))
+    changed: dict[str, Any] = {k: {"from": v, "to": after.to_dict()[k]} for k, v in before.to_dict().items()
+                               if k != "updated_at" and after.to_dict()[k] != v}
     if after.disabled:
         changed["sessions_ended"] = await request.app[SESSIONS].revoke_user(user_id)
     await request.app[AUDIT].record(actor(request), "user.update", f"user:{user_id}", changed)
@@ -100,10 +95,7 @@ async def update_user(request: web.Request) -> web.Response:
              status=204, request=RESET_SCHEMA, errors=(404,))
 async def reset_password(request: web.Request) -> web.Response:
     user_id = request.match_info["id"]
-    try:
-        await request.app[ACCOUNTS].set_password(user_id, body(request)["password"])
-    except AccountError as exc:
-        raise account_api_error(exc) from None
+    await request.app[ACCOUNTS].set_password(user_id, body(request)["password"])
     ended = await request.app[SESSIONS].revoke_user(user_id)
     await request.app[AUDIT].record(actor(request), "user.password_reset", f"user:{user_id}",
                                     {"sessions_ended": ended})

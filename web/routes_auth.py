@@ -15,15 +15,6 @@ from web.sessions import Session
 
 routes = RouteTable(tag="auth")
 
-# How account refusals map onto HTTP (the rest are 400).
-ACCOUNT_ERROR_STATUS = {"unknown_user": 404, "username_taken": 409, "last_admin": 409,
-                        "account_disabled": 403, "bad_password": 403}
-
-
-def account_api_error(exc: AccountError) -> ApiError:
-    return ApiError(ACCOUNT_ERROR_STATUS.get(exc.error_id, 400), exc.error_id, exc.message, exc.details)
-
-
 SESSION_SCHEMA = {
     "type": "object",
     "required": ["user", "csrf_token", "expires_at", "role_label"],
@@ -78,7 +69,7 @@ async def login(request: web.Request) -> web.Response:
     except AccountError as exc:
         logins.inc(result="refused")
         await app[AUDIT].record(attempt, "login.refused", f"user:{username}", {"reason": exc.error_id})
-        raise account_api_error(exc) from None
+        raise
     if user is None:
         lockout = await limiter.failed(username, ip, device)
         logins.inc(result="failed")
@@ -132,10 +123,7 @@ async def me(request: web.Request) -> web.Response:
 async def change_password(request: web.Request) -> web.Response:
     who: Principal = principal(request)  # type: ignore[assignment]
     data = body(request)
-    try:
-        await request.app[ACCOUNTS].change_own_password(who.user.id, data["old_password"], data["new_password"])
-    except AccountError as exc:
-        raise account_api_error(exc) from None
+    await request.app[ACCOUNTS].change_own_password(who.user.id, data["old_password"], data["new_password"])
     ended = await request.app[SESSIONS].revoke_user(who.user.id, keep=who.session)
     await request.app[AUDIT].record(actor(request), "password.change", f"user:{who.user.id}",
                                     {"sessions_ended": ended})

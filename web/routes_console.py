@@ -21,47 +21,15 @@ from typing import Any
 
 from aiohttp import web
 
-from agents.errors import AgentsError
 from agents.model import SeatStatus
 from agents.service import Router, SeatService
 from ivr.calls import CallRecords
-from tickets.model import APPEAL_TYPES, URGENCIES, TicketsError
+from tickets.model import APPEAL_TYPES, URGENCIES
 from tickets.store import Ticket, TicketNotFound, TicketStore
-from web.access import RouteTable, actor, body, current_user, json_ok, query
+from web.access import RouteBundle, RouteTable, actor, body, current_user, json_ok, query
 from web.accounts import Role, User
 from web.errors import ApiError, forbidden, not_found
-from web.keys import AUDIT
-
-# Domain error id -> (HTTP status, zh-CN message)
-AGENT_ERRORS: dict[str, tuple[int, str]] = {
-    "unknown_seat": (404, "坐席不存在"),
-    "unknown_operator": (404, "话务员工号不存在"),
-    "unknown_call": (404, "通话不存在"),
-    "unknown_lane": (404, "队列不存在"),
-    "unknown_pause_reason": (400, "不能选择该暂停原因"),
-    "not_logged_in": (409, "坐席尚未登录"),
-    "already_logged_in": (409, "该话务员已登录其他坐席"),
-    "seat_busy": (409, "坐席已被占用或正在通话"),
-    "invalid_transition": (409, "坐席当前状态不允许此操作"),
-    "call_state": (409, "通话当前状态不允许此操作"),
-}
-TICKET_ERRORS: dict[str, tuple[int, str]] = {
-    "tickets.not_found": (404, "工单不存在"),
-    "tickets.wrong_status": (409, "工单已确认，不能重复确认"),
-    "tickets.invalid_fields": (400, "工单字段有误"),
-    "tickets.operator_required": (400, "确认工单需要话务员工号"),
-}
-
-
-def agents_api_error(exc: AgentsError) -> ApiError:
-    status, message = AGENT_ERRORS.get(exc.error_id, (409, "坐席操作失败"))
-    return ApiError(status, exc.error_id, message, exc.details)
-
-
-def tickets_api_error(exc: TicketsError) -> ApiError:
-    status, message = TICKET_ERRORS.get(exc.error_id, (400, "工单操作失败"))
-    return ApiError(status, exc.error_id.replace("tickets.", "ticket_"), message, exc.details)
-
+from web.keys import AUDIT, CALLS, ROUTER, SEATS, TICKETS
 
 # -- schemas -------------------------------------------------------------------------
 _ID = {"type": "string", "minLength": 1, "maxLength": 32, "pattern": r"^[A-Za-z0-9_.-]+$"}
@@ -145,188 +113,193 @@ def _brief(t: Ticket, tz: Any) -> dict[str, Any]:
             "appeal_type": f.get("appeal_type")}
 
 
-def console_routes(seats: SeatService, router: Router, tickets: TicketStore, calls: CallRecords) -> RouteTable:
+routes = RouteTable(tag="console")
+
+
+def console_routes(seats: SeatService, router: Router, tickets: TicketStore, calls: CallRecords) -> RouteBundle:
     """The console's routes, bound to the routing and ticket services."""
-    routes = RouteTable(tag="console")
-    store = seats.store
-    config = seats.config
+    return RouteBundle(routes, {SEATS: seats, ROUTER: router, TICKETS: tickets, CALLS: calls})
 
-    def own_operator_id(user: User) -> str:
-        if not user.operator_id:
-            raise forbidden({"reason": "no_operator_id"})
-        return user.operator_id
 
-    async def acting_seat(request: web.Request, given: str | None) -> str:
-        """The seat a request acts on: an operator's own (the one they are logged in to);
-        supervisors name one, or act on their own when they have an operator id."""
-        user = current_user(request)
-        if user.role is Role.OPERATOR:
-            own = await store.operator_seat(own_operator_id(user))
-            if given is not None and given != own:
-                raise forbidden({"reason": "own_seat_only", "seat": given})
-            if own is None:
-                raise ApiError(409, "not_logged_in", "尚未登录坐席")
-            return own
-        if given is not None:
-            return given
-        own = await store.operator_seat(user.operator_id) if user.operator_id else None
+def own_operator_id(user: User) -> str:
+    if not user.operator_id:
+        raise forbidden({"reason": "no_operator_id"})
+    return user.operator_id
+
+
+async def acting_seat(request: web.Request, given: str | None) -> str:
+    """The seat a request acts on: an operator's own (the one they are logged in to);
+    supervisors name one, or act on their own when they have an operator id."""
+    user, store = current_user(request), request.app[SEATS].store
+    if user.role is Role.OPERATOR:
+        own = await store.operator_seat(own_operator_id(user))
+        if given is not None and given != own:
+            raise forbidden({"reason": "own_seat_only", "seat": given})
         if own is None:
-            raise ApiError(400, "seat_required", "请指定坐席")
+            raise ApiError(409, "not_logged_in", "尚未登录坐席")
         return own
+    if given is not None:
+        return given
+    own = await store.operator_seat(user.operator_id) if user.operator_id else None
+    if own is None:
+        raise ApiError(400, "seat_required", "请指定坐席")
+    return own
 
-    async def may_handle_call(request: web.Request, call_id: str) -> None:
-        """Operators: only the operator the call was given to (the routing engine records who was
-        at the seat), not whoever sits at that seat later; supervisors and admins by role."""
-        user = current_user(request)
-        if user.role is not Role.OPERATOR:
-            return
-        op = own_operator_id(user)
-        st = await router.call(call_id)
-        if st is None or not st.operator_id or st.operator_id != op:
-            raise forbidden({"reason": "not_your_call"})
 
-    def seat_view(s: SeatStatus | None, operator_id: str | None) -> dict[str, Any]:
-        return {"seat": s.to_dict() if s is not None else None, "operator_id": operator_id,
-                "pause_reasons": [r.code for r in config.pause_reasons if not r.system],
-                "wrap_up_s": config.wrap_up_s}
+async def may_handle_call(request: web.Request, call_id: str) -> None:
+    """Operators: only the operator the call was given to (the routing engine records who was
+    at the seat), not whoever sits at that seat later; supervisors and admins by role."""
+    user = current_user(request)
+    if user.role is not Role.OPERATOR:
+        return
+    op = own_operator_id(user)
+    st = await request.app[ROUTER].call(call_id)
+    if st is None or not st.operator_id or st.operator_id != op:
+        raise forbidden({"reason": "not_your_call"})
 
-    async def seat_action(request: web.Request, action: str) -> web.Response:
-        data = body(request) or {}
-        seat_id = await acting_seat(request, data.get("seat"))
-        try:
-            if action == "ready":
-                st = await seats.ready(seat_id)
-            elif action == "pause":
-                st = await seats.pause(seat_id, data["reason"])
-            elif action == "wrap_up":
-                st = await seats.wrap_up(seat_id)
-            else:
-                st = await seats.logout(seat_id)
-        except AgentsError as exc:
-            raise agents_api_error(exc) from None
-        return json_ok(seat_view(st, st.operator_id or None))
 
-    @routes.get("/console", summary="坐席工作台页面", role=Role.OPERATOR, api=False, content_type="text/html")
-    async def console_page(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "console.html", headers={"Cache-Control": "no-store"})
+def seat_view(request: web.Request, s: SeatStatus | None, operator_id: str | None) -> dict[str, Any]:
+    config = request.app[SEATS].config
+    return {"seat": s.to_dict() if s is not None else None, "operator_id": operator_id,
+            "pause_reasons": [r.code for r in config.pause_reasons if not r.system],
+            "wrap_up_s": config.wrap_up_s}
 
-    @routes.get("/api/console/taxonomy", summary="工单选项：诉求分类（两级）、属地、诉求类型、紧急程度",
-                role=Role.OPERATOR, response=TAXONOMY_SCHEMA)
-    async def console_taxonomy(request: web.Request) -> web.Response:
-        return json_ok(taxonomy_view(tickets.rules()))
 
-    @routes.post("/api/console/seat/login", summary="登录坐席（话务员只能以本人工号登录）", role=Role.OPERATOR,
-                 request=LOGIN_SCHEMA, response=CONSOLE_SEAT_SCHEMA, errors=(400, 404, 409))
-    async def console_seat_login(request: web.Request) -> web.Response:
-        user, data = current_user(request), body(request)
-        operator_id = data.get("operator_id")
-        if user.role is Role.OPERATOR:
-            own = own_operator_id(user)
-            if operator_id is not None and operator_id != own:
-                raise forbidden({"reason": "own_operator_only", "operator_id": operator_id})
-            operator_id = own
-        elif operator_id is None:
-            operator_id = own_operator_id(user) if user.operator_id else None
-            if operator_id is None:
-                raise ApiError(400, "operator_required", "请指定话务员工号")
-        try:
-            st = await seats.login(data["seat"], operator_id, pause_reason=data.get("pause_reason"))
-        except AgentsError as exc:
-            raise agents_api_error(exc) from None
-        await request.app[AUDIT].record(actor(request), "seat.login", f"seat:{data['seat']}",
-                                        {"operator_id": operator_id})
-        return json_ok(seat_view(st, operator_id))
+async def seat_action(request: web.Request, action: str) -> web.Response:
+    data, seats = body(request) or {}, request.app[SEATS]
+    seat_id = await acting_seat(request, data.get("seat"))
+    if action == "ready":
+        st = await seats.ready(seat_id)
+    elif action == "pause":
+        st = await seats.pause(seat_id, data["reason"])
+    elif action == "wrap_up":
+        st = await seats.wrap_up(seat_id)
+    else:
+        st = await seats.logout(seat_id)
+    return json_ok(seat_view(request, st, st.operator_id or None))
 
-    @routes.post("/api/console/seat/ready", summary="示闲（结束暂停或提前结束话后整理）", role=Role.OPERATOR,
-                 request=SEAT_ONLY_SCHEMA, response=CONSOLE_SEAT_SCHEMA, errors=(400, 404, 409))
-    async def console_seat_ready(request: web.Request) -> web.Response:
-        return await seat_action(request, "ready")
 
-    @routes.post("/api/console/seat/pause", summary="示忙（暂停，须选择原因）", role=Role.OPERATOR,
-                 request=PAUSE_SCHEMA, response=CONSOLE_SEAT_SCHEMA, errors=(400, 404, 409))
-    async def console_seat_pause(request: web.Request) -> web.Response:
-        return await seat_action(request, "pause")
+@routes.get("/console", summary="坐席工作台页面", role=Role.OPERATOR, api=False, content_type="text/html")
+async def console_page(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC_DIR / "console.html", headers={"Cache-Control": "no-store"})
 
-    @routes.post("/api/console/seat/wrap_up", summary="话后整理（重新计时）", role=Role.OPERATOR,
-                 request=SEAT_ONLY_SCHEMA, response=CONSOLE_SEAT_SCHEMA, errors=(400, 404, 409))
-    async def console_seat_wrap_up(request: web.Request) -> web.Response:
-        return await seat_action(request, "wrap_up")
 
-    @routes.post("/api/console/seat/logout", summary="退出坐席", role=Role.OPERATOR,
-                 request=SEAT_ONLY_SCHEMA, response=CONSOLE_SEAT_SCHEMA, errors=(400, 404, 409))
-    async def console_seat_logout(request: web.Request) -> web.Response:
-        response = await seat_action(request, "logout")
-        await request.app[AUDIT].record(actor(request), "seat.logout", "seat", {})
-        return response
+@routes.get("/api/console/taxonomy", summary="工单选项：诉求分类（两级）、属地、诉求类型、紧急程度",
+            role=Role.OPERATOR, response=TAXONOMY_SCHEMA)
+async def console_taxonomy(request: web.Request) -> web.Response:
+    return json_ok(taxonomy_view(request.app[TICKETS].rules()))
 
-    @routes.get("/api/console/seat", summary="本人坐席状态（班长可查看指定坐席）", role=Role.OPERATOR,
-                response=CONSOLE_SEAT_SCHEMA, query={"seat": _ID}, errors=(404,))
-    async def console_seat(request: web.Request) -> web.Response:
-        user, given = current_user(request), query(request).get("seat")
-        if user.role is Role.OPERATOR:
-            own = await store.operator_seat(own_operator_id(user))
-            if given is not None and given != own:
-                raise forbidden({"reason": "own_seat_only", "seat": given})
-            st = await seats.status(own) if own else None
-            return json_ok(seat_view(st, user.operator_id))
-        seat_id = given or (await store.operator_seat(user.operator_id) if user.operator_id else None)
-        if seat_id is None:
-            return json_ok(seat_view(None, user.operator_id))
-        try:
-            st = await seats.status(seat_id)
-        except AgentsError as exc:
-            raise agents_api_error(exc) from None
-        return json_ok(seat_view(st, st.operator_id or None))
 
-    @routes.get("/api/console/call/{call_id}", summary="来电弹屏：来电号码、队列、IVR 路径、等待时长、历史工单、工单草稿",
-                role=Role.OPERATOR, response=CALL_VIEW_SCHEMA, errors=(404,),
-                description="话务员只能查看本人坐席的通话；每次查看写入审计（工单访问）。")
-    async def console_call(request: web.Request) -> web.Response:
-        call_id = request.match_info["call_id"]
-        await may_handle_call(request, call_id)
-        st = await router.call(call_id)
-        record = await calls.get(call_id)
-        if st is None and record is None:
-            raise not_found("call", {"call_id": call_id})
-        record = record or {}
-        caller = (st.caller if st is not None else None) or record.get("caller") or None
-        ticket = await tickets.get_by_call(call_id)
-        earlier = [t for t in await tickets.list_by_caller(caller, limit=20) if t.call_id != call_id]
-        waited = None
-        if st is not None and st.arrived_at:
-            until = float(record["answered"]) if record.get("answered") else store.clock()
-            waited = round(max(0.0, until - st.arrived_at), 1)
-        view = {
-            "call_id": call_id, "caller": caller, "lane": st.lane if st is not None else None,
-            "lane_label": _lane_label(router, st.lane if st is not None else None),
-            "phase": st.phase.value if st is not None else record.get("status"),
-            "seat": (st.seat_id or None) if st is not None else record.get("seat"),
-            "path": record.get("path") if isinstance(record.get("path"), list) else [],
-            "waited_s": waited, "started": record.get("started"), "did": record.get("did"),
-            "earlier_tickets": [_brief(t, tickets.tz) for t in earlier],
-            "ticket": ticket.to_dict(tickets.tz) if ticket is not None else None,
-        }
-        await request.app[AUDIT].record(actor(request), "ticket.read", f"call:{call_id}",
-                                        {"ticket": ticket.id if ticket else None,
-                                         "earlier": [t.id for t in earlier]})
-        return json_ok(view)
+@routes.post("/api/console/seat/login", summary="登录坐席（话务员只能以本人工号登录）", role=Role.OPERATOR,
+             request=LOGIN_SCHEMA, response=CONSOLE_SEAT_SCHEMA, errors=(400, 404, 409))
+async def console_seat_login(request: web.Request) -> web.Response:
+    user, data = current_user(request), body(request)
+    operator_id = data.get("operator_id")
+    if user.role is Role.OPERATOR:
+        own = own_operator_id(user)
+        if operator_id is not None and operator_id != own:
+            raise forbidden({"reason": "own_operator_only", "operator_id": operator_id})
+        operator_id = own
+    elif operator_id is None:
+        operator_id = own_operator_id(user) if user.operator_id else None
+        if operator_id is None:
+            raise ApiError(400, "operator_required", "请指定话务员工号")
+    st = await request.app[SEATS].login(data["seat"], operator_id, pause_reason=data.get("pause_reason"))
+    await request.app[AUDIT].record(actor(request), "seat.login", f"seat:{data['seat']}",
+                                    {"operator_id": operator_id})
+    return json_ok(seat_view(request, st, operator_id))
 
-    @routes.post("/api/tickets/{id}/confirm", summary="确认工单（可修改字段；记录更正）", role=Role.OPERATOR,
-                 request=CONFIRM_SCHEMA, response=TICKET_SCHEMA, errors=(400, 404, 409))
-    async def confirm_ticket(request: web.Request) -> web.Response:
-        ticket_id, user = request.match_info["id"], current_user(request)
-        try:
-            ticket = await tickets.get(ticket_id)
-        except TicketNotFound:
-            raise not_found("ticket", {"id": ticket_id}) from None
-        await may_handle_call(request, ticket.call_id)
-        who = user.operator_id or user.username
-        try:
-            done = await tickets.confirm(ticket_id, who, body(request)["fields"])
-        except TicketsError as exc:
-            raise tickets_api_error(exc) from None
-        await request.app[AUDIT].record(actor(request), "ticket.confirm", f"ticket:{ticket_id}",
-                                        {"call_id": done.call_id, "corrected": sorted(done.corrections)})
-        return json_ok(done.to_dict(tickets.tz))
 
-    return routes
+@routes.post("/api/console/seat/ready", summary="示闲（结束暂停或提前结束话后整理）", role=Role.OPERATOR,
+             request=SEAT_ONLY_SCHEMA, response=CONSOLE_SEAT_SCHEMA, errors=(400, 404, 409))
+async def console_seat_ready(request: web.Request) -> web.Response:
+    return await seat_action(request, "ready")
+
+
+@routes.post("/api/console/seat/pause", summary="示忙（暂停，须选择原因）", role=Role.OPERATOR,
+             request=PAUSE_SCHEMA, response=CONSOLE_SEAT_SCHEMA, errors=(400, 404, 409))
+async def console_seat_pause(request: web.Request) -> web.Response:
+    return await seat_action(request, "pause")
+
+
+@routes.post("/api/console/seat/wrap_up", summary="话后整理（重新计时）", role=Role.OPERATOR,
+             request=SEAT_ONLY_SCHEMA, response=CONSOLE_SEAT_SCHEMA, errors=(400, 404, 409))
+async def console_seat_wrap_up(request: web.Request) -> web.Response:
+    return await seat_action(request, "wrap_up")
+
+
+@routes.post("/api/console/seat/logout", summary="退出坐席", role=Role.OPERATOR,
+             request=SEAT_ONLY_SCHEMA, response=CONSOLE_SEAT_SCHEMA, errors=(400, 404, 409))
+async def console_seat_logout(request: web.Request) -> web.Response:
+    response = await seat_action(request, "logout")
+    await request.app[AUDIT].record(actor(request), "seat.logout", "seat", {})
+    return response
+
+
+@routes.get("/api/console/seat", summary="本人坐席状态（班长可查看指定坐席）", role=Role.OPERATOR,
+            response=CONSOLE_SEAT_SCHEMA, query={"seat": _ID}, errors=(404,))
+async def console_seat(request: web.Request) -> web.Response:
+    user, given = current_user(request), query(request).get("seat")
+    seats = request.app[SEATS]
+    if user.role is Role.OPERATOR:
+        own = await seats.store.operator_seat(own_operator_id(user))
+        if given is not None and given != own:
+            raise forbidden({"reason": "own_seat_only", "seat": given})
+        st = await seats.status(own) if own else None
+        return json_ok(seat_view(request, st, user.operator_id))
+    seat_id = given or (await seats.store.operator_seat(user.operator_id) if user.operator_id else None)
+    if seat_id is None:
+        return json_ok(seat_view(request, None, user.operator_id))
+    st = await seats.status(seat_id)
+    return json_ok(seat_view(request, st, st.operator_id or None))
+
+
+@routes.get("/api/console/call/{call_id}", summary="来电弹屏：来电号码、队列、IVR 路径、等待时长、历史工单、工单草稿",
+            role=Role.OPERATOR, response=CALL_VIEW_SCHEMA, errors=(404,),
+            description="话务员只能查看本人坐席的通话；每次查看写入审计（工单访问）。")
+async def console_call(request: web.Request) -> web.Response:
+    call_id = request.match_info["call_id"]
+    router, tickets = request.app[ROUTER], request.app[TICKETS]
+    await may_handle_call(request, call_id)
+    st = await router.call(call_id)
+    record = await request.app[CALLS].get(call_id)
+    if st is None and record is None:
+        raise not_found("call", {"call_id": call_id})
+    record = record or {}
+    caller = (st.caller if st is not None else None) or record.get("caller") or None
+    ticket = await tickets.get_by_call(call_id)
+    earlier = [t for t in await tickets.list_by_caller(caller, limit=20) if t.call_id != call_id]
+    waited = None
+    if st is not None and st.arrived_at:
+        until = float(record["answered"]) if record.get("answered") else request.app[SEATS].store.clock()
+        waited = round(max(0.0, until - st.arrived_at), 1)
+    view = {
+        "call_id": call_id, "caller": caller, "lane": st.lane if st is not None else None,
+        "lane_label": _lane_label(router, st.lane if st is not None else None),
+        "phase": st.phase.value if st is not None else record.get("status"),
+        "seat": (st.seat_id or None) if st is not None else record.get("seat"),
+        "path": record.get("path") if isinstance(record.get("path"), list) else [],
+        "waited_s": waited, "started": record.get("started"), "did": record.get("did"),
+        "earlier_tickets": [_brief(t, tickets.tz) for t in earlier],
+        "ticket": ticket.to_dict(tickets.tz) if ticket is not None else None,
+    }
+    await request.app[AUDIT].record(actor(request), "ticket.read", f"call:{call_id}",
+                                    {"ticket": ticket.id if ticket else None,
+                                     "earlier": [t.id for t in earlier]})
+    return json_ok(view)
+
+
+@routes.post("/api/tickets/{id}/confirm", summary="确认工单（可修改字段；记录更正）", role=Role.OPERATOR,
+             request=CONFIRM_SCHEMA, response=TICKET_SCHEMA, errors=(400, 404, 409))
+async def confirm_ticket(request: web.Request) -> web.Response:
+    ticket_id, user, tickets = request.match_info["id"], current_user(request), request.app[TICKETS]
+    try:
+        ticket = await tickets.get(ticket_id)
+    except TicketNotFound:
+        raise not_found("ticket", {"id": ticket_id}) from None
+    await may_handle_call(request, ticket.call_id)
+    who = user.operator_id or user.username
+    done = await tickets.confirm(ticket_id, who, body(request)["fields"])
+    await request.app[AUDIT].record(actor(request), "ticket.confirm", f"ticket:{ticket_id}",
+                                    {"call_id": done.call_id, "corrected": sorted(done.corrections)})
+    return json_ok(done.to_dict(tickets.tz))

@@ -30,9 +30,9 @@ from agents.events import split_hours, stats_key
 from agents.service import Router
 from tickets.store import TicketStore
 from web import reports as R
-from web.access import RouteTable, json_ok, query
+from web.access import RouteBundle, RouteTable, json_ok, query
 from web.accounts import Role
-from web.errors import ApiError
+from web.keys import REPORTS
 from web.routes_pages import STATIC_DIR
 
 DATE = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "description": "YYYY-MM-DD（热线所在时区）"}
@@ -72,13 +72,16 @@ _PIPELINE = 500
 
 
 class ReportSource:
-    """Reads the raw numbers of a range of days off Redis."""
+    """Reads the raw numbers of a range of days off Redis, or off the records database when
+    `figures` is given (records.reports.SqlReportFigures: the same shapes, from SQL)."""
 
-    def __init__(self, router: Router, tickets: TicketStore, redis: aioredis.Redis, *, settle_days: int = 3) -> None:
+    def __init__(self, router: Router, tickets: TicketStore, redis: aioredis.Redis, *, settle_days: int = 3,
+                 figures: Any = None) -> None:
         self.router = router
         self.tickets = tickets
         self.redis = redis
         self.settle_days = settle_days
+        self.figures = figures
 
     @property
     def tz(self) -> ZoneInfo:
@@ -95,6 +98,8 @@ class ReportSource:
         return out
 
     async def counters(self, days: Iterable[date], scopes: Iterable[R.Scope]) -> dict[date, dict[str, dict[str, int]]]:
+        if self.figures is not None:
+            return await self.figures.counters(list(days), [s.key for s in scopes])
         prefix = self.router.store.prefix
         wanted = [(d, s.key) for d in days for s in scopes]
         out: dict[date, dict[str, dict[str, int]]] = {}
@@ -109,12 +114,21 @@ class ReportSource:
                     out.setdefault(d, {})[scope] = split_hours(raw)[0]
         return out
 
+    async def period_counters(self, start: date, end: date, period: str,
+                              scopes: list[R.Scope]) -> dict[str, dict[str, dict[str, int]]]:
+        """The counters summed per period: in SQL when the records are on, else from Redis's day hashes."""
+        if self.figures is not None:
+            return await self.figures.period_counters(start, end, period, [s.key for s in scopes])
+        return R.period_totals(await self.counters(R.day_range(start, end), scopes), period, start, end, scopes)
+
     def _cache_key(self, day: date, level: int) -> str:
         return f"{self.router.store.prefix}:reports:cat{level}:{day.strftime('%Y%m%d')}"
 
     async def categories(self, days: Iterable[date], level: int) -> dict[date, dict[str, dict[str, int]]]:
         days = list(days)
         settled = self.today() - timedelta(days=self.settle_days)
+        if self.figures is not None:
+            return await self.figures.categories(days, level, settled)
         cached = await self.redis.mget([self._cache_key(d, level) for d in days]) if days else []
         out: dict[date, dict[str, dict[str, int]]] = {}
         for d, raw in zip(days, cached):
@@ -135,7 +149,7 @@ class ReportSource:
         for i in range(0, len(ids), _PIPELINE):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for ticket_id in ids[i:i + _PIPELINE]:
-                    pipe.hmget(keys.ticket(ticket_id), ["status", "confirmed", "draft"])
+                    pipe.hmget(keys.ticket(str(ticket_id)), ["status", "confirmed", "draft"])
                 got = await pipe.execute()
             for status, confirmed, draft in got:
                 if status is None:
@@ -155,72 +169,68 @@ def _range(source: ReportSource, q: dict[str, Any], period: str) -> tuple[date, 
     return start, end
 
 
-def _report_error(exc: R.ReportError) -> ApiError:
-    return ApiError(400, exc.error_id, exc.message, exc.details)
+routes = RouteTable(tag="reports")
 
 
-def reports_routes(router: Router, tickets: TicketStore, redis: aioredis.Redis) -> RouteTable:
-    routes = RouteTable(tag="reports")
-    source = ReportSource(router, tickets, redis)
+def reports_routes(router: Router, tickets: TicketStore, redis: aioredis.Redis, figures: Any = None) -> RouteBundle:
+    """figures: records.reports.SqlReportFigures when the records database is on (the figures from SQL)."""
+    return RouteBundle(routes, {REPORTS: ReportSource(router, tickets, redis, figures=figures)})
 
-    async def build(q: dict[str, Any]) -> dict[str, Any]:
-        period = q["period"]
-        try:
-            start, end = _range(source, q, period)
-            days = R.day_range(start, end)
-        except R.ReportError as exc:
-            raise _report_error(exc) from None
-        scopes = source.scopes()
-        counters = await source.counters(days, scopes)
-        cats = await source.categories(days, q["level"])
-        return {"period": period, "period_label": R.PERIOD_LABELS[period], "from": start.isoformat(),
-                "to": end.isoformat(), "timezone": router.config.timezone,
-                "periods": [p.to_dict() for p in R.periods(start, end, period)],
-                "rows": R.scope_rows(counters, period, start, end, scopes),
-                "categories": R.category_rows(cats, period, start, end)}
 
-    @routes.get("/api/reports", summary="统计报表：按日/周/季度的队列、坐席与诉求类别数据", role=Role.SUPERVISOR,
-                query=RANGE_QUERY, response=REPORT_SCHEMA, errors=(400,),
-                description="不给日期时：按日为最近 14 天，按周为最近 12 周，按季度为最近 4 个季度；最长 400 天。")
-    async def reports(request: web.Request) -> web.Response:
-        return json_ok(await build(query(request)))
+async def build(source: ReportSource, q: dict[str, Any]) -> dict[str, Any]:
+    period = q["period"]
+    start, end = _range(source, q, period)
+    days = R.day_range(start, end)
+    scopes = source.scopes()
+    totals = await source.period_counters(start, end, period, scopes)
+    cats = await source.categories(days, q["level"])
+    return {"period": period, "period_label": R.PERIOD_LABELS[period], "from": start.isoformat(),
+            "to": end.isoformat(), "timezone": source.router.config.timezone,
+            "periods": [p.to_dict() for p in R.periods(start, end, period)],
+            "rows": R.period_rows(totals, period, start, end, scopes),
+            "categories": R.category_rows(cats, period, start, end)}
 
-    @routes.get("/api/reports/export", summary="统计报表导出 CSV（UTF-8 带 BOM，Excel 可直接打开）",
-                role=Role.SUPERVISOR, content_type="text/csv", response={"type": "string"}, errors=(400,),
-                audit="reports.export",
-                query={**RANGE_QUERY, "part": {"type": "string", "enum": ["calls", "categories"], "default": "calls",
-                                               "description": "calls：队列与坐席话务数据；categories：诉求类别"}})
-    async def reports_export(request: web.Request) -> web.Response:
-        q = query(request)
-        data = await build(q)
-        if q["part"] == "categories":
-            text = R.to_csv(data["categories"], R.CATEGORY_COLUMNS)
-        else:
-            text = R.to_csv(data["rows"], R.SCOPE_COLUMNS)
-        name = f"hotline-{q['part']}-{data['period']}-{data['from']}-{data['to']}.csv"
-        return web.Response(body=text.encode("utf-8"), headers={
-            "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{name}"'})
 
-    @routes.get("/api/reports/trend", summary="诉求类别周趋势（图表用）", role=Role.SUPERVISOR,
-                query={"from": DATE, "to": DATE, "level": LEVEL,
-                       "top": {"type": "integer", "minimum": 1, "maximum": 30, "default": 8},
-                       "focus": {"type": "string", "maxLength": 200,
-                                 "description": "总要显示的类别，逗号分隔，如 人力资源社会保障/欠薪"}},
-                response=TREND_SCHEMA, errors=(400,))
-    async def reports_trend(request: web.Request) -> web.Response:
-        q = query(request)
-        try:
-            start, end = _range(source, q, "week")
-            days = R.day_range(start, end)
-        except R.ReportError as exc:
-            raise _report_error(exc) from None
-        focus = [f.strip() for f in q.get("focus", "").split(",") if f.strip()]
-        cats = await source.categories(days, q["level"])
-        return json_ok({"from": start.isoformat(), "to": end.isoformat(),
-                        **R.category_trend(cats, start, end, top=q["top"], focus=focus)})
+@routes.get("/api/reports", summary="统计报表：按日/周/季度的队列、坐席与诉求类别数据", role=Role.SUPERVISOR,
+            query=RANGE_QUERY, response=REPORT_SCHEMA, errors=(400,),
+            description="不给日期时：按日为最近 14 天，按周为最近 12 周，按季度为最近 4 个季度；最长 400 天。")
+async def reports(request: web.Request) -> web.Response:
+    return json_ok(await build(request.app[REPORTS], query(request)))
 
-    @routes.get("/reports", summary="统计报表页面", role=Role.SUPERVISOR, api=False, content_type="text/html")
-    async def reports_page(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "reports.html", headers={"Cache-Control": "no-store"})
 
-    return routes
+@routes.get("/api/reports/export", summary="统计报表导出 CSV（UTF-8 带 BOM，Excel 可直接打开）",
+            role=Role.SUPERVISOR, content_type="text/csv", response={"type": "string"}, errors=(400,),
+            audit="reports.export",
+            query={**RANGE_QUERY, "part": {"type": "string", "enum": ["calls", "categories"], "default": "calls",
+                                           "description": "calls：队列与坐席话务数据；categories：诉求类别"}})
+async def reports_export(request: web.Request) -> web.Response:
+    q = query(request)
+    data = await build(request.app[REPORTS], q)
+    if q["part"] == "categories":
+        text = R.to_csv(data["categories"], R.CATEGORY_COLUMNS)
+    else:
+        text = R.to_csv(data["rows"], R.SCOPE_COLUMNS)
+    name = f"hotline-{q['part']}-{data['period']}-{data['from']}-{data['to']}.csv"
+    return web.Response(body=text.encode("utf-8"), headers={
+        "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@routes.get("/api/reports/trend", summary="诉求类别周趋势（图表用）", role=Role.SUPERVISOR,
+            query={"from": DATE, "to": DATE, "level": LEVEL,
+                   "top": {"type": "integer", "minimum": 1, "maximum": 30, "default": 8},
+                   "focus": {"type": "string", "maxLength": 200,
+                             "description": "总要显示的类别，逗号分隔，如 人力资源社会保障/欠薪"}},
+            response=TREND_SCHEMA, errors=(400,))
+async def reports_trend(request: web.Request) -> web.Response:
+    q, source = query(request), request.app[REPORTS]
+    start, end = _range(source, q, "week")
+    days = R.day_range(start, end)
+    focus = [f.strip() for f in q.get("focus", "").split(",") if f.strip()]
+    cats = await source.categories(days, q["level"])
+    return json_ok({"from": start.isoformat(), "to": end.isoformat(),
+                    **R.category_trend(cats, start, end, top=q["top"], focus=focus)})
+
+
+@routes.get("/reports", summary="统计报表页面", role=Role.SUPERVISOR, api=False, content_type="text/html")
+async def reports_page(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC_DIR / "reports.html", headers={"Cache-Control": "no-store"})

@@ -7,6 +7,15 @@ calls the supervisor's own phone — the seat on their account, else the seat
 they are logged in to — and, once it answers, puts it on the seat's channel
 (pbx/spy.py). Supervisors and admins only; every request is written to the
 audit trail, refused ones too.
+
+With ``"number": "13800001234"`` the supervisor's phone is an external one
+(a mobile, a landline at home): it is dialled out like every other call out,
+through ``hotline-out`` (the trunks in order, the hotline's caller ID), after
+the dialling policy (agents/outbound.py: normalised, domestic only, counted
+against the per-number and per-hour limits). Only mobiles and landlines are
+accepted (not service, toll-free or international numbers: a call's audio is
+never streamed to 110 or abroad), and the audit trail keeps the number
+masked.
 """
 from __future__ import annotations
 
@@ -16,85 +25,126 @@ from typing import Any
 
 from aiohttp import web
 
+from agents.dialpolicy import Verdict
 from agents.errors import AgentsError
 from agents.model import SeatState
+from agents.outbound import Outbound, dial_string
 from agents.store import RoutingStore
-from dialplan.seats import seat_interface
+from kernel.privacy import mask_number
 from pbx.ami import AMIClient, AMIError
+from pbx.contract import seat_interface
 from pbx.spy import MODES, originate_spy, seat_channel
-from web.access import RouteTable, actor, body, current_user, json_ok
+from web.access import RouteBundle, RouteTable, actor, body, current_user, json_ok
 from web.accounts import Role, User
 from web.errors import ApiError
-from web.keys import AUDIT
+from web.keys import AMI, AUDIT, DEMO_SEATS, OUTBOUND, ROUTING_STORE
 
 MODE_LABELS = {"listen": "监听", "whisper": "耳语", "barge": "强插"}
+EXTERNAL_KINDS = ("mobile", "landline")      # what a supervisor's external phone may be
+EXTERNAL_RING_S = 45                          # a mobile takes longer to answer than a desk phone
 SUPERVISE_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["seat", "mode"], "additionalProperties": False,
     "properties": {"seat": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": r"^[A-Za-z0-9_.-]+$"},
-                   "mode": {"type": "string", "enum": list(MODES)}},
+                   "mode": {"type": "string", "enum": list(MODES)},
+                   "number": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": r"^\+?[0-9]+$",
+                              "description": "本人外线号码（手机或固话），经中继外呼；不填则呼叫本人话机（坐席）"}},
 }
 SUPERVISE_RESULT_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["spy", "seat", "mode", "phone", "call_id"],
     "properties": {"spy": {"type": "string"}, "seat": {"type": "string"}, "mode": {"type": "string"},
-                   "phone": {"type": "string"}, "call_id": {"type": ["string", "null"]}},
+                   "phone": {"type": "string"}, "external": {"type": "boolean"},
+                   "call_id": {"type": ["string", "null"]}},
 }
 
 
+routes = RouteTable(tag="supervise")
+
+
 def supervise_routes(store: RoutingStore, ami: Callable[[], AMIClient | None],
-                     demo_seats: Collection[str] = ()) -> RouteTable:
-    """`ami` returns the connected client (it exists only once Asterisk runs)."""
-    routes = RouteTable(tag="supervise")
-    demo = frozenset(demo_seats)
+                     demo_seats: Collection[str] = (), outbound: Outbound | None = None) -> RouteBundle:
+    """`ami` returns the connected client (it exists only once Asterisk runs); `outbound`: the gate of
+    calls out (without it a supervisor's external number is refused)."""
+    return RouteBundle(routes, {ROUTING_STORE: store, AMI: ami, DEMO_SEATS: frozenset(demo_seats),
+                                OUTBOUND: outbound})
 
-    async def own_phone(user: User) -> str | None:
-        if user.seat:
-            return user.seat
-        if user.operator_id:
-            return await store.operator_seat(user.operator_id)
-        return None
 
-    @routes.post("/api/supervise", summary="班长监听 / 耳语 / 强插坐席通话（先呼叫本人话机）", role=Role.SUPERVISOR,
-                 request=SUPERVISE_SCHEMA, response=SUPERVISE_RESULT_SCHEMA, status=202, errors=(400, 404, 409, 503),
-                 description="本人话机为账号中设置的坐席，否则为本人登录的坐席；每次操作写入审计。")
-    async def supervise(request: web.Request) -> web.Response:
-        data, user = body(request), current_user(request)
-        seat_id, mode = data["seat"], data["mode"]
-        audit = request.app[AUDIT]
+async def own_phone(store: RoutingStore, user: User) -> str | None:
+    if user.seat:
+        return user.seat
+    if user.operator_id:
+        return await store.operator_seat(user.operator_id)
+    return None
 
-        async def refuse(status: int, error: str, message: str) -> ApiError:
-            await audit.record(actor(request), "call.supervise.refused", f"seat:{seat_id}",
-                               {"mode": mode, "reason": error})
-            return ApiError(status, error, message, {"seat": seat_id})
 
-        if seat_id not in store.config.seats:
-            raise await refuse(404, "unknown_seat", "坐席不存在")
-        phone = await own_phone(user)
+@routes.post("/api/supervise", summary="班长监听 / 耳语 / 强插坐席通话（先呼叫本人话机）", role=Role.SUPERVISOR,
+             request=SUPERVISE_SCHEMA, response=SUPERVISE_RESULT_SCHEMA, status=202, errors=(400, 404, 409, 503),
+             description="本人话机为账号中设置的坐席，否则为本人登录的坐席；填写 number 时经中继呼叫本人外线号码"
+                         "（手机或固话，按外呼策略校验）。每次操作写入审计（号码脱敏）。")
+async def supervise(request: web.Request) -> web.Response:
+    data, user = body(request), current_user(request)
+    seat_id, mode, number = data["seat"], data["mode"], data.get("number")
+    audit, store, demo = request.app[AUDIT], request.app[ROUTING_STORE], request.app[DEMO_SEATS]
+    outbound = request.app.get(OUTBOUND)
+
+    async def refuse(status: int, error: str, message: str, **detail: Any) -> ApiError:
+        await audit.record(actor(request), "call.supervise.refused", f"seat:{seat_id}",
+                           {"mode": mode, "reason": error, **detail})
+        return ApiError(status, error, message, {"seat": seat_id, **detail})
+
+    async def refuse_number(v: Verdict) -> ApiError:
+        why = v.prompt if not v.ok else "本人外线号码须为手机或固定电话号码。"
+        return await refuse(400, "number_refused", why, number=mask_number(v.raw),
+                            refusal=str(v.refusal) if not v.ok else f"kind:{v.kind}")
+
+    if seat_id not in store.config.seats:
+        raise await refuse(404, "unknown_seat", "坐席不存在")
+    if number is not None:
+        if outbound is None:
+            raise await refuse(409, "no_outbound", "未启用外呼，无法呼叫外线号码")
+        checked = outbound.check(number)
+        if not checked.ok or checked.kind not in EXTERNAL_KINDS:
+            raise await refuse_number(checked)
+        phone = None
+    else:
+        phone = await own_phone(store, user)
         if phone is None or phone not in store.config.seats:
             raise await refuse(409, "no_phone", "账号未设置本人话机（坐席），无法接入")
         if phone == seat_id:
             raise await refuse(400, "own_seat", "不能监听本人话机所在的坐席")
-        try:
-            st = await store.seat(seat_id)
-        except AgentsError:
-            raise await refuse(404, "unknown_seat", "坐席不存在") from None
-        if st.state is not SeatState.ON_CALL:
-            raise await refuse(409, "not_on_call", "该坐席当前没有通话")
-        client = ami()
-        if client is None or not client.connected:
-            raise await refuse(503, "unavailable", "交换机连接暂不可用")
-        try:
-            target = seat_channel(await client.core_show_channels(), seat_interface(seat_id, seat_id in demo),
-                                  st.call_id or None)
-            if target is None:
-                raise await refuse(409, "no_channel", "未找到该坐席的通话通道")
-            spy_id = f"spy-{seat_id}-{uuid.uuid4().hex[:8]}"
+    try:
+        st = await store.seat(seat_id)
+    except AgentsError:
+        raise await refuse(404, "unknown_seat", "坐席不存在") from None
+    if st.state is not SeatState.ON_CALL:
+        raise await refuse(409, "not_on_call", "该坐席当前没有通话")
+    client = request.app[AMI]()
+    if client is None or not client.connected:
+        raise await refuse(503, "unavailable", "交换机连接暂不可用")
+    try:
+        target = seat_channel(await client.core_show_channels(), seat_interface(seat_id, seat_id in demo),
+                              st.call_id or None)
+        if target is None:
+            raise await refuse(409, "no_channel", "未找到该坐席的通话通道")
+        spy_id = f"spy-{seat_id}-{uuid.uuid4().hex[:8]}"
+        if phone is not None:
             await originate_spy(client, phone=seat_interface(phone, phone in demo), target=target, mode=mode,
                                 channel_id=spy_id, caller_id=f'"{MODE_LABELS[mode]}{seat_id}" <{seat_id}>')
-        except AMIError as exc:
-            raise await refuse(503, "pbx_error", f"交换机操作失败：{exc}") from None
-        await audit.record(actor(request), "call.supervise", f"seat:{seat_id}",
-                           {"mode": mode, "phone": phone, "call_id": st.call_id or None, "spy": spy_id})
-        return json_ok({"spy": spy_id, "seat": seat_id, "mode": mode, "phone": phone,
-                        "call_id": st.call_id or None}, status=202)
-
-    return routes
+            shown = phone
+        elif outbound is not None and number is not None:
+            v = await outbound.approve(number, "supervisor", ref=f"seat {seat_id}")   # counted now
+            if not v.ok or not v.number:
+                raise await refuse_number(v)
+            # (hotline-out presents the trunk's caller ID; this one is only seen without trunks)
+            await originate_spy(client, phone=dial_string(v.number), target=target, mode=mode,
+                                channel_id=spy_id, caller_id=f'"Supervise {seat_id}" <{seat_id}>',
+                                ring_s=EXTERNAL_RING_S)
+            shown = mask_number(v.number)
+        else:
+            raise await refuse(409, "no_outbound", "未启用外呼，无法呼叫外线号码")
+    except AMIError as exc:
+        raise await refuse(503, "pbx_error", f"交换机操作失败：{exc}") from None
+    await audit.record(actor(request), "call.supervise", f"seat:{seat_id}",
+                       {"mode": mode, "phone": shown, "external": phone is None, "call_id": st.call_id or None,
+                        "spy": spy_id})
+    return json_ok({"spy": spy_id, "seat": seat_id, "mode": mode, "phone": shown, "external": phone is None,
+                    "call_id": st.call_id or None}, status=202)

@@ -15,24 +15,14 @@ from typing import Any
 
 from aiohttp import web
 
-from agents.errors import AgentsError
+from agents.errors import AgentsError, UnknownSeat
 from agents.store import RoutingStore
-from agents.transfer import Mode
+from agents.transfer import Mode, NotOnCall
 from agents.transfer_service import TransferService
-from web.access import RouteTable, actor, body, current_user, json_ok
+from web.access import RouteBundle, RouteTable, actor, body, current_user, json_ok
 from web.accounts import Role
 from web.errors import ApiError, forbidden
-from web.keys import AUDIT
-
-ERRORS: dict[str, tuple[int, str]] = {
-    "unknown_transfer_target": (404, "转接号码不存在"),
-    "transfer_mode_not_allowed": (400, "该号码不支持此转接方式"),
-    "not_on_call": (409, "坐席当前没有可操作的通话"),
-    "transfer_in_progress": (409, "该通话正在转接中"),
-    "no_transfer": (409, "该通话没有正在进行的转接"),
-    "pbx_unavailable": (503, "交换机暂不可用，请稍后再试"),
-    "unknown_seat": (404, "坐席不存在"),
-}
+from web.keys import AUDIT, ROUTING_STORE, TRANSFERS
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 32, "pattern": r"^[A-Za-z0-9_.-]+$"}
 _CALL_ID = {"type": "string", "minLength": 1, "maxLength": 80, "pattern": r"^[A-Za-z0-9_.;-]+$"}
@@ -66,79 +56,76 @@ HANGUP_SCHEMA = {"type": "object", "required": ["call_id", "leg"],
                                 "transfer": {"type": ["string", "null"]}}}
 
 
-def api_error(exc: AgentsError) -> ApiError:
-    status, message = ERRORS.get(exc.error_id, (409, "转接操作失败"))
-    return ApiError(status, exc.error_id, message, exc.details)
+routes = RouteTable(tag="console")
 
 
-def transfer_routes(transfers: TransferService, store: RoutingStore) -> RouteTable:
-    routes = RouteTable(tag="console")
+def transfer_routes(transfers: TransferService, store: RoutingStore) -> RouteBundle:
+    return RouteBundle(routes, {TRANSFERS: transfers, ROUTING_STORE: store})
 
-    async def seat_and_call(request: web.Request, data: dict[str, Any]) -> tuple[str, str | None]:
-        """The seat acted on and the call at it. Operators: their own seat and its call only."""
-        user = current_user(request)
-        given_seat, given_call = data.get("seat"), data.get("call_id")
+
+async def seat_and_call(request: web.Request, data: dict[str, Any]) -> tuple[str, str | None]:
+    """The seat acted on and the call at it. Operators: their own seat and its call only."""
+    user, store = current_user(request), request.app[ROUTING_STORE]
+    given_seat, given_call = data.get("seat"), data.get("call_id")
+    if user.role is Role.OPERATOR:
+        if not user.operator_id:
+            raise forbidden({"reason": "no_operator_id"})
+        seat_id = await store.operator_seat(user.operator_id)
+        if given_seat is not None and given_seat != seat_id:
+            raise forbidden({"reason": "own_seat_only", "seat": given_seat})
+        if seat_id is None:
+            raise ApiError(409, "not_logged_in", "尚未登录坐席")
+    else:
+        seat_id = given_seat or (await store.operator_seat(user.operator_id) if user.operator_id else None)
+        if seat_id is None:
+            raise ApiError(400, "seat_required", "请指定坐席")
+    if seat_id not in store.config.seats:
+        raise UnknownSeat(f"no seat {seat_id}", seat=seat_id)
+    st = await store.seat(seat_id)
+    if given_call is not None and given_call != st.call_id:
         if user.role is Role.OPERATOR:
-            if not user.operator_id:
-                raise forbidden({"reason": "no_operator_id"})
-            seat_id = await store.operator_seat(user.operator_id)
-            if given_seat is not None and given_seat != seat_id:
-                raise forbidden({"reason": "own_seat_only", "seat": given_seat})
-            if seat_id is None:
-                raise ApiError(409, "not_logged_in", "尚未登录坐席")
-        else:
-            seat_id = given_seat or (await store.operator_seat(user.operator_id) if user.operator_id else None)
-            if seat_id is None:
-                raise ApiError(400, "seat_required", "请指定坐席")
-        if seat_id not in store.config.seats:
-            raise ApiError(404, "unknown_seat", ERRORS["unknown_seat"][1], {"seat": seat_id})
-        st = await store.seat(seat_id)
-        if given_call is not None and given_call != st.call_id:
-            if user.role is Role.OPERATOR:
-                raise forbidden({"reason": "not_your_call", "call_id": given_call})
-            raise ApiError(409, "not_on_call", ERRORS["not_on_call"][1], {"seat": seat_id, "call_id": given_call})
-        return seat_id, st.call_id or None
+            raise forbidden({"reason": "not_your_call", "call_id": given_call})
+        raise NotOnCall(f"seat {seat_id} is not on call {given_call}", seat=seat_id, call_id=given_call)
+    return seat_id, st.call_id or None
 
-    @routes.get("/api/console/transfer-targets", role=Role.OPERATOR, response=TARGETS_SCHEMA,
-                summary="可转接的外部号码（12366、110 等，及允许的转接方式）")
-    async def console_transfer_targets(request: web.Request) -> web.Response:
-        return json_ok({"targets": transfers.targets()})
 
-    @routes.post("/api/console/transfer", role=Role.OPERATOR, request=TRANSFER_BODY, response=TRANSFER_SCHEMA,
-                 errors=(400, 404, 409, 503), summary="转接本坐席的通话（盲转、咨询转、三方通话）",
-                 description="话务员只能转接本人坐席上已接通的通话；班长、管理员可指定坐席。"
-                             "每次转接写入审计并记入通话记录。")
-    async def console_transfer(request: web.Request) -> web.Response:
-        data = body(request)
-        user = current_user(request)
-        seat_id, call_id = await seat_and_call(request, data)
-        by = user.operator_id or user.username
-        try:
-            t = await transfers.request(call_id, seat_id, by, data["target"], data.get("mode"))
-        except AgentsError as exc:
-            await request.app[AUDIT].record(
-                actor(request), "call.transfer.refused", f"call:{call_id or ''}",
-                {"seat": seat_id, "target": data["target"], "mode": data.get("mode"), "error": exc.error_id})
-            raise api_error(exc) from None
-        await request.app[AUDIT].record(actor(request), "call.transfer", f"call:{t.call_id}",
-                                        {"seat": seat_id, "target": t.target, "mode": t.mode.value,
-                                         "transfer": t.id})
-        return json_ok(t.to_dict())
+@routes.get("/api/console/transfer-targets", role=Role.OPERATOR, response=TARGETS_SCHEMA,
+            summary="可转接的外部号码（12366、110 等，及允许的转接方式）")
+async def console_transfer_targets(request: web.Request) -> web.Response:
+    return json_ok({"targets": request.app[TRANSFERS].targets()})
 
-    @routes.post("/api/console/hangup", role=Role.OPERATOR, request=HANGUP_BODY, response=HANGUP_SCHEMA,
-                 errors=(400, 404, 409, 503), summary="挂断（本坐席离开通话；或挂断转接对象）",
-                 description="leg=seat（默认）：坐席挂机，来电人进入满意度评价；三方或咨询转接中则由对方继续。"
-                             "leg=target：挂断转接对象，回到与来电人的通话。")
-    async def console_hangup(request: web.Request) -> web.Response:
-        data = body(request) or {}
-        seat_id, call_id = await seat_and_call(request, data)
-        leg = data.get("leg", "seat")
-        try:
-            out = await transfers.hangup(call_id, seat_id, leg)
-        except AgentsError as exc:
-            raise api_error(exc) from None
-        await request.app[AUDIT].record(actor(request), "call.hangup", f"call:{out['call_id']}",
-                                        {"seat": seat_id, "leg": leg, "transfer": out.get("transfer")})
-        return json_ok(out)
 
-    return routes
+@routes.post("/api/console/transfer", role=Role.OPERATOR, request=TRANSFER_BODY, response=TRANSFER_SCHEMA,
+             errors=(400, 404, 409, 503), summary="转接本坐席的通话（盲转、咨询转、三方通话）",
+             description="话务员只能转接本人坐席上已接通的通话；班长、管理员可指定坐席。"
+                         "每次转接写入审计并记入通话记录。")
+async def console_transfer(request: web.Request) -> web.Response:
+    data = body(request)
+    user = current_user(request)
+    seat_id, call_id = await seat_and_call(request, data)
+    by = user.operator_id or user.username
+    try:
+        t = await request.app[TRANSFERS].request(call_id, seat_id, by, data["target"], data.get("mode"))
+    except AgentsError as exc:
+        await request.app[AUDIT].record(
+            actor(request), "call.transfer.refused", f"call:{call_id or ''}",
+            {"seat": seat_id, "target": data["target"], "mode": data.get("mode"), "error": exc.error_id})
+        raise
+    await request.app[AUDIT].record(actor(request), "call.transfer", f"call:{t.call_id}",
+                                    {"seat": seat_id, "target": t.target, "mode": t.mode.value,
+                                     "transfer": t.id})
+    return json_ok(t.to_dict())
+
+
+@routes.post("/api/console/hangup", role=Role.OPERATOR, request=HANGUP_BODY, response=HANGUP_SCHEMA,
+             errors=(400, 404, 409, 503), summary="挂断（本坐席离开通话；或挂断转接对象）",
+             description="leg=seat（默认）：坐席挂机，来电人进入满意度评价；三方或咨询转接中则由对方继续。"
+                         "leg=target：挂断转接对象，回到与来电人的通话。")
+async def console_hangup(request: web.Request) -> web.Response:
+    data = body(request) or {}
+    seat_id, call_id = await seat_and_call(request, data)
+    leg = data.get("leg", "seat")
+    out = await request.app[TRANSFERS].hangup(call_id, seat_id, leg)
+    await request.app[AUDIT].record(actor(request), "call.hangup", f"call:{out['call_id']}",
+                                    {"seat": seat_id, "leg": leg, "transfer": out.get("transfer")})
+    return json_ok(out)

@@ -5,26 +5,35 @@ served from web/node_modules, never copied into the repository.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
-from web.access import RouteTable
+from web.access import RouteBundle, RouteTable
 from web.errors import ApiError
+from web.keys import VENDOR
 
 NODE_MODULES = Path(__file__).resolve().parent / "node_modules"
 ECHARTS = Path("echarts") / "dist" / "echarts.min.js"
 
 
-def vendor_routes(node_modules: Path = NODE_MODULES) -> RouteTable:
-    routes = RouteTable(tag="pages")
+@dataclass(frozen=True)
+class Vendor:
+    node_modules: Path
 
-    @routes.get("/static/vendor/echarts.min.js", summary="Apache ECharts（npm 安装）", role=None, api=False,
-                content_type="application/javascript", errors=(404,))
-    async def vendor_echarts(request: web.Request) -> web.StreamResponse:
-        path = node_modules / ECHARTS
-        if not path.is_file():
-            raise ApiError(404, "not_installed", "图表组件未安装，请运行 npm install --prefix web")
-        return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
 
-    return routes
+routes = RouteTable(tag="pages")
+
+
+def vendor_routes(node_modules: Path = NODE_MODULES) -> RouteBundle:
+    return RouteBundle(routes, {VENDOR: Vendor(node_modules)})
+
+
+@routes.get("/static/vendor/echarts.min.js", summary="Apache ECharts（npm 安装）", role=None, api=False,
+            content_type="application/javascript", errors=(404,))
+async def vendor_echarts(request: web.Request) -> web.StreamResponse:
+    path = request.app[VENDOR].node_modules / ECHARTS
+    if not path.is_file():
+        raise ApiError(404, "not_installed", "图表组件未安装，请运行 npm install --prefix web")
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})

@@ -22,9 +22,10 @@ from aiohttp import web
 
 from agents.events import stats_today
 from agents.service import Router
-from hotline.privacy import mask_number
-from web.access import RouteTable, json_ok, query
+from kernel.privacy import mask_number
+from web.access import RouteBundle, RouteTable, json_ok, query
 from web.accounts import Role
+from web.keys import WALLBOARD
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def per_hour(hours: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             for h, v in hours.items()}
 
 
-def top_counts(tickets: list[Any], limit: int = 10) -> dict[str, list[list[Any]]]:
+def top_counts(tickets: list[Any], limit: int = 10) -> dict[str, Any]:
     """Today's most frequent first-level categories and districts (confirmed fields first, else the draft)."""
     cats: Counter[str] = Counter()
     districts: Counter[str] = Counter()
@@ -91,26 +92,29 @@ MISSED_SCHEMA = {"type": "object", "required": ["calls"],
                  "properties": {"calls": {"type": "array", "items": {"type": "object"}}}}
 
 
-def wallboard_routes(router: Router, redis: aioredis.Redis, *, targets: Targets = Targets(),
-                     tickets: Any = None, top_cache_s: float = 10.0) -> RouteTable:
-    """`tickets` (tickets.store.TicketStore), when given, adds today's top categories and districts
-    (recounted at most every `top_cache_s`)."""
-    routes = RouteTable(tag="wallboard")
-    store = router.store
-    cache: dict[str, Any] = {"at": -1e18, "day": None, "top": None}
+class WallboardSource:
+    """The wallboard's figures: the routing engine's counters and state, today's top tickets."""
 
-    async def top_today(day: str) -> dict[str, Any]:
-        if tickets is None:
+    def __init__(self, router: Router, redis: aioredis.Redis, targets: Targets, tickets: Any,
+                 top_cache_s: float) -> None:
+        self.router, self.redis, self.targets, self.tickets = router, redis, targets, tickets
+        self.store = router.store
+        self.top_cache_s = top_cache_s
+        self._cache: dict[str, Any] = {"at": -1e18, "day": None, "top": None}
+
+    async def top_today(self, day: str) -> dict[str, Any]:
+        if self.tickets is None:
             return {"categories": [], "districts": [], "tickets": 0}
-        now = time.monotonic()
-        if cache["day"] != day or now - cache["at"] > top_cache_s:
-            cache.update(at=now, day=day, top=top_counts(await tickets.list_by_day(day)))
-        return cache["top"]
+        now, cache = time.monotonic(), self._cache
+        if cache["day"] != day or now - cache["at"] > self.top_cache_s:
+            cache.update(at=now, day=day, top=top_counts(await self.tickets.list_by_day(day)))
+        top: dict[str, Any] = cache["top"]
+        return top
 
-    async def seat_rows() -> list[dict[str, Any]]:
+    async def seat_rows(self) -> list[dict[str, Any]]:
         """Seats not logged out, for the supervisors' list (no caller numbers)."""
         out = []
-        for st in await store.seats(router.config.seats or None):
+        for st in await self.store.seats(self.router.config.seats or None):
             if st.state.value == "logged_out":
                 continue
             out.append({"seat_id": st.seat_id, "state": st.state.value, "operator_id": st.operator_id,
@@ -118,51 +122,65 @@ def wallboard_routes(router: Router, redis: aioredis.Redis, *, targets: Targets 
                         "lane": st.lane or None})
         return out
 
-    @routes.get("/wallboard", summary="实时大屏页面", role=Role.SUPERVISOR, api=False, content_type="text/html")
-    async def wallboard_page(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "wallboard.html", headers={"Cache-Control": "no-store"})
-
-    async def scope(lane: str | None) -> dict[str, Any]:
-        s = await stats_today(redis, lane, prefix=store.prefix, clock=store.clock,
-                              timezone=router.config.timezone, service_level_s=router.config.service_level_s)
+    async def scope(self, lane: str | None) -> dict[str, Any]:
+        config = self.router.config
+        s = await stats_today(self.redis, lane, prefix=self.store.prefix, clock=self.store.clock,
+                              timezone=config.timezone, service_level_s=config.service_level_s)
         figures = {k: s[k] for k in FIGURES}
-        return {"figures": figures, "targets": judge(figures, targets), "hours": per_hour(s["hours"]),
+        return {"figures": figures, "targets": judge(figures, self.targets), "hours": per_hour(s["hours"]),
                 "day": s["day"]}
 
-    async def longest_waits() -> dict[str, float]:
-        now = store.clock()
+    async def longest_waits(self) -> dict[str, float]:
+        now = self.store.clock()
         out: dict[str, float] = {}
-        for call in await store.waiting_calls(router.rules.lanes):
+        for call in await self.store.waiting_calls(self.router.rules.lanes):
             out[call.lane] = max(out.get(call.lane, 0.0), round(now - call.arrived_at, 1))
         return out
 
-    @routes.get("/api/wallboard", summary="大屏：各队列等待、坐席状态与今日服务指标（含目标达成）", role=Role.SUPERVISOR,
-                response=WALLBOARD_SCHEMA)
-    async def wallboard(request: web.Request) -> web.Response:
-        snap = await router.snapshot()
-        total = await scope(None)
-        lanes = {ln: await scope(ln) for ln in router.rules.lanes}
-        names = {ln.id: ln.label for ln in router.rules.lanes.values()}
-        day = total.pop("day")
-        return json_ok({"day": day, "waiting": snap["waiting"], "seats": snap["seats"],
-                        "longest_wait_s": await longest_waits(), "lane_names": names,
-                        "top": await top_today(day), "seat_list": await seat_rows(),
-                        "lanes": {k: {kk: vv for kk, vv in v.items() if kk != "day"} for k, v in lanes.items()},
-                        "all": total, "targets": asdict(targets)})
 
-    @routes.get("/api/wallboard/missed", summary="漏接回拨名单（最早的在前）", role=Role.SUPERVISOR,
-                response=MISSED_SCHEMA, audit="callbacks.read", query={"reveal": {"type": "boolean", "default": True}},
-                description="号码用于回拨，默认完整显示；reveal=false 时打码（大屏展示用）。")
-    async def wallboard_missed(request: web.Request) -> web.Response:
-        rows = await router.missed_calls()
-        reveal = query(request)["reveal"]
-        out = []
-        for r in rows:
-            r = dict(r)
-            for k in ("caller", "number", "callback_number"):
-                if not reveal and r.get(k):
-                    r[k] = mask_number(r[k])
-            out.append(r)
-        return json_ok({"calls": out})
+routes = RouteTable(tag="wallboard")
 
-    return routes
+
+def wallboard_routes(router: Router, redis: aioredis.Redis, *, targets: Targets = Targets(),
+                     tickets: Any = None, top_cache_s: float = 10.0) -> RouteBundle:
+    """`tickets` (tickets.store.TicketStore), when given, adds today's top categories and districts
+    (recounted at most every `top_cache_s`)."""
+    return RouteBundle(routes, {WALLBOARD: WallboardSource(router, redis, targets, tickets, top_cache_s)})
+
+
+@routes.get("/wallboard", summary="实时大屏页面", role=Role.SUPERVISOR, api=False, content_type="text/html")
+async def wallboard_page(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC_DIR / "wallboard.html", headers={"Cache-Control": "no-store"})
+
+
+@routes.get("/api/wallboard", summary="大屏：各队列等待、坐席状态与今日服务指标（含目标达成）", role=Role.SUPERVISOR,
+            response=WALLBOARD_SCHEMA)
+async def wallboard(request: web.Request) -> web.Response:
+    wb = request.app[WALLBOARD]
+    router = wb.router
+    snap = await router.snapshot()
+    total = await wb.scope(None)
+    lanes = {ln: await wb.scope(ln) for ln in router.rules.lanes}
+    names = {ln.id: ln.label for ln in router.rules.lanes.values()}
+    day = total.pop("day")
+    return json_ok({"day": day, "waiting": snap["waiting"], "seats": snap["seats"],
+                    "longest_wait_s": await wb.longest_waits(), "lane_names": names,
+                    "top": await wb.top_today(day), "seat_list": await wb.seat_rows(),
+                    "lanes": {k: {kk: vv for kk, vv in v.items() if kk != "day"} for k, v in lanes.items()},
+                    "all": total, "targets": asdict(wb.targets)})
+
+
+@routes.get("/api/wallboard/missed", summary="漏接回拨名单（最早的在前）", role=Role.SUPERVISOR,
+            response=MISSED_SCHEMA, audit="callbacks.read", query={"reveal": {"type": "boolean", "default": True}},
+            description="号码用于回拨，默认完整显示；reveal=false 时打码（大屏展示用）。")
+async def wallboard_missed(request: web.Request) -> web.Response:
+    rows = await request.app[WALLBOARD].router.missed_calls()
+    reveal = query(request)["reveal"]
+    out = []
+    for r in rows:
+        r = dict(r)
+        for k in ("caller", "number", "callback_number"):
+            if not reveal and r.get(k):
+                r[k] = mask_number(r[k])
+        out.append(r)
+    return json_ok({"calls": out})

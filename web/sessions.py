@@ -19,6 +19,7 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -64,7 +65,8 @@ class Session:
 class SessionStore:
     def __init__(self, redis: aioredis.Redis, clock: Callable[[], float],
                  idle_s: float, absolute_s: float) -> None:
-        self.redis = redis
+        # decode_responses=True: every answer is str, which redis-py's types cannot tell
+        self.redis: Any = redis
         self.clock = clock
         self.idle_s = idle_s
         self.absolute_s = absolute_s

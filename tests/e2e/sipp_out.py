@@ -176,7 +176,7 @@ class StandIn:
         self.log = self.folder / f"standin_{tag}.out"
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "StandIn":
+    def __enter__(self) -> StandIn:
         self.start()
         return self
 
@@ -242,7 +242,7 @@ class SeatPhone:
 
     def __init__(self, folder: Path, *, username: str, secret: str, asterisk_sip_port: int, tone: Path,
                  tls_ca: Path | None = None, srtp: bool = False) -> None:
-        from hotline.procs import free_port, free_ports
+        from devstack.procs import free_port, free_ports
 
         self.folder = Path(folder)
         self.username, self.secret = username, secret
@@ -253,7 +253,7 @@ class SeatPhone:
         self.ctrl_port = free_port()
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "SeatPhone":
+    def __enter__(self) -> SeatPhone:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "config").write_text(f"""poll_method epoll
 sip_listen 127.0.0.1:{self.sip_port}

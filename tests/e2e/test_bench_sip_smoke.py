@@ -2,7 +2,8 @@
 answered by SIPp seats, with every figure of the report computed."""
 import pytest
 
-from hotline import bench_sip, sipp
+from bench import sip as bench_sip
+from devstack import sipp
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow, pytest.mark.timeout(400)]
 

@@ -2,7 +2,7 @@
 controller reads every key, and the ratios are computed."""
 import pytest
 
-from hotline import bench_agi
+from bench import agi as bench_agi
 
 pytestmark = pytest.mark.asterisk
 

@@ -2,7 +2,7 @@
 controller reach every page, both baselines are measured, ratios computed."""
 import pytest
 
-from hotline import bench_web
+from bench import web as bench_web
 
 pytestmark = pytest.mark.asterisk
 

@@ -9,16 +9,19 @@ the SIP messages the stand-ins receive: request URI, From, P-Asserted-Identity.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import contextlib
+import dataclasses
 import datetime as dt
 import socket
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from agents.model import WaitingCall
 from dialplan.trunks import parse_trunks
+from pbx import contract as V
+from pbx.contract import seat_interface
 from tests.e2e.conftest import Stack
 from tests.e2e.conftest import test_settings as settings_for
 from tests.e2e.helpers import publish
@@ -45,7 +48,7 @@ def ports():
 
 @pytest.fixture(scope="module")
 async def outstack(tmp_path_factory, ports):
-    from hotline.app import make_wire, started
+    from hotline.app import compose
 
     run = tmp_path_factory.mktemp("outstack")
     data = tmp_path_factory.mktemp("outdata")
@@ -57,23 +60,16 @@ async def outstack(tmp_path_factory, ports):
     settings = dataclasses.replace(settings_for(
         storage={"data_dir": str(data)}, stt={"model": "", "workers": 1, "live": False},
         dialling={"per_number_per_hour": 50}), trunks=trunks)
-    st = Stack(settings, run, persistent_redis=False)
-
-    async def wire(rt):
-        handlers = await make_wire(4)(rt)
-        st.services["ivr_handler"] = handlers["ivr"]
-
-        async def ivr(session):
-            await st.dispatch(session)
-        return {**handlers, "ivr": ivr}
-
-    st.wire = wire
-    st.started = started
+    # compose: the controller's AMI session as deployed (only the event classes it uses:
+    # pbx.ami.CONTROLLER_EVENTS), so callbacks, transfers, REFER and supervision are shown to work on
+    # what it receives; the tests watch on a session of their own.
+    st = compose(settings, run, demo_seats=4, persistent_redis=False, runtime=Stack)
     await st.start()
     try:
+        await st.watch_events()
         version = await publish(st, TREE, "e2e calls out")
-        handler = st.services["ivr_handler"]
-        handler.clock = lambda: dt.datetime.now(dt.timezone.utc)
+        handler = st.hotline.ivr.handler
+        handler.clock = lambda: dt.datetime.now(dt.UTC)
         st.use(handler)
         await until(lambda: _lanes(st, version), 5, "the router to take the published lanes")
         yield st
@@ -82,7 +78,7 @@ async def outstack(tmp_path_factory, ports):
 
 
 async def _lanes(st, version):
-    return st.services.get("lanes_version") == version
+    return st.hotline.routing.lanes.version == version
 
 
 @pytest.fixture
@@ -117,7 +113,7 @@ def assert_presents_the_hotline(invite, citizen: str | None = None) -> None:
 async def test_three_way_transfer_to_110_leaves_through_the_trunk_after_a_503(out):
     stack = out
     first, carrier = stack.far["first"], stack.far["carrier"]
-    transfers = stack.services["transfers"]
+    transfers = stack.hotline.transfers.service
     await arrange(stack, ready=["1003"])
     ev = Events(stack)
     await ev.mark()
@@ -162,7 +158,7 @@ async def test_blind_transfer_to_12366_leaves_through_the_trunk(out):
     number = new_number()
     placed = asyncio.ensure_future(call(stack, caller=number))
     cid = await answered_at_seat(stack, ev, number, "1002")
-    await stack.services["transfers"].request(cid, "1002", "8002", "tax", "blind")
+    await stack.hotline.transfers.service.request(cid, "1002", "8002", "tax", "blind")
     invite = await asyncio.to_thread(carrier.wait_invite, 20)
     result, rec = await placed
     assert invite.request_user == "12366"
@@ -177,17 +173,21 @@ async def test_blind_transfer_to_12366_leaves_through_the_trunk(out):
 async def test_callback_leaves_through_the_trunk_with_the_hotline_caller_id(out):
     stack = out
     carrier = stack.far["carrier"]
-    router = stack.services["router"]
+    router = stack.hotline.routing.router
     await arrange(stack, ready=[])
     ev = Events(stack)
     await ev.mark()
     number = "+86" + new_number()                      # as a carrier presents it: dialled in national form
     national = number[3:]
     cid = f"cbtest-{national}"
-    await router.enqueue(WaitingCall(cid, "general", national, node=stack.services["node"]))
+    calls = stack.hotline.ivr.calls                    # the call's record, as the IVR walk leaves it
+    await calls.started(cid, caller=national, caller_name="", did="12345", version=1, channel="PJSIP/carrier-test")
+    await calls.queued(cid, "general")
+    await calls.callback_requested(cid, number)
+    await router.enqueue(WaitingCall(cid, "general", national, node=stack.node))
     await router.request_callback(cid, number)
     with ami_events(stack) as seen:
-        await stack.services["seats"].ready("1002")
+        await stack.hotline.routing.seats.ready("1002")
         invite = await asyncio.to_thread(carrier.wait_invite, 30)
         await ev.wait(lambda e: e["type"] == "call_ended" and e["call_id"] == cid, 40, "the callback to end")
         settled = list(seen)
@@ -196,8 +196,72 @@ async def test_callback_leaves_through_the_trunk_with_the_hotline_caller_id(out)
     results = [e.get("Status") for e in settled if e.name == "UserEvent"
                and e.get("UserEvent") == "HotlineCallbackResult" and e.get("CallId") == cid]
     assert results == ["ANSWER"], results
-    rec = await stack.services["calls"].get(cid) or {}
+    rec = await stack.hotline.ivr.calls.get(cid) or {}
     assert rec.get("status") == "callback_connected", rec
+
+
+# ---------------------------------------------------------------- a supervisor's phone
+
+
+async def web_session(stack, role: str = "supervisor") -> tuple[aiohttp.ClientSession, dict[str, str], str]:
+    """A real account logged in to the stack's web server: (session, headers with the CSRF token, url)."""
+    import time
+    import uuid
+
+    from web.accounts import Accounts, Role
+    from web.config import WebConfig
+    from web.keys import CONFIG
+
+    username, password = f"sup-{uuid.uuid4().hex[:8]}", f"Pw-{uuid.uuid4().hex[:12]}"
+    await Accounts(stack.redis, WebConfig().hasher, time.time).create(username, password, Role.parse(role), "班长")
+    url = f"http://{stack.settings.web.host or stack.settings.network.host}:{stack.web_port}"
+    http = aiohttp.ClientSession()
+    async with http.post(url + "/api/login", json={"username": username, "password": password}) as r:
+        assert r.status == 200, await r.text()
+        token = (await r.json())["csrf_token"]
+        name = stack.web_runner.app[CONFIG].cookie
+        cookie = r.cookies[name].value
+    return http, {"Cookie": f"{name}={cookie}", "X-CSRF-Token": token}, url
+
+
+async def test_a_supervisor_listens_from_a_mobile_through_the_trunk(out):
+    """POST /api/supervise with the supervisor's mobile: the call out leaves through the trunks in
+    order (the first answers 503, the carrier takes it) presenting the hotline's number, and once the
+    mobile answers its ChanSpy is on the seat's channel."""
+    stack = out
+    first, carrier = stack.far["first"], stack.far["carrier"]
+    await arrange(stack, ready=["1003"])
+    ev = Events(stack)
+    await ev.mark()
+    number = new_number()
+    mobile = "13912340000"
+    http, headers, url = await web_session(stack)
+    try:
+        with ami_events(stack) as seen:
+            placed = asyncio.ensure_future(call(stack, caller=number, variables={"__DEMO_TALK_S": "15"}))
+            cid = await answered_at_seat(stack, ev, number, "1003")
+            async with http.post(url + "/api/supervise", headers=headers,
+                                 json={"seat": "1003", "mode": "listen", "number": "+86" + mobile}) as r:
+                assert r.status == 202, await r.text()
+                data = await r.json()
+            invite = await asyncio.to_thread(carrier.wait_invite, 20)
+
+            async def spying():
+                return next((e for e in seen if e.name == "ChanSpyStart"
+                             and e.get("SpyerChannel", "").startswith(f"Local/{mobile}@hotline-out-")), None)
+            start = await until(spying, 20, "the mobile's ChanSpy to join the seat's call")
+            async with http.post(url + "/api/supervise", headers=headers,     # abroad: refused, nothing dialled
+                                 json={"seat": "1003", "mode": "listen", "number": "008821234567"}) as r:
+                assert r.status == 400 and (await r.json())["error"] == "number_refused"
+            await placed
+    finally:
+        await http.close()
+    assert (data["phone"], data["external"], data["call_id"]) == ("139****0000", True, cid)
+    assert start.get("SpyeeChannel", "").startswith("Local/1003@hotline-demo-seat-"), start
+    assert invite.request_user == mobile                              # the canonical national form
+    assert_presents_the_hotline(invite, number)                       # the hotline's number, not the seat's
+    assert [m.request_user for m in first.invites()] == [mobile]      # tried first (503), failed over
+    assert all(m.request_user == mobile for m in carrier.invites())
 
 
 # ---------------------------------------------------------------- injection (issue 12, item 1)
@@ -209,7 +273,7 @@ async def test_injected_callback_numbers_are_refused_and_nothing_is_dialled(out)
     """Stored as the callback number (a caller ID or a typed number): the controller refuses each
     before any Originate; no INVITE reaches either trunk."""
     stack = out
-    router = stack.services["router"]
+    router = stack.hotline.routing.router
     await arrange(stack, ready=[])
     ev = Events(stack)
     await ev.mark()
@@ -217,10 +281,10 @@ async def test_injected_callback_numbers_are_refused_and_nothing_is_dialled(out)
     for i, bad in enumerate(INJECTIONS):
         cid = f"inject-{i}-{new_number()}"
         ids.append(cid)
-        await router.enqueue(WaitingCall(cid, "general", None, node=stack.services["node"]))
+        await router.enqueue(WaitingCall(cid, "general", None, node=stack.node))
         await router.request_callback(cid, bad)
     with ami_events(stack) as seen:
-        await stack.services["seats"].ready("1004")
+        await stack.hotline.routing.seats.ready("1004")
 
         async def all_settled():
             states = [await router.call(c) for c in ids]
@@ -251,10 +315,10 @@ async def test_dialplan_refuses_a_callback_number_even_if_the_controller_passed_
     await arrange(stack, ready=[])
     chan_id = f"cbinject-{new_number()}"
     with ami_events(stack) as seen:
-        await stack.ami.originate("Local/1004@hotline-demo-seat/n", context="hotline-callback", exten="s",
+        await stack.ami.originate(seat_interface("1004", demo=True), context=V.CALLBACK, exten="s",
                                   caller_id='"Callback" <1004>', timeout_ms=10000, channel_id=chan_id,
-                                  variables={"CB_NUM": bad, "CB_REC": "/tmp/none", "CB_CALL_ID": chan_id,
-                                             "CB_SEAT": "1004"})
+                                  variables={V.CB_NUM: bad, V.CB_REC: "/tmp/none", V.CB_CALL_ID: chan_id,
+                                             V.CB_SEAT: "1004"})
 
         async def reported():
             return [e.get("Status") for e in seen if e.name == "UserEvent"
@@ -305,7 +369,7 @@ async def seat_phone(out, tmp_path):
 
     if shutil.which("baresip") is None:
         pytest.skip("baresip is not installed (scripts/setup installs it)")
-    username, secret = seat_credentials(out.services["seats_config"], data_dir(out.settings))["1005"]
+    username, secret = seat_credentials(out.hotline.routing.config, data_dir(out.settings))["1005"]
     tone = tmp_path / "tone.wav"
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(tone), "synth", "30", "sine", "440",
                     "vol", "0.5"], check=True)
@@ -314,7 +378,7 @@ async def seat_phone(out, tmp_path):
         async def registered():
             text = (await asyncio.to_thread(out.asterisk.cli, "pjsip show contacts") or "")
             return "1005/sip:" in text or f"{username}/sip:" in text
-        await until(registered, 15, "baresip to register seat 1005", every=0.3)
+        await until(registered, 45, "baresip to register seat 1005", every=0.3)
         yield phone
 
 
@@ -380,7 +444,7 @@ async def test_refer_from_the_seat_phone_is_a_blind_transfer_through_the_policy(
     stack = out
     carrier = stack.far["carrier"]
     await arrange(stack, ready=[])
-    await stack.services["seats"].login("1005", "8005")
+    await stack.hotline.routing.seats.login("1005", "8005")
     ev = Events(stack)
     await ev.mark()
     number = new_number()
@@ -397,12 +461,62 @@ async def test_refer_from_the_seat_phone_is_a_blind_transfer_through_the_policy(
     blind = [e for e in settled if e.name == "BlindTransfer"]
     assert blind and blind[0].get("Extension") == "12366" and blind[0].get("Context") == "hotline-refer", \
         [(e.get("Extension"), e.get("Context"), e.get("Result")) for e in blind]
-    rec = await stack.services["calls"].get(cid)
+    rec = await stack.hotline.ivr.calls.get(cid)
     (x,) = rec["transfers"]
     assert (x["target"], x["number"], x["mode"], x["seat_id"]) == ("refer", "12366", "blind", "1005"), x
     assert (x["state"], x["result"]) == ("done", "connected"), x
-    st = await stack.services["seats"].status("1005")
+    st = await stack.hotline.routing.seats.status("1005")
     assert st.state.value != "on_call"                      # the operator was released
+
+
+def survey_tree() -> dict:
+    """TREE with the operator's survey after the general lane's queue."""
+    import copy
+
+    doc = copy.deepcopy(TREE)
+    doc["name"] = "e2e-calls-out-survey"
+    doc["nodes"]["general_q"]["after"] = "rate"
+    doc["nodes"]["rate"] = {"type": "survey", "prompt": {"text": "请对话务员的服务进行评价，满意请按1，不满意请按2。"},
+                            "choices": {"1": "满意", "2": "不满意"}, "timeout_s": 5, "retries": 0, "next": "bye"}
+    return doc
+
+
+async def test_a_refer_asks_the_operators_survey_before_the_caller_is_bridged(out, seat_phone):
+    """After the phone's transfer key the caller never comes back to the IVR: the survey that follows
+    the call's queue is asked first (the caller keys 1), then the target is dialled through the trunk."""
+    stack = out
+    carrier = stack.far["carrier"]
+    version = await publish(stack, survey_tree(), "e2e survey before REFER")
+    await until(lambda: _lanes(stack, version), 5, "the router to take the published lanes")
+    try:
+        await arrange(stack, ready=[])
+        await stack.hotline.routing.seats.login("1005", "8005")
+        ev = Events(stack)
+        await ev.mark()
+        number = new_number()
+        with ami_events(stack) as seen:
+            placed = asyncio.ensure_future(call(stack, caller=number, keys="1"))
+            cid = await answered_at_seat(stack, ev, number, "1005")
+            await asyncio.sleep(1.0)
+            await seat_phone.command("transfer", f"sip:12366@127.0.0.1:{stack.asterisk.ports.sip}")
+            invite = await asyncio.to_thread(carrier.wait_invite, 30)
+            result, rec = await placed
+            settled = list(seen)
+    finally:
+        await publish(stack, TREE, "e2e calls out")
+    assert invite.request_user == "12366"
+    assert_presents_the_hotline(invite, number)
+    rec = await stack.hotline.ivr.calls.get(cid)
+    assert (rec.get("survey_when"), rec.get("survey_node"), rec.get("survey_result"), rec.get("rating")) == \
+        ("before_transfer", "rate", "rated", "1"), rec
+    asked = [float(e.get("Timestamp") or 0) for e in settled if e.name == "AGIExecStart"
+             and e.get("Uniqueid") == cid and e.get("Command", "").upper().startswith("GET DATA")]
+    dialled = [float(e.get("Timestamp") or 0) for e in settled if e.name == "DialBegin"
+               and e.get("DestChannel", "").startswith("PJSIP/carrier-")]
+    assert asked and dialled and max(asked) < min(dialled), (asked, dialled)     # rated, then bridged
+    (x,) = rec["transfers"]
+    assert (x["target"], x["number"], x["mode"], x["state"], x["result"]) == \
+        ("refer", "12366", "blind", "done", "connected"), x
 
 
 async def test_seats_have_a_tls_transport_with_a_self_signed_certificate(outstack):
@@ -445,7 +559,7 @@ async def test_a_seat_phone_over_tls_with_srtp_calls_a_colleague(out, tmp_path):
     stack = out
     if shutil.which("baresip") is None:
         pytest.skip("baresip is not installed")
-    username, secret = seat_credentials(stack.services["seats_config"], data_dir(stack.settings))["1006"]
+    username, secret = seat_credentials(stack.hotline.routing.config, data_dir(stack.settings))["1006"]
     tone = tmp_path / "tone.wav"
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(tone), "synth", "30", "sine", "440",
                     "vol", "0.5"], check=True)
@@ -454,7 +568,7 @@ async def test_a_seat_phone_over_tls_with_srtp_calls_a_colleague(out, tmp_path):
         async def registered():
             text = (await asyncio.to_thread(stack.asterisk.cli, "pjsip show contacts") or "")
             return "1006/sip:" in text or f"{username}/sip:" in text
-        await until(registered, 20, "baresip to register seat 1006 over TLS", every=0.3)
+        await until(registered, 45, "baresip to register seat 1006 over TLS", every=0.3)
         with ami_events(stack) as seen:
             await phone.dial("1002")
 
@@ -505,7 +619,7 @@ async def test_a_caller_whose_number_cannot_be_called_back_hears_why(out):
             cmds = streamed()
             return any(why_abroad in c for c in cmds) and any(why_short in c for c in cmds)
         await until(told, 30, "the reasons to be played")
-        st = await stack.services["router"].call(cid)
+        st = await stack.hotline.routing.router.call(cid)
         assert st is not None and not st.callback                 # no callback booked; still waiting
         await stack.ami.hangup(channel)
         await placed

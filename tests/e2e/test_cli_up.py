@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from tests.e2e.helpers import alive
 
 pytestmark = pytest.mark.asterisk

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
+from devstack.simcall import place_call
 from dialplan.model import Context, Extension, steps
 from dialplan.publish import PublishError
-from hotline.simcall import place_call
-from pbx import chanvars as V
+from pbx import contract as V
 from pbx.agi import AGISession
 
 pytestmark = pytest.mark.asterisk
@@ -29,8 +29,8 @@ async def test_reload_during_a_call_and_last_good_kept(fresh):
     first = asyncio.ensure_future(place_call(fresh.ami, hold=20, timeout=40))
     await asyncio.wait_for(started.wait(), 10)
     marker = Context("hotline-reload-marker", (Extension("s", steps(("NoOp", "reloaded"),)),))
-    before = fresh.extra_contexts_factory
-    fresh.extra_contexts_factory = lambda agi_url, prompts: (marker,)
+    before = fresh.extra_contexts
+    fresh.extra_contexts = lambda agi_url, prompts: (marker,)
     try:
         await fresh.republish_config()
         assert "hotline-reload-marker" in await asyncio.to_thread(
@@ -41,11 +41,11 @@ async def test_reload_during_a_call_and_last_good_kept(fresh):
 
         def broken(agi_url, prompts):
             raise ValueError("a rendering bug")
-        fresh.extra_contexts_factory = broken
+        fresh.extra_contexts = broken
         kept = (fresh.asterisk.etc / "extensions_hotline.conf").read_text()
         with pytest.raises(PublishError):
             await fresh.republish_config()
         assert (fresh.asterisk.etc / "extensions_hotline.conf").read_text() == kept
     finally:
-        fresh.extra_contexts_factory = before
+        fresh.extra_contexts = before
         await fresh.republish_config()

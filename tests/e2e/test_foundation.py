@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 
 import pytest
 
-from hotline.simcall import place_call
-from pbx import chanvars as V
-from pbx.agi import AGIHangup, AGISession
+from devstack.simcall import place_call
+from pbx import contract as V
+from pbx.agi import AGISession
 from pbx.agi_server import FastAGIServer
 from pbx.ami import AMIClient, AMIError
 

@@ -5,20 +5,19 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
-import wave
 from pathlib import Path
 
 import pytest
 
-from hotline.simcall import place_call
+from devstack.simcall import place_call
 from ivr.loader import parse_file
 from recordings import audio as A
-from recordings.models import ENV_MODEL_CN, mandarin_model_path
-from recordings.stt import VoskEngineFactory
-from recordings.stt_metrics import corpus_cer, normalize_zh
-from recordings.stt_pool import PoolConfig, STTPool
+from recordings.stt.engine import VoskEngineFactory
+from recordings.stt.metrics import corpus_cer, normalize_zh
+from recordings.stt.models import ENV_MODEL_CN, mandarin_model_path
+from recordings.stt.pool import PoolConfig, STTPool
 from recordings.wavfile import load_wav
-from tests.e2e.helpers import publish
+from tests.e2e.helpers import as_wav, audio_seconds, kept_account, publish
 
 pytestmark = pytest.mark.asterisk
 
@@ -28,8 +27,8 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
 def use_ivr(stack, at: dt.datetime | None = None):
-    handler = stack.services["ivr_handler"]
-    handler.clock = (lambda: at) if at else (lambda: dt.datetime.now(dt.timezone.utc))
+    handler = stack.hotline.ivr.handler
+    handler.clock = (lambda: at) if at else (lambda: dt.datetime.now(dt.UTC))
     stack.use(handler)
     return handler
 
@@ -39,7 +38,7 @@ async def call(stack, **kw):
     kw.setdefault("hold", 60)
     kw.setdefault("timeout", 90)
     result = await place_call(stack.ami, **kw)
-    record = await stack.services["calls"].get(result.ivr_uniqueid)
+    record = await stack.hotline.ivr.calls.get(result.ivr_uniqueid)
     return result, record
 
 
@@ -86,7 +85,7 @@ async def test_every_node_type_on_live_calls(nodes_tree, fresh, speech_wav):
     assert by_name["timeouts"][1]["vars"] == {"rating": "2"}
     assert by_name["list"][1]["outcome"] == {"type": "queue", "lane": "deputy"}
     # Queued calls were answered by a (demo) seat before the survey.
-    calls = fresh.services["calls"]
+    calls = fresh.hotline.ivr.calls
 
     async def kept(call_id: str) -> str:
         """The call's recording as kept (recordings/keep.py compresses it once the call is over)."""
@@ -103,9 +102,10 @@ async def test_every_node_type_on_live_calls(nodes_tree, fresh, speech_wav):
     assert by_name["transfer"][1]["transfer"] == "12366:ANSWER"
     assert [e.get("Number") for e in by_name["transfer"][0].user_events("HotlineExternal")] == ["12366"]
     # The caller's account was recorded, with the speech in it.
-    recording = Path(by_name["describe"][1]["describe_recording"])
-    with wave.open(str(recording)) as w:
-        assert w.getnframes() / w.getframerate() > 1.5
+    # (kept compressed, as the call's recording is, once speech-to-text has read it)
+    account = await kept_account(calls, by_name["describe"][1]["call_id"])
+    recording = Path(account["describe_recording"])
+    assert recording.suffix == ".ogg" and audio_seconds(recording) > 1.5
 
 
 async def test_default_tree_main_paths(fresh):
@@ -138,7 +138,7 @@ async def test_default_tree_main_paths(fresh):
 async def _calls_in_ivr(stack) -> list[dict]:
     out = []
     async for key in stack.redis.scan_iter("hotline:calllog:*"):
-        rec = await stack.services["calls"].get(key.rsplit(":", 1)[1])
+        rec = await stack.hotline.ivr.calls.get(key.rsplit(":", 1)[1])
         if rec and rec.get("status") == "ivr":
             out.append(rec)
     return out
@@ -183,20 +183,20 @@ def korean_wav(tmp_path_factory) -> str:
 
 async def test_caller_account_becomes_a_draft_ticket(nodes_tree, fresh, korean_wav):
     """Record -> STT worker pool (real vosk) -> extraction -> draft ticket on the call."""
-    if fresh.services.get("stt") is None:
+    if fresh.hotline.speech.pool is None:
         pytest.skip("no vosk model installed")
     result, record = await call(fresh, keys="3", wav=korean_wav)
     assert record["path"] == ["start", "hi", "menu", "message", "bye"]
     for _ in range(100):                          # transcription runs in the background
-        record = await fresh.services["calls"].get(result.ivr_uniqueid)
+        record = await fresh.hotline.ivr.calls.get(result.ivr_uniqueid)
         if record.get("ticket"):
             break
         await asyncio.sleep(0.2)
     assert record.get("ticket"), record
     # What the pool itself produced from the recording: all of its audio heard...
     stats = record["transcript_stats"]
-    with wave.open(str(record["describe_recording"])) as w:
-        recorded_s = w.getnframes() / w.getframerate()
+    record = await kept_account(fresh.hotline.ivr.calls, result.ivr_uniqueid)
+    recorded_s = audio_seconds(record["describe_recording"])
     assert recorded_s > 2.0 and stats["heard_s"] == pytest.approx(recorded_s, abs=0.01), (stats, recorded_s)
     assert 0 < stats["engine_s"] <= stats["heard_s"] + 0.01
     # ...partial results first, a final after them, in time order...
@@ -217,7 +217,7 @@ async def test_caller_account_becomes_a_draft_ticket(nodes_tree, fresh, korean_w
     assert all(any("\uac00" <= ch <= "\ud7a3" for ch in f["text"]) for f in finals), finals
     assert [f["start"] for f in finals] == sorted(f["start"] for f in finals)
     assert record["transcript"] == " ".join(f["text"] for f in finals)
-    ticket = await fresh.services["tickets"].get(record["ticket"])
+    ticket = await fresh.hotline.tickets.store.get(record["ticket"])
     assert ticket.call_id == result.ivr_uniqueid
     assert ticket.status == "draft" and ticket.transcript == record["transcript"]
 
@@ -258,7 +258,8 @@ async def test_mandarin_character_error_rate_through_a_call(fresh, tmp_path):
     try:
         hyps = []
         for _, record in calls:
-            pcm = load_wav(record["describe_recording"], 8000)
+            record = await kept_account(fresh.hotline.ivr.calls, record["call_id"], timeout=300)
+            pcm = load_wav(as_wav(record["describe_recording"], tmp_path), 8000)
             hyps.append((await pool.transcribe(A.ulaw_encode(pcm), 8000, "ulaw", call_id=record.get("id", ""))).text)
     finally:
         await pool.close()

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from devstack.simcall import place_call
 from dialplan.hotline import SIM_CALLER
-from hotline.simcall import place_call
 from ivr.loader import parse_file
-from pbx import chanvars as V
+from kernel.notify import LIVE_CHANNEL
+from pbx import contract as V
 from tests.e2e.helpers import publish
 
 pytestmark = pytest.mark.asterisk
@@ -39,17 +40,17 @@ def voices(tmp_path_factory) -> tuple[str, str]:
 
 
 async def test_conversation_is_transcribed_live_with_speakers(fresh, voices):
-    live_stt = fresh.services.get("live_stt")
+    live_stt = fresh.hotline.live.transcriber
     if live_stt is None:
         pytest.skip("no vosk model installed")
     caller_wav, operator_wav = voices
     await publish(fresh, parse_file(DATA / "ivr" / "e2e_nodes.yaml").data, "e2e nodes")
-    fresh.use(fresh.services["ivr_handler"])
+    fresh.use(fresh.hotline.ivr.handler)
 
     events: list[dict] = []
     operator_final = asyncio.Event()
     pubsub = fresh.redis.pubsub()
-    await pubsub.subscribe("hotline:live")
+    await pubsub.subscribe(LIVE_CHANNEL)
 
     async def listen() -> None:
         async for message in pubsub.listen():
@@ -78,7 +79,7 @@ async def test_conversation_is_transcribed_live_with_speakers(fresh, voices):
         await asyncio.wait_for(operator_final.wait(), 25)
         caller_uid = answer.get("Linkedid")
         channels = await fresh.ami.core_show_channels()
-        channel = next(c.get("Channel") for c in channels if c.get("Uniqueid") == caller_uid)
+        channel = next(c.channel for c in channels if c.uniqueid == caller_uid)
         await fresh.ami.setvar(channel, V.SIM_WAV, caller_wav)
         await fresh.ami.redirect(channel, SIM_CALLER, "say", 1)
         result = await call
@@ -120,9 +121,9 @@ async def test_conversation_is_transcribed_live_with_speakers(fresh, voices):
 
     # The finals are kept as speaker turns on the call and on its draft ticket.
     finals = [{"speaker": e["speaker"], "text": e["text"]} for e in mine if e["final"]]
-    record = await fresh.services["calls"].get(call_id)
+    record = await fresh.hotline.ivr.calls.get(call_id)
     assert [{"speaker": t["speaker"], "text": t["text"]} for t in record["live_transcript"]] == finals
-    ticket = await fresh.services["tickets"].get(record["ticket"])
+    ticket = await fresh.hotline.tickets.store.get(record["ticket"])
     assert [{"speaker": t["speaker"], "text": t["text"]} for t in ticket.turns] == finals
     assert ticket.transcript.split("\n") == [f["text"] for f in finals] and ticket.status == "draft"
     drafts = [i for i, e in enumerate(events) if e.get("type") == "draft_ticket" and e.get("call_id") == call_id]

@@ -6,6 +6,7 @@ ticket and call record listed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -22,7 +23,18 @@ import pytest
 from records.reconcile import reconcile
 from records.store import call_with_asterisk
 from tests.e2e.test_routing_calls import (  # noqa: F401  (routing: the fixture)
-    VENV_BIN, Events, _start_up, _stop_group, arrange, call, netstring, new_number, routing, until)
+    VENV_BIN,
+    Events,
+    _start_up,
+    _stop_group,
+    arrange,
+    call,
+    netstring,
+    new_number,
+    routing,
+    stop_phone,
+    until,
+)
 
 pytestmark = pytest.mark.asterisk
 TZ = ZoneInfo("Asia/Shanghai")
@@ -50,13 +62,13 @@ async def _records_of(stack, call_id: str, want_cdr: bool = True) -> dict:
 
 def _baresip(tmp_path: Path, stack, seat: str) -> tuple[subprocess.Popen, int, object]:
     from agents.secrets import seat_credentials
+    from devstack.procs import free_port, free_ports
     from hotline.app import data_dir
-    from hotline.procs import free_port, free_ports
 
     exe = shutil.which("baresip")
     if exe is None:
         pytest.skip("baresip is not installed (scripts/setup installs it)")
-    username, secret = seat_credentials(stack.services["seats_config"], data_dir(stack.settings))[seat]
+    username, secret = seat_credentials(stack.hotline.routing.config, data_dir(stack.settings))[seat]
     tone = tmp_path / "tone.wav"
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(tone), "synth", "20", "sine", "440",
                     "vol", "0.5"], check=True)
@@ -90,9 +102,9 @@ async def test_a_call_answered_on_a_sip_phone_leaves_call_record_cdr_and_cel_joi
     try:
         async def registered():
             return "1005/sip:" in (await asyncio.to_thread(stack.asterisk.cli, "pjsip show contacts") or "")
-        await until(registered, 15, "baresip to register seat 1005", every=0.3)
+        await until(registered, 45, "baresip to register seat 1005", every=0.3)
         await arrange(stack, ready=[])
-        await stack.services["seats"].login("1005", "8005")
+        await stack.hotline.routing.seats.login("1005", "8005")
         ev = Events(stack)
         await ev.mark()
         number = new_number()
@@ -103,14 +115,8 @@ async def test_a_call_answered_on_a_sip_phone_leaves_call_record_cdr_and_cel_joi
         await netstring("127.0.0.1", ctrl_port, {"command": "hangup", "token": "e2e"})
         result, _ = await placed
     finally:
-        phone.terminate()
-        try:
-            phone.wait(5)
-        except subprocess.TimeoutExpired:
-            phone.kill()
-            phone.wait(5)
-        log.close()
-        await stack.services["seats"].logout("1005")
+        stop_phone(phone, log)
+        await stack.hotline.routing.seats.logout("1005")
     assert result.completed
     rec = await _records_of(stack, cid)
     assert rec["seat"] == "1005" and rec["lane"] == "general" and rec["caller"] == number
@@ -132,7 +138,7 @@ async def test_a_call_answered_on_a_sip_phone_leaves_call_record_cdr_and_cel_joi
     assert cid not in report["calls_without_cdr"] and cid not in report["answered_without_cdr_answer"]
     assert report["answered"] >= 1 and report["cdr_answered_calls"] >= 1
     # the operator confirms the call's draft: the ticket, its correction and its outbox row in PostgreSQL
-    tickets = stack.services["tickets"]                  # the product's store, wired to the records
+    tickets = stack.hotline.tickets.store                  # the product's store, wired to the records
     draft = await tickets.get_by_call(cid) or await tickets.create_draft(cid, number, "芦淞区建设路路灯坏了。")
     confirmed = await tickets.confirm(draft.id, "8005", {"district": "芦淞区"})
     await stack.records.writer.drain(5)
@@ -173,6 +179,29 @@ async def test_postgresql_stopped_under_calls_holds_no_call_and_loses_no_record(
     assert set(rows) == set(ids)
     for cid, n in zip(ids, numbers):
         assert rows[cid]["caller"] == n and rows[cid]["seat"] in ("1001", "1002") and rows[cid]["ended_at"]
+    # Asterisk's own CDR and CEL of those calls: cdr_pgsql / cel_pgsql dropped them (no buffer) ...
+    async with stack.records.db.pool.acquire() as conn:
+        lost = [await call_with_asterisk(conn, cid) for cid in ids]
+    assert all(not r["cdr"] and not r["cel"] for r in lost), [r["cdr"] for r in lost]
+    # ... and the backfill (at start, every minute, `hotline calls reconcile`) adds them from the CSV copy
+    added = await stack.records.backfill_asterisk(settle_s=0)
+    assert added["cdr_added"] >= len(ids) and added["cel_added"] >= 5 * len(ids), added
+    async with stack.records.db.pool.acquire() as conn:
+        for cid in ids:
+            rec = await call_with_asterisk(conn, cid)
+            assert any(c["uniqueid"] == cid for c in rec["cdr"]), rec["cdr"]
+            assert any(c["disposition"] == "ANSWERED" and c["dstchannel"] for c in rec["cdr"]), rec["cdr"]
+            kinds = {e["eventtype"] for e in rec["cel"]}
+            assert {"CHAN_START", "ANSWER", "HANGUP", "CHAN_END", "LINKEDID_END"} <= kinds, kinds
+        report = await reconcile(conn, datetime.now(TZ).date(), TZ)
+        doubled_cdr = await conn.fetchval("SELECT count(*) FROM (SELECT uniqueid, sequence FROM cdr "
+                                          "GROUP BY 1, 2 HAVING count(*) > 1) d")
+        doubled_cel = await conn.fetchval("SELECT count(*) FROM (SELECT uniqueid, eventtype, eventtime FROM cel "
+                                          "GROUP BY 1, 2, 3 HAVING count(*) > 1) d")
+    assert not set(ids) & set(report["calls_without_cdr"] + report["answered_without_cdr_answer"]), report
+    assert doubled_cdr == 0 and doubled_cel == 0          # rows cdr_pgsql did write are never added again
+    again = await stack.records.backfill_asterisk(settle_s=0)
+    assert again["cdr_added"] == 0 and again["cel_added"] == 0, again
 
 
 def _hotline(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -239,3 +268,226 @@ async def test_redis_flushed_and_hotline_restarted_keeps_every_ticket_and_call_r
         if proc is not None:
             await asyncio.to_thread(_stop_up, proc, info or {})
         shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+async def _confirm_in_the_console(stack, ticket_id: str, fields: dict):
+    """POST /api/tickets/{id}/confirm, as the console does, by a supervisor (an operator may confirm only
+    while the routing engine still has the call as theirs; this call is over)."""
+    import aiohttp
+
+    from web.accounts import AccountError, Role
+    from web.keys import ACCOUNTS, CONFIG
+
+    app = stack.web_runner.app
+    with contextlib.suppress(AccountError):
+        await app[ACCOUNTS].create("rec-sup", "rec-sup-pass-1", Role.SUPERVISOR, "班长")
+    url = f"http://{stack.settings.web.host or stack.settings.network.host}:{stack.web_port}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        async with http.post(f"{url}/api/login", json={"username": "rec-sup", "password": "rec-sup-pass-1"}) as r:
+            assert r.status == 200, await r.text()
+            csrf, cookie = (await r.json())["csrf_token"], r.cookies[app[CONFIG].cookie].value
+        headers = {"Cookie": f"{app[CONFIG].cookie}={cookie}", "X-CSRF-Token": csrf}
+        async with http.post(f"{url}/api/tickets/{ticket_id}/confirm", json={"fields": fields}, headers=headers) as r:
+            assert r.status == 200, await r.text()
+    return await stack.hotline.tickets.store.get(ticket_id)
+
+
+async def test_the_hand_off_worker_of_hotline_up_delivers_a_confirmed_call_ticket_exactly_once(routing, tmp_path):
+    """The worker `hotline up` starts (hotline.features.tickets.handoff_worker, here given a hand-off file with the
+    url of a work-order system on 127.0.0.1): the ticket of a real call, confirmed in the console
+    (its HTTP API), is POSTed once,
+    the records' outbox row is handed_off, and the ticket in PostgreSQL too."""
+    import dataclasses
+
+    from hotline.features.tickets import handoff_worker
+    from hotline.settings import TicketsSection
+    from tests.redis.test_tickets_handoff import Receiver
+    from tickets.handoff import HandoffWorker
+
+    stack = routing
+    assert isinstance(stack.hotline.tickets.handoff, HandoffWorker)     # the tickets feature has one (no url: off)
+    assert not stack.hotline.tickets.handoff.config.enabled
+    assert "ticket-handoff" in [t.get_name() for t in stack.tasks]
+    receiver = Receiver()
+    await receiver.start()
+    (tmp_path / "handoff.yaml").write_text(f"url: {receiver.url}\npoll_s: 0.2\n")
+    settings, worker_task = stack.settings, None
+    try:
+        await arrange(stack, ready=["1001"])
+        number = new_number()
+        ev = Events(stack)
+        await ev.mark()
+        placed = asyncio.ensure_future(call(stack, caller=number))
+        cid = await ev.call_id(number)
+        result, _ = await placed
+        assert result.completed
+        tickets = stack.hotline.tickets.store
+        draft = await tickets.get_by_call(cid) or await tickets.create_draft(cid, number, "芦淞区建设路路灯坏了。")
+        confirmed = await _confirm_in_the_console(stack, draft.id, {"urgency": "紧急"})
+        stack.settings = dataclasses.replace(settings, tickets=TicketsSection(handoff=str(tmp_path / "handoff.yaml")))
+        worker = handoff_worker(stack.settings, stack.redis, stack.node, tickets)
+        assert worker.config.url == receiver.url
+        worker_task = asyncio.create_task(worker.run(), name="ticket-handoff")
+
+        async def handed_off():
+            await stack.records.writer.drain(5)
+            async with stack.records.db.pool.acquire() as conn:
+                row = await conn.fetchrow("SELECT o.state, o.attempts, o.delivered_at, t.status FROM handoff_outbox o "
+                                          "JOIN tickets t ON t.id = o.ticket_id WHERE o.ticket_id = $1", confirmed.id)
+            return row if row is not None and row["state"] == "handed_off" else None
+        row = await until(handed_off, 30, f"ticket {confirmed.id} handed off", every=0.3)
+        await asyncio.sleep(1)                                  # a second delivery would come by now
+    finally:
+        stack.settings = settings
+        if worker_task is not None:
+            worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker_task
+        await receiver.stop()
+    assert row["status"] == "handed_off" and row["attempts"] == 1 and row["delivered_at"] is not None
+    async with stack.records.db.pool.acquire() as conn:          # the console's confirm: its correction too
+        corr = await conn.fetch("SELECT field, operator FROM ticket_corrections WHERE ticket_id = $1", confirmed.id)
+    assert ("urgency", "rec-sup") in {(c["field"], c["operator"]) for c in corr}
+    assert receiver.raw_count(confirmed.id) == 1 and receiver.orders[confirmed.id]["call_id"] == cid
+    assert (await stack.hotline.tickets.store.get(confirmed.id)).status == "handed_off"
+
+
+async def test_redis_flushed_mid_call_loses_no_record_and_rebuilds_the_live_state(routing, tmp_path):
+    """FLUSHALL twice under one real call: while it waits in its lane (it is put back in its place,
+    and the seat's operator logged in again from the records' seat history), then while it is
+    answered on a SIP phone (baresip). The call completes; its call record, CDR/CEL and ticket are
+    in PostgreSQL; the next call is routed on the rebuilt state."""
+    from agents.model import CallPhase, SeatState
+
+    stack = routing
+    watch, seats = stack.hotline.routing.redis_lost, stack.hotline.routing.seats
+    tickets = stack.hotline.tickets.store
+
+    async def flushed(what: str) -> None:
+        seen = watch.lost
+        await stack.redis.flushall()
+
+        async def noticed():
+            return watch.lost > seen
+        await until(noticed, 10, f"the controller to notice Redis lost its data ({what})", every=0.2)
+
+    phone, ctrl_port, log = _baresip(tmp_path, stack, "1005")
+    try:
+        async def registered():
+            return "1005/sip:" in (await asyncio.to_thread(stack.asterisk.cli, "pjsip show contacts") or "")
+        await until(registered, 45, "baresip to register seat 1005", every=0.3)
+        await arrange(stack, ready=[])                        # the demo seats paused: 1005 is the only seat
+        await seats.login("1005", "8005", pause_reason="小休")  # paused too: the call waits in its lane
+        ev = Events(stack)
+        await ev.mark()
+        number = new_number()
+        placed = asyncio.ensure_future(call(stack, caller=number, hold=90, timeout=120))
+        cid = await ev.call_id(number)
+        await asyncio.sleep(1)
+
+        await flushed("a call waiting in its lane")
+        st = await stack.hotline.routing.router.call(cid)
+        assert st is not None and st.phase == CallPhase.WAITING and st.lane == "general", st
+        s1005 = await seats.status("1005")
+        assert s1005.operator_id == "8005" and s1005.state == SeatState.PAUSED and s1005.reason == "小休", s1005
+        for sid in ("1001", "1002", "1003", "1004"):           # the demo seats logged in again, as at start
+            assert (await seats.status(sid)).state != SeatState.LOGGED_OUT
+        await arrange(stack, ready=[])
+        await seats.ready("1005")                             # the operator is back: the call rings the phone
+        await ev.wait(lambda e: e["type"] == "call_answered" and e["call_id"] == cid, 20, "baresip to answer")
+        draft = await tickets.get_by_call(cid) or await tickets.create_draft(cid, number, "芦淞区建设路路灯坏了。")
+        await asyncio.sleep(1)
+
+        await flushed("the call answered at a SIP seat")
+        await asyncio.sleep(1)
+        await netstring("127.0.0.1", ctrl_port, {"command": "hangup", "token": "e2e"})
+        result, _ = await placed
+    finally:
+        stop_phone(phone, log)
+    assert result.completed
+    rec = await _records_of(stack, cid)
+    assert rec["seat"] == "1005" and rec["lane"] == "general" and rec["caller"] == number, rec
+    assert rec["answered_at"] and rec["ended_at"] and rec["path"][-1] == "bye", rec
+    assert any(c["dstchannel"].startswith("PJSIP/1005") and c["disposition"] == "ANSWERED" for c in rec["cdr"])
+    async with stack.records.db.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT call_id, status FROM tickets WHERE id = $1", draft.id)
+        days = await conn.fetchval("SELECT sum(offered) FROM call_days WHERE day = $1 AND lane = 'general' "
+                                   "AND seat = '1005'", datetime.now(TZ).date())
+    assert row is not None and row["call_id"] == cid
+    assert days >= 1                                          # counted once, at the seat that answered
+    # the seat is free again after the call Redis forgot, and the next call is routed
+    await until(lambda: _free(seats, "1005"), 20, "seat 1005 to be free after the call", every=0.3)
+    with contextlib.suppress(Exception):
+        await seats.logout("1005")
+    await arrange(stack, ready=["1002"])                     # (1001 is kept for the deputies' lane)
+    result2, rec2 = await call(stack)
+    assert result2.completed and rec2 and rec2.get("seat") == "1002", (rec2, await seats.status("1002"))
+
+
+async def _free(seats, seat_id: str) -> bool:
+    from agents.model import SeatState
+
+    return (await seats.status(seat_id)).state not in (SeatState.ON_CALL, SeatState.RINGING)
+
+
+async def test_the_real_asterisk_csv_copy_is_private_and_rotated_without_losing_a_row(routing):
+    """Asterisk's own CSV copy of CDR/CEL (cdr_custom/cel_custom): 0640 at most; renamed under a
+    running Asterisk, its next records start a new file; rows cdr_pgsql/cel_pgsql did not write
+    (deleted here) come back from both files, once."""
+    import time
+
+    import asyncpg
+
+    from records.asterisk_csv import rotate
+
+    stack = routing
+    folder = stack.records.csv_dir
+    admin = await asyncpg.connect(stack.records.server.admin_dsn)
+
+    async def one_call() -> str:
+        await arrange(stack, ready=["1002"])
+        ev = Events(stack)
+        await ev.mark()
+        number = new_number()
+        placed = asyncio.ensure_future(call(stack, caller=number))
+        cid = await ev.call_id(number)
+        result, _ = await placed
+        assert result.completed
+        await _records_of(stack, cid)                     # its CDR and CEL rows written by cdr_pgsql/cel_pgsql
+        return cid
+
+    async def forget(cid: str) -> list[str]:
+        """The call's CDR/CEL rows gone from PostgreSQL, as when cdr_pgsql could not write them."""
+        linked = [r["linkedid"] for r in await admin.fetch("SELECT DISTINCT linkedid FROM cdr WHERE uniqueid = $1", cid)]
+        await admin.execute("DELETE FROM cdr WHERE linkedid = ANY($1::text[])", linked)
+        await admin.execute("DELETE FROM cel WHERE linkedid = ANY($1::text[])", linked)
+        return linked
+
+    def csv_lines(linked: list[str]) -> int:
+        return sum(1 for f in folder.glob("cdr*.csv*") if not f.name.endswith(".offset")
+                   for line in f.read_text().splitlines() if any(f'"{x}"' in line for x in linked))
+
+    try:
+        first = await one_call()
+        live = folder / "cdr.csv"
+        for name in ("cdr.csv", "cel.csv"):
+            assert (folder / name).stat().st_mode & 0o037 == 0, oct((folder / name).stat().st_mode)
+        linked1 = await forget(first)
+        old_inode = live.stat().st_ino
+        done = rotate(folder, now=time.time(), tz=TZ, max_bytes=1)          # as the next run does when due
+        assert len(done["rotated"]) == 2 and not live.exists()
+        second = await one_call()                         # Asterisk's next records: a new live file
+        assert live.exists() and live.stat().st_ino != old_inode and live.stat().st_mode & 0o037 == 0
+        linked2 = await forget(second)
+        await stack.records.backfill_asterisk(settle_s=0)
+        for linked in (linked1, linked2):
+            n = await admin.fetchval("SELECT count(*) FROM cdr WHERE linkedid = ANY($1::text[])", linked)
+            doubled = await admin.fetchval("SELECT count(*) FROM (SELECT uniqueid, sequence FROM cdr WHERE "
+                                           "linkedid = ANY($1::text[]) GROUP BY 1, 2 HAVING count(*) > 1) d", linked)
+            assert n == csv_lines(linked) >= 1 and doubled == 0, (linked, n)
+            cel = await admin.fetchval("SELECT count(*) FROM cel WHERE linkedid = ANY($1::text[])", linked)
+            assert cel >= 5
+        again = await stack.records.backfill_asterisk(settle_s=0)
+        assert again["cdr_added"] == 0 and again["cel_added"] == 0, again
+    finally:
+        await admin.close()

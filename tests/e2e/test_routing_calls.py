@@ -32,9 +32,9 @@ import pytest
 from agents.errors import AgentsError
 from agents.events import events_key, stats_today
 from agents.model import NO_ANSWER, SeatState, SeatStatus
-from hotline.simcall import CallResult, place_call
+from devstack.simcall import CallResult, place_call
 from pbx.ami import AMIEvent
-from tests.e2e.helpers import publish, alive
+from tests.e2e.helpers import alive, publish
 
 pytestmark = pytest.mark.asterisk
 
@@ -97,7 +97,7 @@ class Events:
 
     def __init__(self, stack) -> None:
         self.r = stack.redis
-        self.router = stack.services["router"]
+        self.router = stack.hotline.routing.router
         self.since = "0-0"
         self._callers: dict[str, str | None] = {}
 
@@ -133,11 +133,16 @@ class Events:
         return [e for e in await self.read() if e.get("call_id") == call_id and kind in (None, e["type"])]
 
 
+def _events_ami(stack):
+    """The session to watch on: the stack's observer when the controller's own session filters."""
+    return getattr(stack, "events_ami", None) or stack.ami
+
+
 @contextlib.contextmanager
 def ami_events(stack, pattern: str = "*"):
     """AMI events (all channels) while the block runs."""
     got: list[AMIEvent] = []
-    unsubscribe = stack.ami.on_event(pattern, got.append)
+    unsubscribe = _events_ami(stack).on_event(pattern, got.append)
     try:
         yield got
     finally:
@@ -149,8 +154,8 @@ async def call(stack, **kw) -> tuple[CallResult, dict | None]:
     kw.setdefault("hold", 60)
     kw.setdefault("timeout", 90)
     kw.setdefault("caller", new_number())
-    result = await place_call(stack.ami, **kw)
-    return result, await stack.services["calls"].get(result.ivr_uniqueid)
+    result = await place_call(_events_ami(stack), **kw)
+    return result, await stack.hotline.ivr.calls.get(result.ivr_uniqueid)
 
 
 def later(delay: float, coro: Awaitable) -> asyncio.Future:
@@ -161,7 +166,7 @@ def later(delay: float, coro: Awaitable) -> asyncio.Future:
 
 
 async def seat(stack, seat_id: str) -> SeatStatus:
-    return await stack.services["seats"].status(seat_id)
+    return await stack.hotline.routing.seats.status(seat_id)
 
 
 async def not_busy(stack, seat_id: str, timeout: float = 30.0) -> SeatStatus:
@@ -174,7 +179,7 @@ async def not_busy(stack, seat_id: str, timeout: float = 30.0) -> SeatStatus:
 async def arrange(stack, ready: Sequence[str] = (), operators: Mapping[str, str] | None = None) -> None:
     """Demo seats: those in `ready` ready in that order (the first idle longest), the others
     paused 小休; `operators` logs another operator in to a seat."""
-    seats = stack.services["seats"]
+    seats = stack.hotline.routing.seats
     for sid, default_op in DEMO.items():
         op = (operators or {}).get(sid, default_op)
         st = await not_busy(stack, sid)
@@ -191,7 +196,7 @@ async def arrange(stack, ready: Sequence[str] = (), operators: Mapping[str, str]
 
 async def restore_seats(stack) -> None:
     """Demo seats 1001-1004 ready with operators 8001-8004; any other seat logged out."""
-    seats = stack.services["seats"]
+    seats = stack.hotline.routing.seats
     for st in await seats.seats():
         if st.seat_id not in DEMO and st.state != SeatState.LOGGED_OUT:
             await not_busy(stack, st.seat_id)
@@ -211,7 +216,7 @@ async def restore_seats(stack) -> None:
 @contextlib.asynccontextmanager
 async def end_wrap_up(stack, seat_ids: Iterable[str]):
     """The operators at these seats end their wrap-up at once (a demo seat has nobody to do it)."""
-    seats = stack.services["seats"]
+    seats = stack.hotline.routing.seats
     ids = set(seat_ids)
 
     async def operator() -> None:
@@ -235,12 +240,12 @@ async def end_wrap_up(stack, seat_ids: Iterable[str]):
 async def routing(fresh):
     """The routing tree published and the product's IVR answering; the demo seats ready again after."""
     version = await publish(fresh, TREE, "e2e routing")
-    handler = fresh.services["ivr_handler"]
-    handler.clock = lambda: dt.datetime.now(dt.timezone.utc)
+    handler = fresh.hotline.ivr.handler
+    handler.clock = lambda: dt.datetime.now(dt.UTC)
     fresh.use(handler)
 
-    async def rules_follow():              # hotline.app.follow_published_lanes
-        return fresh.services.get("lanes_version") == version
+    async def rules_follow():              # agents.lanes.LaneFollower
+        return fresh.hotline.routing.lanes.version == version
     await until(rules_follow, 5, "the router to take the lanes of the published tree")
     try:
         yield fresh
@@ -253,7 +258,6 @@ async def routing(fresh):
 
 async def test_deputy_gets_the_next_free_seat(routing):
     stack = routing
-    seats = stack.services["seats"]
     await arrange(stack, ready=["1002"])      # 1001 is reserved for deputies: 1002 is the one ready seat
     ev = Events(stack)
     await ev.mark()
@@ -269,7 +273,7 @@ async def test_deputy_gets_the_next_free_seat(routing):
     # The first call ends: 1002 wraps up; its operator ends the wrap-up with both callers waiting.
     await ev.wait(lambda e: e["type"] == "seat_state" and e["seat_id"] == "1002" and e["to"] == "wrap_up",
                   20, "seat 1002 to wrap up")
-    assert [(await stack.services["router"].call(c)).phase.value for c in (general_id, deputy_id)] \
+    assert [(await stack.hotline.routing.router.call(c)).phase.value for c in (general_id, deputy_id)] \
         == ["waiting", "waiting"]
     async with end_wrap_up(stack, ["1002"]):
         (r1, rec1), (rg, recg), (rd, recd) = await asyncio.gather(first, general, deputy)
@@ -292,7 +296,7 @@ async def test_deputy_gets_the_next_free_seat(routing):
 
 async def test_enterprise_caller_gets_a_skilled_seat_and_overflows_when_none_is_free(routing):
     stack = routing
-    lane = stack.services["router"].rules.lanes["enterprise"]
+    lane = stack.hotline.routing.router.rules.lanes["enterprise"]
     assert (lane.overflow.after_s, lane.overflow.to) == (5, "general")   # from the tree published in the test
     # 1004 with operator 8006 (general only) idle longest; 1003 with 8003 (enterprise 9).
     await arrange(stack, ready=["1004", "1003"], operators={"1004": "8006"})
@@ -384,7 +388,7 @@ def dials(result: CallResult) -> list[str]:
 
 async def test_unanswered_seat_is_paused_and_the_call_goes_to_the_next(routing):
     stack = routing
-    seats = stack.services["seats"]
+    seats = stack.hotline.routing.seats
     await arrange(stack, ready=[])
     ev = Events(stack)
     await ev.mark()
@@ -429,15 +433,15 @@ async def test_callback_calls_the_seat_then_the_citizen(routing):
                 return next(e.get("Channel") for e in seen if e.get("Uniqueid") == cid and e.get("Channel"))
             return None
         channel = await until(offer_heard, 25, "the callback offer")
-        assert (await stack.services["router"].call(cid)).phase.value == "waiting"
+        assert (await stack.hotline.routing.router.call(cid)).phase.value == "waiting"
         await stack.ami.action("PlayDTMF", Channel=channel.replace(";2", ";1"), Digit="1", Duration=120)
         result, rec = await placed
         assert rec["end_reason"] == "callback_requested", rec
         assert rec["callback_number"] == number
-        st = await stack.services["router"].call(cid)
+        st = await stack.hotline.routing.router.call(cid)
         assert (st.phase.value, st.callback) == ("waiting", True)   # kept its place
 
-        await stack.services["seats"].ready("1002")
+        await stack.hotline.routing.seats.ready("1002")
         await ev.wait(lambda e: e["type"] == "call_ended" and e["call_id"] == cid, 30, "the callback to end")
         settled = list(seen)
 
@@ -465,7 +469,7 @@ async def test_callback_calls_the_seat_then_the_citizen(routing):
     assert result.completed
     # the call record says what became of the call: called back and connected, at that seat
     # (the caller's walk ending with the callback request did not overwrite it)
-    rec = await stack.services["calls"].get(cid)
+    rec = await stack.hotline.ivr.calls.get(cid)
     assert (rec["status"], rec["seat"], rec["callback_number"]) == ("callback_connected", "1002", number), rec
     assert rec["end_reason"] == "callback_requested" and float(rec["callback_at"]) > float(rec["ended"])
 
@@ -492,7 +496,7 @@ async def test_caller_hanging_up_while_waiting_is_counted_and_listed(routing):
     assert after["abandoned"] == before["abandoned"] + 1
     assert lane_after["abandoned"] == lane_before["abandoned"] + 1
     assert after["abandon_rate"] is not None and after["abandon_rate"] > 0
-    missed = {m["call_id"]: m for m in await stack.services["router"].missed_calls()}
+    missed = {m["call_id"]: m for m in await stack.hotline.routing.router.missed_calls()}
     assert missed[cid]["reason"] == "abandoned" and missed[cid]["caller"] == number
     assert rec["end_reason"] == "caller_hangup" and not rec.get("answered")
 
@@ -520,14 +524,14 @@ async def netstring(host: str, port: int, payload: dict) -> None:
 
 async def test_baresip_softphone_answers_as_a_seat(routing, tmp_path):
     from agents.secrets import seat_credentials
+    from devstack.procs import free_port, free_ports
     from hotline.app import data_dir
-    from hotline.procs import free_port, free_ports
 
     stack = routing
     exe = shutil.which("baresip")
     if exe is None:
         pytest.skip("baresip is not installed (scripts/setup installs it)")
-    username, secret = seat_credentials(stack.services["seats_config"], data_dir(stack.settings))["1005"]
+    username, secret = seat_credentials(stack.hotline.routing.config, data_dir(stack.settings))["1005"]
     tone = tmp_path / "tone.wav"
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(tone), "synth", "20", "sine", "440",
                     "vol", "0.5"], check=True)
@@ -556,10 +560,10 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
     try:
         async def registered():
             out = await asyncio.to_thread(stack.asterisk.cli, "pjsip show contacts") or ""
-            return f"{username}/sip:" in out or f"1005/sip:" in out
-        await until(registered, 15, "baresip to register seat 1005", every=0.3)
+            return f"{username}/sip:" in out or "1005/sip:" in out
+        await until(registered, 45, "baresip to register seat 1005", every=0.3)
         await arrange(stack, ready=[])
-        await stack.services["seats"].login("1005", "8005")
+        await stack.hotline.routing.seats.login("1005", "8005")
         ev = Events(stack)
         await ev.mark()
         number = new_number()
@@ -570,13 +574,7 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
         await netstring("127.0.0.1", ctrl_port, {"command": "hangup", "token": "e2e"})
         result, rec = await placed
     finally:
-        phone.terminate()
-        try:
-            phone.wait(5)
-        except subprocess.TimeoutExpired:
-            phone.kill()
-            phone.wait(5)
-        log.close()
+        stop_phone(phone, log)
 
     assert result.completed
     assert rec["seat"] == "1005" and rec.get("answered"), rec
@@ -590,7 +588,7 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
     base = Path(rec["recording"][:-4])
 
     async def kept():
-        r = await stack.services["calls"].get(cid)
+        r = await stack.hotline.ivr.calls.get(cid)
         return r["recording"] if r["recording"].endswith(".ogg") and Path(r["recording"]).exists() else None
     ogg = Path(await until(kept, 30, "the call's recording to be compressed"))
     assert not Path(f"{base}-seat.wav").exists() and not Path(f"{base}-caller.wav").exists()
@@ -601,6 +599,17 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
 
 
 # ---------------------------------------------------------------- 8. the controller killed with calls waiting
+
+
+def stop_phone(phone: subprocess.Popen, log) -> None:
+    """A softphone started by a test (baresip) stopped, and its log closed."""
+    phone.terminate()
+    try:
+        phone.wait(5)
+    except subprocess.TimeoutExpired:
+        phone.kill()
+        phone.wait(5)
+    log.close()
 
 
 def _stop_group(pid: int | None) -> None:
@@ -718,7 +727,8 @@ async def test_demo_seat_wrap_up_is_configurable_and_ended_early_by_the_operator
     import dataclasses
 
     stack = routing
-    queue = stack.services["ivr_handler"].queue          # `hotline up --demo-wrap-up 2` sets this
+    queue = stack.hotline.ivr.handler.queue          # `hotline up --demo-wrap-up 2` sets this
+    queue = getattr(queue, "inner", queue)           # (the leader feature wraps the routed queue runner)
     cfg = queue.cfg
     await arrange(stack, ready=["1002"])
     ev = Events(stack)
@@ -747,7 +757,7 @@ async def test_demo_seat_wrap_up_is_configurable_and_ended_early_by_the_operator
     st = await seat(stack, "1002")
     assert st.state == SeatState.WRAP_UP and 14 <= st.wrap_until - st.since <= 16, st
     await asyncio.sleep(1)
-    st = await stack.services["seats"].ready("1002")
+    st = await stack.hotline.routing.seats.ready("1002")
     assert st.state == SeatState.READY
     m = await moves()
     start = next(at for f, t, at in m if t == "wrap_up")

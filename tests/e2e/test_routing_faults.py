@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from hotline.bench_routing import _bench_files
-from hotline.procs import RedisServer
-from hotline.simcall import place_call
+from bench.routing import _bench_files
+from devstack.procs import RedisServer
+from devstack.simcall import place_call
 from pbx.ami import AMIClient, AMIEvent
 from tests.e2e.test_routing_calls import VENV_BIN, _stop_group, later, new_number, until
 
@@ -77,7 +77,7 @@ class Hotline:
                 break
         raise AssertionError(f"no READY line: {(self.dir / 'controller.log').read_text()[-3000:]}")
 
-    async def start(self) -> "Hotline":
+    async def start(self) -> Hotline:
         await asyncio.to_thread(self._start)
         # call, user and agent events only: the AGI command events of a hundred waiting calls would flood the test
         self.ami = AMIClient("127.0.0.1", self.info["ports"]["ami"], self.info["ami_user"], self.info["ami_secret"],
@@ -167,7 +167,7 @@ async def test_two_controllers_on_one_redis_never_ring_a_seat_twice(tmp_path, sh
     both = set()
     for seat, spans in rings.items():
         spans.sort()
-        for (s1, e1, c1), (s2, _, c2) in zip(spans, spans[1:]):
+        for (_, e1, c1), (s2, _, c2) in zip(spans, spans[1:]):
             assert s2 >= e1, f"seat {seat} rang for {c2} at {s2} while still on {c1} until {e1}"
         both |= {("a" if c in {r.ivr_uniqueid for r in results[0::2]} else "b") for _, _, c in spans}
     assert both == {"a", "b"}                                  # seats served both controllers' calls

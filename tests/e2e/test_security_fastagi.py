@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from hotline.simcall import place_call
-from pbx import chanvars as V
+from devstack.simcall import place_call
+from pbx import contract as V
 from pbx.agi import AGISession
 from pbx.agi_server import FastAGIServer
 

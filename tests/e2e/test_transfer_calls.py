@@ -10,7 +10,13 @@ import pytest
 
 from agents.model import SeatState
 from tests.e2e.test_routing_calls import (  # noqa: F401  (routing: the fixture)
-    Events, ami_events, arrange, call, new_number, routing, until,
+    Events,
+    ami_events,
+    arrange,
+    call,
+    new_number,
+    routing,
+    until,
 )
 
 pytestmark = pytest.mark.asterisk
@@ -22,7 +28,7 @@ async def answered_at_seat(stack, ev: Events, number: str, seat: str) -> str:
                   15, f"the call answered at {seat}")
 
     async def channel_known():                    # from the seat's HotlineAnswered (AMI)
-        rec = await stack.services["calls"].get(cid)
+        rec = await stack.hotline.ivr.calls.get(cid)
         return rec and rec.get("seat_channel")
     await until(channel_known, 5, "the seat's channel on the call record")
     return cid
@@ -30,7 +36,7 @@ async def answered_at_seat(stack, ev: Events, number: str, seat: str) -> str:
 
 async def test_blind_transfer_to_12366(routing):
     stack = routing
-    transfers = stack.services["transfers"]
+    transfers = stack.hotline.transfers.service
     await arrange(stack, ready=["1002"])
     ev = Events(stack)
     await ev.mark()
@@ -64,7 +70,7 @@ async def test_blind_transfer_to_12366(routing):
 
 async def test_three_way_with_110(routing):
     stack = routing
-    transfers = stack.services["transfers"]
+    transfers = stack.hotline.transfers.service
     await arrange(stack, ready=["1003"])
     ev = Events(stack)
     await ev.mark()
@@ -111,7 +117,7 @@ async def test_three_way_with_110(routing):
 
 
 async def seat_not_on_call(stack, seat_id: str) -> bool:
-    st = await stack.services["seats"].status(seat_id)
+    st = await stack.hotline.routing.seats.status(seat_id)
     return st.state not in (SeatState.RINGING, SeatState.ON_CALL)
 
 
@@ -119,7 +125,7 @@ async def test_attended_transfer_hands_the_caller_over(routing):
     """The operator talks to the specialist first (the caller hears music), then hangs up:
     the caller joins the specialist; the operator is free at once."""
     stack = routing
-    transfers = stack.services["transfers"]
+    transfers = stack.hotline.transfers.service
     await stack.ami.action("Setvar", Variable="EXTERNAL_TALK_S", Value="6")   # the specialist talks longer
     await arrange(stack, ready=["1004"])
     ev = Events(stack)

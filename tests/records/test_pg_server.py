@@ -1,4 +1,4 @@
-"""The private PostgreSQL cluster (hotline/pg_server.py): folder and secrets modes, who may connect how."""
+"""The private PostgreSQL cluster (devstack/pg_server.py): folder and secrets modes, who may connect how."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ import stat
 import asyncpg
 import pytest
 
-from hotline.pg_server import APP_ROLE, SUPERUSER
+from devstack.pg_server import APP_ROLE, SUPERUSER
 from hotline.records_up import RecordsUp
 from hotline.settings import load
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from hotline.pg_server import PostgresServer
+from devstack.pg_server import PostgresServer
 from records.spool import Spool
 from records.writer import RecordWriter
 

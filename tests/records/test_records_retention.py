@@ -43,6 +43,9 @@ async def test_retention_over_records_made_with_an_old_clock(pg_db, redis_client
             await conn.execute("INSERT INTO cdr (calldate, src, clid, uniqueid) VALUES "
                                "(now() - interval '800 days', '13800001111', '\"王\" <13800001111>', 'old'), "
                                "(now(), '13800004444', '', 'new')")
+            await conn.execute("INSERT INTO kb_searches (at, day, source, query, hits) VALUES "
+                               "(now() - interval '800 days', current_date - 800, 'live', '我叫王小明住在建设路', 0), "
+                               "(now(), current_date, 'live', '社保卡', 1)")
             report = await run_retention(conn, RetentionPolicy(recordings_days=365, personal_days=730),
                                          recordings_root=tmp_path / "recordings", now=now)
             again = await run_retention(conn, RetentionPolicy(recordings_days=365, personal_days=730),
@@ -64,5 +67,32 @@ async def test_retention_over_records_made_with_an_old_clock(pg_db, redis_client
     assert calls["old"]["caller"] != "13800001111" and "caller_name" not in calls["old"]["data"]
     assert calls["new"]["caller"] == "13800001111"
     assert cdr == {"old": "", "new": "13800004444"} and report["cdr_anonymised"] == 1
+    assert report["kb_searches_deleted"] == 1 and again["kb_searches_deleted"] == 0    # the callers' words go too
     assert again["tickets_anonymised"] == again["recordings_deleted"] == again["calls_anonymised"] == 0
     assert len(runs) == 2 and runs[0]["who"] == "system" and runs[0]["details"]["tickets_anonymised"] == 1
+
+
+async def test_retention_anonymises_revisits_and_leader_calls_but_keeps_the_do_not_call_list(pg_db, tmp_path):
+    db, _ = pg_db
+    now = time.time()
+    async with db.pool.acquire() as conn:
+        await conn.execute("INSERT INTO revisit_tasks (ticket_id, event_id, number, closed_at, state, transcript) VALUES "
+                           "('rt-old', 'e-old', '13800005555', now() - interval '800 days', 'done', '太慢了'), "
+                           "('rt-new', 'e-new', '13800006666', now(), 'done', '没修好')")
+        await conn.execute("INSERT INTO leader_sessions (id, starts_at, ends_at, doc) VALUES "
+                           "('ld-old', now() - interval '800 days', now() - interval '800 days', '{}')")
+        await conn.execute("INSERT INTO leader_calls (call_id, session_id, seat, caller, answered_at, follow_up_by) "
+                           "VALUES ('lc-old', 'ld-old', '1010', '13800007777', now() - interval '800 days', '2024-01-01')")
+        await conn.execute("INSERT INTO do_not_call (number, reason, added_at) VALUES "
+                           "('13800008888', 'admin', now() - interval '800 days')")
+        policy = RetentionPolicy(recordings_days=365, personal_days=730)
+        report = await run_retention(conn, policy, recordings_root=tmp_path, now=now)
+        again = await run_retention(conn, policy, recordings_root=tmp_path, now=now)
+        tasks = {r["ticket_id"]: r for r in await conn.fetch("SELECT * FROM revisit_tasks")}
+        leader = await conn.fetchval("SELECT caller FROM leader_calls WHERE call_id = 'lc-old'")
+        dnc = await conn.fetchval("SELECT number FROM do_not_call")
+    assert report["revisits_anonymised"] == 1 and report["leader_calls_anonymised"] == 1
+    assert again["revisits_anonymised"] == again["leader_calls_anonymised"] == 0
+    assert tasks["rt-old"]["number"] == "138****5555" and tasks["rt-old"]["transcript"] is None
+    assert tasks["rt-new"]["number"] == "13800006666" and tasks["rt-new"]["transcript"] == "没修好"
+    assert leader == "138****7777" and dnc == "13800008888"

@@ -33,7 +33,7 @@ async def test_records_listed_after_redis_is_flushed(pg_db, redis_client, tmp_pa
                      routes=[records_routes(db.pool)])
     client = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
     await client.start_server()
-    app[AUDIT].sink = writer.audit            # as hotline.app.started does once the web app is up
+    app[AUDIT].sink = writer.audit            # as the runtime passes it (create_app audit_sink)
     try:
         accounts = app[ACCOUNTS]
         await accounts.create("admin", PASSWORDS["admin"], Role.ADMIN, "管理员")

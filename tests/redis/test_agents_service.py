@@ -4,9 +4,15 @@ from types import MappingProxyType
 
 import pytest
 
-from agents.config import CallbackSettings, RepeatBoost, Reservation, SeatsConfig
+from agents.config import CallbackSettings, RepeatBoost, SeatsConfig
 from agents.errors import (
-    CallStateError, NotLoggedIn, SeatBusy, UnknownLane, UnknownOperator, UnknownPauseReason, UnknownSeat,
+    CallStateError,
+    NotLoggedIn,
+    SeatBusy,
+    UnknownLane,
+    UnknownOperator,
+    UnknownPauseReason,
+    UnknownSeat,
 )
 from agents.events import Stats, all_events, stats_today
 from agents.model import CallPhase, CancelReason, Operator, Seat, SeatState, WaitingCall
@@ -109,7 +115,7 @@ async def test_fifty_calls_five_seats_in_arrival_order_spread_by_idle_time(hotli
     order, used = [], {s: 0 for s in seats}
     talking: dict[str, float] = {}
     talk_s = [40, 75, 55, 90, 60, 45, 80]
-    for step in range(600):
+    for _ in range(600):
         ready = sorted(await h.store.ready_seats(), key=lambda s: (s.idle_since, s.seat_id))
         got = await h.router.match()
         for a in got:
@@ -407,7 +413,7 @@ async def test_cancel_with_callback_keeps_the_place_and_seat_status_dict(hotline
 
 
 async def test_bench_smoke(redis_server, redis_client):
-    from agents.bench import run_bench
+    from bench.routing_redis import run_bench
 
     out = await run_bench(redis_server.url, callers=60, lanes=3, seats=6, free_rate=5000)
     assert out["assignments"] == 60 and out["burst"]["assignments"] == 60
@@ -416,7 +422,7 @@ async def test_bench_smoke(redis_server, redis_client):
 
 
 async def test_softphone_unregistering_and_coming_back(hotline_factory):
-    """AMI DeviceStateChange of a seat's PJSIP endpoint (hotline.app): ready -> paused 离线 -> ready."""
+    """AMI DeviceStateChange of a seat's PJSIP endpoint (agents.phones): ready -> paused 离线 -> ready."""
     h = hotline_factory({"1005": GEN})
     await h.login_all("1005")
     st = await h.seats.phone_changed("1005", PBX_UNAVAILABLE)

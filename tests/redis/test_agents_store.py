@@ -7,7 +7,13 @@ import pytest
 
 from agents.config import Reservation, SeatsConfig
 from agents.errors import (
-    AlreadyLoggedIn, CallStateError, DuplicateCall, InvalidTransition, NotLoggedIn, SeatBusy, UnknownCall,
+    AlreadyLoggedIn,
+    CallStateError,
+    DuplicateCall,
+    InvalidTransition,
+    NotLoggedIn,
+    SeatBusy,
+    UnknownCall,
 )
 from agents.events import all_events, seat_log
 from agents.model import Operator, Seat, SeatState, WaitingCall

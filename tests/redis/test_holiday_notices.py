@@ -22,7 +22,7 @@ from web.app import create_app
 from web.auth import PasswordHasher
 from web.config import WebConfig
 from web.keys import ACCOUNTS
-from web.routes_notices import notices_metrics, notices_routes
+from web.routes_notices import notices_routes
 
 TZ = ZoneInfo("Asia/Shanghai")
 CONFIG = WebConfig(hasher=PasswordHasher(n=2 ** 4, r=8, p=1), validate_responses=True, login_ip_max=1000)
@@ -47,7 +47,6 @@ async def env(redis_client, tmp_path):
     clock = Clock(datetime(2026, 11, 2, 9, 0, tzinfo=TZ))             # 60 days before 2027
     watch = HolidayWatch(trees, clock=clock, timezone="Asia/Shanghai")
     app = create_app(lambda: {}, redis=redis_client, config=CONFIG, routes=[notices_routes(watch.notices)])
-    app.cleanup_ctx.append(notices_metrics(watch.notices))
     client = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
     await client.start_server()
     headers = {}

@@ -11,17 +11,17 @@ import pytest
 from aiohttp import DummyCookieJar
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.redis.test_web_live import CONFIG, PASSWORDS
 from web.accounts import Role
 from web.app import create_app
 from web.keys import ACCOUNTS
 from web.live import LiveSettings, live_routes
-from tests.redis.test_web_live import CONFIG, PASSWORDS
+
 
 async def node(redis_client, config=CONFIG, accounts=True):
     fast = {"recheck_s": 0.2} if "recheck_s" in LiveSettings.__dataclass_fields__ else {}  # (older code: none)
     live = live_routes(redis_client, settings=LiveSettings(**fast))
     app = create_app(lambda: {}, redis=redis_client, config=config, routes=[live])
-    app.cleanup_ctx.append(live.cleanup_ctx)
     client = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
     await client.start_server()
     if accounts:

@@ -12,8 +12,8 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, ResponseError
 
-from hotline import procs
-from hotline.procs import RedisServer
+from devstack import procs
+from devstack.procs import RedisServer
 
 
 @pytest.fixture

@@ -13,10 +13,15 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from hotline.procs import RedisServer, free_port
+from devstack.procs import RedisServer, free_port
 from tickets.handoff import HandoffWorker, backoff_delay, classify, retry_after_s
-from tickets.handoff_config import DEFAULT_PATH, HandoffConfig, HandoffConfigError, config_from_dict, \
-    load_handoff_config
+from tickets.handoff_config import (
+    DEFAULT_PATH,
+    HandoffConfig,
+    HandoffConfigError,
+    config_from_dict,
+    load_handoff_config,
+)
 from tickets.outbox import Outbox
 from tickets.rules import load_rules
 from tickets.store import TicketStore

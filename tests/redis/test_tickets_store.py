@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis.asyncio as aioredis
 
-from hotline.procs import RedisServer
+from devstack.procs import RedisServer
 from tickets.confirm import ConfirmError
 from tickets.extract import extract
 from tickets.model import DraftTicket
@@ -274,7 +274,7 @@ async def test_live_turns_drive_the_draft_and_an_alert_goes_out_once(store):
     events = []
 
     async def publish(ev):
-        events.append(ev)
+        events.append(ev.to_dict())
 
     live = LiveTranscriber(None, publish, None, store)
     call = LiveCall("call-em", "uid-em")
@@ -291,3 +291,21 @@ async def test_live_turns_drive_the_draft_and_an_alert_goes_out_once(store):
     assert ticket.draft["district"] == "天元区"                  # the account before answer still counts
     assert ticket.draft["appeal_type"] == "求助"                 # the operator's 请问 does not make it 咨询
     assert events.index(alerts[0]) > 0 and alerts[0]["ticket"] == ticket.id
+
+
+async def test_a_burst_on_a_new_day_asks_the_records_floor_once_and_numbers_above_it(redis_client, rules, clock):
+    """Redis lost its day counter (or the day just began) and 40 drafts arrive at once: the records are
+    asked for the day's highest number once, not 40 times, and every id is new and above it."""
+    asked: list[str] = []
+
+    async def floor(day: str) -> int:
+        asked.append(day)
+        await asyncio.sleep(0.05)                  # a PostgreSQL round trip
+        return 41
+
+    store = TicketStore(redis_client, rules=rules, clock=clock, seq_floor=floor)
+    await redis_client.delete(store.keys.seq("20250303"))
+    drafts = await asyncio.gather(*(store.create_draft(f"burst-{i}", "13800001234", NO_PLACE) for i in range(40)))
+    assert asked == ["20250303"]
+    numbers = sorted(int(t.id.rsplit("-", 1)[1]) for t in drafts)
+    assert numbers == list(range(42, 82))

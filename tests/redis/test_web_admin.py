@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import yaml
 from aiohttp import DummyCookieJar
 from aiohttp.test_utils import TestClient, TestServer
 

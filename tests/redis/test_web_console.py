@@ -175,7 +175,7 @@ async def ringing_call(env) -> str:
     await env.req("op1", "POST", "/api/console/seat/login", json={"seat": "1001"})
     await env.tickets.create_draft("c0", CALLER, "我要反映小区楼下烧烤店噪音扰民，地址在荷塘区。", received_at=T0 - 86400)
     await env.calls.started("c1", caller=CALLER, caller_name="", did="12345", version=1, channel="PJSIP/x", at=T0)
-    await env.calls.update("c1", path=[{"node": "welcome"}, {"node": "menu", "key": "0"}])
+    await env.calls.menu_done("c1", {"kind": "queue"}, [{"node": "welcome"}, {"node": "menu", "key": "0"}])
     await env.offer("c1")
     await env.tickets.create_draft("c1", CALLER, "公司拖欠工资三个月，一共二十个人，在芦淞区。")
     env.clock.t += 12

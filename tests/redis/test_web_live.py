@@ -21,6 +21,7 @@ from agents.model import Operator, Seat
 from agents.service import Router, SeatService
 from agents.store import RoutingStore
 from ivr.model import Lane
+from kernel.notify import LIVE_CHANNEL
 from web.accounts import Role
 from web.app import create_app
 from web.auth import PasswordHasher
@@ -42,7 +43,6 @@ async def make(redis_client, settings=LiveSettings()):
     seats = SeatService(store)
     live = live_routes(redis_client, router=router, settings=settings)
     app = create_app(lambda: {}, redis=redis_client, config=CONFIG, routes=[live])
-    app.cleanup_ctx.append(live.cleanup_ctx)
     client = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
     await client.start_server()
     accounts = app[ACCOUNTS]
@@ -58,7 +58,7 @@ async def make(redis_client, settings=LiveSettings()):
 
 async def until_subscribed(redis_client) -> None:
     for _ in range(200):
-        if (await redis_client.pubsub_numsub("hotline:live"))[0][1] >= 1:
+        if (await redis_client.pubsub_numsub(LIVE_CHANNEL))[0][1] >= 1:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the live reader never subscribed")
@@ -96,10 +96,10 @@ async def test_operators_receive_their_own_seat_only(redis_client):
         await asyncio.sleep(0.1)
         await seats.login("1002", "7002")              # a seat_state event from the stream
         for seat, cid in (("1001", "c1"), ("1002", "c2")):
-            await redis_client.publish("hotline:live", json.dumps(
+            await redis_client.publish(LIVE_CHANNEL, json.dumps(
                 {"type": "screen_pop", "call_id": cid, "seat": seat, "lane": "general", "caller": "13800001234",
                  "path": [], "operator": ""}))
-        await redis_client.publish("hotline:live", json.dumps({"type": "draft_ticket", "call_id": "c1",
+        await redis_client.publish(LIVE_CHANNEL, json.dumps({"type": "draft_ticket", "call_id": "c1",
                                                                 "ticket": "T1"}))
         got = {n: await receive(w, 4, timeout=1.0) for n, w in ws.items()}
         kinds = {n: sorted((e["type"], e.get("seat") or e.get("seat_id") or e["call_id"]) for e in v)
@@ -219,7 +219,7 @@ async def test_200_pages_50_events_per_second_p99_under_200ms_with_a_page_that_n
         start = time.monotonic()
         for i in range(n):
             await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
-            await redis_client.publish("hotline:live", json.dumps(
+            await redis_client.publish(LIVE_CHANNEL, json.dumps(
                 {"type": "load", "seq": i, "sent": time.time(), "last": i == n - 1, "pad": pad}))
         await asyncio.wait_for(asyncio.gather(*readers), 20)
         latencies.sort()
@@ -240,3 +240,21 @@ async def test_200_pages_50_events_per_second_p99_under_200ms_with_a_page_that_n
         print(f"closed in {time.monotonic() - t1:.1f} s", flush=True)
     finally:
         await client.close()
+
+
+async def test_the_hub_context_added_again_by_hand_starts_no_second_hub(redis_client):
+    """create_app installs the live bundle's context; a composition that also adds
+    `live.cleanup_ctx` itself gets the same single hub, stopped once at shutdown."""
+    live = live_routes(redis_client, settings=LiveSettings())
+    app = create_app(lambda: {}, redis=redis_client, config=CONFIG, routes=[live])
+    app.cleanup_ctx.append(live.cleanup_ctx)
+    client = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
+    await client.start_server()
+    try:
+        hub = app[LIVE]
+        assert len(hub.tasks) >= 2 and all(not t.done() for t in hub.tasks)
+        channels = await redis_client.pubsub_numsub(LiveSettings().channel)
+        assert channels[0][1] == 1                       # one reader of the live channel, not two
+    finally:
+        await client.close()
+    assert all(t.done() for t in hub.tasks)

@@ -48,7 +48,6 @@ async def test_200_consoles_with_real_call_events_at_50_per_second_and_a_blocked
     seats = SeatService(store, notify=router.poke)
     live = live_routes(redis_client, router=router, settings=LiveSettings(queue_size=64, send_timeout_s=2.0))
     app = create_app(lambda: {}, redis=redis_client, config=CONFIG, routes=[live])
-    app.cleanup_ctx.append(live.cleanup_ctx)
     client = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
     await client.start_server()
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))

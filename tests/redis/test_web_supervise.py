@@ -4,15 +4,19 @@ recording stand-in here; tests/e2e/browser/test_wallboard_supervise.py has
 the real ChanSpy joining a live call."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from aiohttp import DummyCookieJar
 from aiohttp.test_utils import TestClient, TestServer
 
+from agents.dialpolicy import DialPolicy
 from agents.model import WaitingCall
+from agents.outbound import DialLimiter, Outbound
 from agents.service import Router, SeatService
 from agents.store import RoutingStore
 from ivr.calls import CallRecords
-from pbx.ami_events import AMIEvent
+from pbx.events import CoreShowChannel
 from tests.redis.test_web_console import CONFIG, LANES, PASSWORDS, Clock, Env, seats_config
 from tickets.store import TicketStore
 from web.accounts import Role
@@ -30,8 +34,8 @@ class FakeAMI:
         self.originated: list[tuple[str, dict]] = []
 
     async def core_show_channels(self):
-        return [AMIEvent("CoreShowChannel", {"Channel": "PJSIP/1001-00000007", "BridgeId": "b1"}),
-                AMIEvent("CoreShowChannel", {"Channel": "PJSIP/1002-00000008", "BridgeId": ""})]
+        return [CoreShowChannel.from_headers({"Channel": "PJSIP/1001-00000007", "BridgeId": "b1"}),
+                CoreShowChannel.from_headers({"Channel": "PJSIP/1002-00000008", "BridgeId": ""})]
 
     async def originate(self, channel, **kw):
         self.originated.append((channel, kw))
@@ -48,10 +52,11 @@ async def env(redis_client):
     tickets = TicketStore(redis_client, clock=clock)
     calls = CallRecords(redis_client)
     ami = FakeAMI()
+    outbound = Outbound(DialPolicy(per_number_per_hour=2), DialLimiter(redis_client, prefix=f"t{uuid.uuid4().hex}"))
     app = create_app(lambda: {}, redis=redis_client, config=CONFIG,
                      routes=[console_routes(seats, router, tickets, calls),
                              wallboard_routes(router, redis_client, tickets=tickets),
-                             supervise_routes(store, lambda: ami)])
+                             supervise_routes(store, lambda: ami, outbound=outbound)])
     client = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
     await client.start_server()
     accounts = app[ACCOUNTS]
@@ -108,6 +113,63 @@ async def test_supervising_needs_a_call_and_a_known_seat(env):
     r = await env.req("sup", "POST", "/api/supervise", json={"seat": "1001", "mode": "record"})
     assert r.status == 400
     assert env.ami.originated == []
+
+
+async def test_a_supervisor_listens_from_an_external_mobile_through_hotline_out(env):
+    """Admins have no seat phone: with a number the supervisor's mobile is dialled out (the dialling
+    policy's canonical form, through hotline-out, the trunks' caller ID) and the audit keeps it masked."""
+    await on_call(env)
+    r = await env.req("admin", "POST", "/api/supervise",
+                      json={"seat": "1001", "mode": "whisper", "number": "+8613912345678"})
+    assert r.status == 202, await r.text()
+    data = await r.json()
+    assert (data["phone"], data["external"], data["call_id"]) == ("139****5678", True, "c1")
+    (channel, kw), = env.ami.originated
+    assert channel == "Local/13912345678@hotline-out"
+    assert kw["context"] == "hotline-spy" and kw["channel_id"] == data["spy"]
+    assert kw["variables"] == {"HOTLINE_SPY_TARGET": "PJSIP/1001-00000007", "HOTLINE_SPY_OPTIONS": "qwE"}
+    assert kw["caller_id"].isascii()
+    (done,) = await env.audit("call.supervise")
+    assert done["details"]["phone"] == "139****5678" and done["details"]["external"] is True
+    assert "13912345678" not in str(done)
+
+
+@pytest.mark.parametrize("number, status, refusal", [
+    ("008821234567", 400, "international"),       # abroad
+    ("+447700900123", 400, "international"),
+    ("16812345678", 400, "premium"),
+    ("110", 400, "kind:service"),                 # a call's audio is never streamed to a service number
+    ("4001234567", 400, "kind:toll_free"),
+    ("1" * 25, 400, "too_long"),
+    ("12", 400, "too_short"),
+])
+async def test_a_supervisors_external_number_is_checked_by_the_dialling_policy(env, number, status, refusal):
+    await on_call(env)
+    r = await env.req("sup", "POST", "/api/supervise", json={"seat": "1001", "mode": "listen", "number": number})
+    assert r.status == status, await r.text()
+    data = await r.json()
+    assert data["error"] == "number_refused" and data["message"], data
+    assert env.ami.originated == []
+    (refused,) = await env.audit("call.supervise.refused")
+    assert refused["details"]["refusal"] == refusal and (len(number) < 5 or number not in str(refused))
+
+
+@pytest.mark.parametrize("number", ["4444&Local/5555", "13800001234,tT", "1380000 1234", "", "1" * 40])
+async def test_a_supervisors_external_number_that_is_not_digits_is_refused_by_the_schema(env, number):
+    await on_call(env)
+    r = await env.req("sup", "POST", "/api/supervise", json={"seat": "1001", "mode": "listen", "number": number})
+    assert r.status == 400, await r.text()
+    assert env.ami.originated == []
+
+
+async def test_a_supervisors_external_number_counts_against_the_per_number_limit(env):
+    await on_call(env)
+    body = {"seat": "1001", "mode": "listen", "number": "13912345678"}
+    for _ in range(2):
+        assert (await env.req("sup", "POST", "/api/supervise", json=body)).status == 202
+    r = await env.req("sup", "POST", "/api/supervise", json=body)
+    assert r.status == 400 and (await r.json())["details"]["refusal"] == "number_limit"
+    assert len(env.ami.originated) == 2
 
 
 async def test_pages_and_taxonomy_by_role(env):

@@ -13,6 +13,7 @@ from agents.store import RoutingStore
 from agents.transfer import parse_transfers
 from agents.transfer_service import TransferService
 from ivr.calls import CallRecords
+from kernel.notify import LiveEvent
 from tests.redis.test_web_console import CONFIG, LANES, PASSWORDS, Clock, Env, assert_error, seats_config
 from web.accounts import Role
 from web.app import create_app
@@ -52,8 +53,8 @@ async def env(redis_client):
     calls = CallRecords(redis_client)
     published: list[dict] = []
 
-    async def publish(e: dict) -> None:
-        published.append(e)
+    async def publish(e: LiveEvent) -> None:
+        published.append(e.to_dict())
 
     ami = FakeAMI()
     transfers = TransferService(redis_client, ami, router, calls, parse_transfers(TARGETS),
@@ -79,7 +80,7 @@ async def env(redis_client):
     await router.answered("c1", "1001")
     await calls.started("c1", caller="13800001234", caller_name="", did="12345", version=1,
                         channel="Local/12345@from-pstn-00000001;2")
-    await calls.update("c1", seat_channel="Local/1001@hotline-demo-seat-00000002;1")
+    await calls.seat_connected("c1", "Local/1001@hotline-demo-seat-00000002;1")
     yield e
     await client.close()
 

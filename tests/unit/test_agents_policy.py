@@ -4,8 +4,17 @@ from types import MappingProxyType
 from agents.config import RepeatBoost, Reservation, SeatsConfig
 from agents.model import WaitingCall
 from agents.policy import (
-    Rules, ReadySeat, call_order, decide, estimate_wait, next_assignment, repeat_boost, seat_score, to_ms,
-    wait_announcement, wait_score,
+    ReadySeat,
+    Rules,
+    call_order,
+    decide,
+    estimate_wait,
+    next_assignment,
+    repeat_boost,
+    seat_score,
+    to_ms,
+    wait_announcement,
+    wait_score,
 )
 from ivr.model import Lane, Overflow
 

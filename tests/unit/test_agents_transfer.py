@@ -7,10 +7,22 @@ import pytest
 
 from agents.errors import ConfigInvalid
 from agents.transfer import (
-    Event, Mode, ModeNotAllowed, State, UnknownTarget, advance, call_id_of_channel, caller_action, keeps_seat,
-    load_transfers, new_transfer, parse_transfers, seat_in_conference,
+    Event,
+    Mode,
+    ModeNotAllowed,
+    State,
+    UnknownTarget,
+    advance,
+    call_id_of_channel,
+    caller_action,
+    keeps_seat,
+    load_transfers,
+    new_transfer,
+    parse_transfers,
+    seat_in_conference,
 )
-from dialplan.hotline import CONFERENCE, DialplanSpec, conference_join, external_dial, render
+from dialplan.hotline import DialplanSpec, render
+from pbx.contract import CONFERENCE, conference_join, external_dial
 
 REPO = Path(__file__).resolve().parents[2]
 

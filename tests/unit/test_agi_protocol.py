@@ -214,7 +214,7 @@ agi_context: agi-test
 agi_extension: s
 agi_priority: 4
 agi_enhanced: 0.0
-agi_accountcode: 
+agi_accountcode:
 agi_threadid: 140081584314048
 agi_arg_1: arg one
 agi_arg_2: 参数二

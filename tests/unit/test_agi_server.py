@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from pbx import chanvars as V
+from pbx import contract as V
 from pbx.agi import (
     AGIArgumentError,
     AGIConnectionClosed,

@@ -15,8 +15,26 @@ from typing import Any
 import pytest
 
 from pbx.ami import (
-    AMIActionError, AMIClient, AMIConnectionError, AMIError, AMIEvent, AMITimeoutError,
-    AMIValueError, _AMIProtocol, escape_variable_value,
+    AMIActionError,
+    AMIClient,
+    AMIConnectionError,
+    AMIError,
+    AMIEvent,
+    AMITimeoutError,
+    AMIValueError,
+    _AMIProtocol,
+    escape_variable_value,
+)
+from pbx.events import (
+    CoreShowChannel,
+    DeviceState,
+    DeviceStateChange,
+    DialEnd,
+    Hangup,
+    HotlineAnswered,
+    HotlineCallbackResult,
+    QueueMember,
+    QueueParams,
 )
 
 SECRET = "s3cret"
@@ -271,8 +289,8 @@ async def test_action_list_collects_events_until_complete(fake, client):
     fake.handlers["QueueStatus"] = queue_status
     others = collect(client, "*")
     items = await client.queue_status("hotline-general")
-    assert [e.name for e in items] == ["QueueParams", "QueueMember", "QueueMember"]
-    assert [e.get("name") for e in items[1:]] == ["坐席1001", "坐席1002"]
+    assert items == [QueueParams("hotline-general", calls=1), QueueMember("hotline-general", name="坐席1001"),
+                     QueueMember("hotline-general", name="坐席1002")]
     assert fake.actions("QueueStatus")[0]["Queue"] == "hotline-general"
     seen = [others.get_nowait().name for _ in range(others.qsize())]
     assert "VarSet" in seen and "QueueMember" not in seen
@@ -571,6 +589,91 @@ async def test_unsubscribe_stops_delivery(fake, client):
     await client.ping()
     await asyncio.sleep(0.05)
     assert got == ["one"]
+
+
+async def test_subscribe_by_type_delivers_typed_events_in_asterisk_order(fake, client):
+    got: list[object] = []
+    answered: list[HotlineAnswered] = []
+    client.subscribe((HotlineCallbackResult, DialEnd, Hangup), got.append)
+    client.subscribe(HotlineAnswered, answered.append)
+    for block in (
+        wire(("Event", "DialEnd"), ("Uniqueid", "cb-1"), ("Channel", "Local/1004@x-1;1"), ("DialStatus", "ANSWER")),
+        wire(("Event", "Newchannel"), ("Uniqueid", "other")),                          # not subscribed
+        wire(("Event", "UserEvent"), ("UserEvent", "HotlineAnswered"), ("Uniqueid", "seat-1"),
+             ("Channel", "PJSIP/1004-00000001"), ("Context", "hotline-on-answer"), ("CallId", "c-1"),
+             ("Seat", "1004"), ("Rec", "/rec/c-1")),
+        wire(("Event", "UserEvent"), ("UserEvent", "HotlineCallbackResult"), ("Uniqueid", "cb-1"),
+             ("CallId", "c-1"), ("Seat", "1004"), ("Status", "ANSWER")),
+        wire(("Event", "UserEvent"), ("UserEvent", "HotlineProbe")),                   # a UserEvent not read
+        wire(("Event", "Hangup"), ("Uniqueid", "cb-1"), ("Cause", "16")),
+    ):
+        await fake.broadcast(block)
+    await until(lambda: len(got) == 3 and len(answered) == 1)
+    assert got == [DialEnd("cb-1", "Local/1004@x-1;1", dial_status="ANSWER"),
+                   HotlineCallbackResult("cb-1", "", call_id="c-1", seat="1004", status="ANSWER"),
+                   Hangup("cb-1", "", cause=16)]
+    assert answered == [HotlineAnswered("seat-1", "PJSIP/1004-00000001", context="hotline-on-answer",
+                                        call_id="c-1", seat="1004", rec="/rec/c-1")]
+
+
+async def test_garbage_events_do_not_stop_typed_or_raw_delivery(fake, client):
+    typed: list[DeviceStateChange] = []
+    raw: list[str] = []
+    client.subscribe(DeviceStateChange, typed.append)
+    client.on_event("*", lambda e: raw.append(e.name))
+    writer = fake.writers[0]
+    writer.write(b"Event: DeviceStateChange\r\nState: \xff\xfeINUSE\r\n\r\n"      # bad bytes, no Device
+                 b"no colon at all\r\n\r\n"                                       # not a message
+                 b"Event:\r\nUserEvent: HotlineAnswered\r\n\r\n"                  # no event name
+                 b"Event: UserEvent\r\n\r\n"                                      # a UserEvent with no name
+                 + wire(("Event", "DeviceStateChange"), ("Device", "PJSIP/1004"), ("State", "NOT_INUSE")))
+    await writer.drain()
+    await until(lambda: len(typed) == 2)
+    assert typed == [DeviceStateChange("", "", device="", state=DeviceState.UNKNOWN),
+                     DeviceStateChange("", "", device="PJSIP/1004", state=DeviceState.NOT_INUSE)]
+    assert raw.count("DeviceStateChange") == 2 and "UserEvent" in raw
+    await client.ping()  # the connection survived
+
+
+async def test_typed_subscriber_exceptions_are_logged_and_unsubscribe_stops_it(fake, client, caplog):
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+    got: list[str] = []
+
+    def handler(e: Hangup) -> None:
+        got.append(e.uniqueid)
+        if e.uniqueid == "1.1":
+            raise ValueError("boom")
+
+    stop = client.subscribe(Hangup, handler)
+    for uid in ("1.1", "1.2"):
+        await fake.broadcast(wire(("Event", "Hangup"), ("Uniqueid", uid)))
+    await until(lambda: got == ["1.1", "1.2"])
+    assert "Hangup event" in caplog.text and "ValueError" in caplog.text
+    stop()
+    await fake.broadcast(wire(("Event", "Hangup"), ("Uniqueid", "1.3")))
+    await client.ping()
+    await asyncio.sleep(0.05)
+    assert got == ["1.1", "1.2"]
+    with pytest.raises(ValueError):
+        client.subscribe((), handler)
+
+
+async def test_typed_action_results(fake, client):
+    async def channels(fake: FakeAMI, w: asyncio.StreamWriter, h: Headers) -> None:
+        aid = h["ActionID"]
+        await fake.send(w, ok(h, ("EventList", "start"))
+                        + wire(("Event", "CoreShowChannel"), ("ActionID", aid), ("Channel", "PJSIP/1004-00000001"),
+                               ("Uniqueid", "u1"), ("Linkedid", "l1"), ("BridgeId", "b1"))
+                        + wire(("Event", "CoreShowChannelsComplete"), ("ActionID", aid), ("EventList", "Complete")))
+
+    async def getvar(fake: FakeAMI, w: asyncio.StreamWriter, h: Headers) -> None:
+        await fake.send(w, ok(h, ("Variable", h["Variable"]), ("Value", "inuse")))
+
+    fake.handlers["CoreShowChannels"] = channels
+    fake.handlers["Getvar"] = getvar
+    assert await client.core_show_channels() == [
+        CoreShowChannel("PJSIP/1004-00000001", uniqueid="u1", linkedid="l1", bridge_id="b1")]
+    assert await client.device_state("PJSIP/1004") is DeviceState.INUSE
 
 
 def test_ami_event_lookup_properties_and_masked_repr():

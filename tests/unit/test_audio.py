@@ -252,7 +252,8 @@ def test_quiet_or_short_sounds_are_not_speech():
 
 def test_noise_floor_adapts_to_a_steady_background():
     rng = random.Random(1)
-    noise = lambda s: A.from_samples([rng.randint(-1800, 1800) for _ in range(int(8000 * s))])   # ~ -30 dBFS
+    def noise(s: float):      # ~ -30 dBFS
+        return A.from_samples([rng.randint(-1800, 1800) for _ in range(int(8000 * s))])
     det = A.SilenceDetector(8000, threshold_db=-45, margin_db=10, hang_s=0.5, floor_rise_db_per_s=10)
     det.feed(noise(6.0))
     assert not det.in_speech                      # the background stopped counting as speech

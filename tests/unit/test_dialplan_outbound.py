@@ -163,3 +163,18 @@ def test_refer_from_a_seat_goes_back_to_the_controller():
     assert "Set(TRANSFER_CONTEXT=hotline-refer)" in on_answer
     lines = context(text, "hotline-refer")
     assert lines[0] == "exten => _X.,1,AGI(agi://127.0.0.1:1/refer)" and "Dial" not in "\n".join(lines)
+
+
+def test_mixmonitor_writes_each_direction_only_when_asked():
+    """hotline up (ChanSpy for live speech-to-text) records the conversation once; the per-direction
+    files are only for a live transcriber that follows files."""
+    from dialplan.hotline import ON_ANSWER, DialplanSpec, build
+
+    def mixmonitor(spec):
+        (ctx,) = [c for c in build(spec).contexts if c.name == ON_ANSWER]
+        return [line for line in ctx.render().splitlines() if "MixMonitor" in line]
+
+    both = mixmonitor(DialplanSpec(agi_url="agi://127.0.0.1:1", prompts={}))
+    one = mixmonitor(DialplanSpec(agi_url="agi://127.0.0.1:1", prompts={}, record_directions=False))
+    assert len(both) == 1 and "r(${ARG1}-seat.wav)t(${ARG1}-caller.wav)" in both[0]
+    assert len(one) == 1 and one[0].rstrip().endswith("MixMonitor(${ARG1}.wav)"), one

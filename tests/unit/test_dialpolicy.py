@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from agents.dialpolicy import PROMPTS, DialPolicy, Refusal, check, is_canonical, normalise
+from ivr.numbers import NumberError, normalize_number
 
 P = DialPolicy(area_code="0731")
 
@@ -118,3 +119,47 @@ def test_from_mapping_reads_the_settings_section():
     assert p.allow_prefixes == ("00852",) and p.per_number_per_hour == 3 and p.per_hour == 50
     with pytest.raises(ValueError):
         DialPolicy.from_mapping({"allow_prefixes": "00852"})
+
+
+@pytest.mark.parametrize("raw, number, kind", [
+    ("+86073128680001", "073128680001", "landline"),      # a trunk 0 after +86, as the caller lists take it
+    ("+864001234567", "4001234567", "toll_free"),
+    ("+8601088886666", "01088886666", "landline"),
+])
+def test_plus_86_forms_are_the_caller_lists_forms(raw, number, kind):
+    v = check(P, raw)
+    assert v.ok and (v.number, v.kind) == (number, kind)
+
+
+@pytest.mark.parametrize("raw, why", [
+    ("+1", Refusal.INTERNATIONAL),                         # too short for a number abroad: refused as one
+    ("+8628680001", Refusal.UNKNOWN_FORM),                 # a local number has no +86 form
+    ("+86110", Refusal.UNKNOWN_FORM),
+    ("+8612", Refusal.TOO_SHORT),
+    ("0101234567", Refusal.UNKNOWN_FORM),
+])
+def test_refusals_come_from_the_one_normaliser(raw, why):
+    assert check(P, raw).refusal == why
+    p = DialPolicy(allow_prefixes=("001",))
+    assert not check(p, "+1").ok                           # listed, but still not a number
+
+
+@pytest.mark.parametrize("raw", [
+    "13800001234", "+8613800001234", "013800001234", "073128680001", "+8673128680001", "28680001",
+    "110", "12345", "95588", "4008001234", "+442079460000", "0044207946000", "16812345678", "+861", "12",
+    "1380000123", "0123", "+860073128680001",
+])
+def test_dial_policy_and_caller_lists_agree_on_every_number(raw):
+    """One normaliser: what a caller list stores is what the policy dials (00 for +), refused alike."""
+    got = normalise(raw, "0731")
+    try:
+        listed = normalize_number(raw, area_code="0731")
+    except NumberError:
+        assert isinstance(got, Refusal)
+    else:
+        assert not isinstance(got, Refusal) and got[0] == listed.replace("+", "00", 1)
+
+
+def test_only_ascii_digits_are_dialled_though_caller_lists_take_separators():
+    assert normalize_number("138 0000 1234") == "13800001234"
+    assert normalise("138 0000 1234") == Refusal.NOT_DIGITS

@@ -10,7 +10,12 @@ import chinese_calendar
 import pytest
 
 from ivr.calendar import (
-    CalendarSpecError, decide, holiday_coverage, is_open, parse_days, parse_interval,
+    CalendarSpecError,
+    decide,
+    holiday_coverage,
+    is_open,
+    parse_days,
+    parse_interval,
 )
 from ivr.loader import load_file, load_text
 
@@ -65,9 +70,9 @@ def test_weekly_hours_with_boundaries():
 
 def test_time_zone_conversion_and_naive_times():
     cal = office()
-    utc = dt.datetime(2024, 3, 5, 2, 0, tzinfo=dt.timezone.utc)  # 10:00 in Shanghai
+    utc = dt.datetime(2024, 3, 5, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
     assert is_open(cal, utc)
-    assert not is_open(cal, dt.datetime(2024, 3, 5, 10, 0, tzinfo=dt.timezone.utc))  # 18:00 local
+    assert not is_open(cal, dt.datetime(2024, 3, 5, 10, 0, tzinfo=dt.UTC))  # 18:00 local
     assert is_open(cal, dt.datetime(2024, 3, 5, 10, 0))  # naive = local
 
 

@@ -10,8 +10,26 @@ import chinese_calendar
 import pytest
 
 from ivr.engine import (
-    CallerHangup, CallFacts, CallState, Digits, Done, End, EngineError, Failed, GetDigits, Hangup, Play,
-    Queue, Record, Timeout, Transfer, action_to_dict, advance, lists_used, repeat_windows, start,
+    CallerHangup,
+    CallFacts,
+    CallState,
+    Digits,
+    Done,
+    End,
+    EngineError,
+    Failed,
+    GetDigits,
+    Hangup,
+    Play,
+    Queue,
+    Record,
+    Timeout,
+    Transfer,
+    action_to_dict,
+    advance,
+    lists_used,
+    repeat_windows,
+    start,
 )
 from ivr.loader import load_data, load_file
 from ivr.numbers import memberships

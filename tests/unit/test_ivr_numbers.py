@@ -7,8 +7,15 @@ import pytest
 
 from ivr import problems as P
 from ivr.numbers import (
-    CallerList, NumberError, caller_key, memberships, normalize_did, normalize_number, parse_caller_list,
-    read_caller_list, try_normalize,
+    CallerList,
+    NumberError,
+    caller_key,
+    memberships,
+    normalize_did,
+    normalize_number,
+    parse_caller_list,
+    read_caller_list,
+    try_normalize,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -165,3 +172,48 @@ def test_edge_forms_land_on_the_same_list_entry():
 ])
 def test_did_forms(raw, area, expected):
     assert normalize_did(raw, area_code=area) == expected
+
+
+# ---------------------------------------------------------------- the one normaliser: kinds and problems
+
+from ivr.numbers import NumberKind, NumberProblem, parse_number  # noqa: E402
+
+
+@pytest.mark.parametrize("raw, area, number, kind", [
+    ("138-0000-1234", None, "13800001234", NumberKind.MOBILE),
+    ("013800001234", None, "13800001234", NumberKind.MOBILE),
+    ("+86 731 2868 0001", None, "073128680001", NumberKind.LANDLINE),
+    ("+86 0731 2868 0001", None, "073128680001", NumberKind.LANDLINE),   # a trunk 0 written anyway
+    ("+86 400 123 4567", None, "4001234567", NumberKind.TOLL_FREE),     # not 0400...: no trunk 0
+    ("800-800-1234", None, "8008001234", NumberKind.TOLL_FREE),
+    ("12366", None, "12366", NumberKind.SERVICE),
+    ("955880", None, "955880", NumberKind.SERVICE),
+    ("2868 0001", None, "28680001", NumberKind.LOCAL),
+    ("2868 0001", "0731", "073128680001", NumberKind.LANDLINE),
+    ("9868 0001", "0731", "073198680001", NumberKind.LANDLINE),
+    ("+44 20 7946 0000", None, "+442079460000", NumberKind.INTERNATIONAL),
+])
+def test_parse_number_gives_the_form_and_its_kind(raw, area, number, kind):
+    got = parse_number(raw, area_code=area)
+    assert (got.number, got.kind) == (number, kind)
+    assert normalize_number(raw, area_code=area) == number
+
+
+@pytest.mark.parametrize("raw, problem", [
+    ("", NumberProblem.EMPTY),
+    (" - ", NumberProblem.EMPTY),
+    ("110@pstn", NumberProblem.NOT_DIGITS),
+    ("٣٣٣٣٣٣٣", NumberProblem.NOT_DIGITS),          # digits of another script are not dialable
+    ("12", NumberProblem.TOO_SHORT),
+    ("+86 12", NumberProblem.TOO_SHORT),
+    ("+86 2868 0001", NumberProblem.UNKNOWN_FORM),   # a local number has no international form
+    ("+86 110", NumberProblem.UNKNOWN_FORM),
+    ("0101234567", NumberProblem.UNKNOWN_FORM),      # a digit short of a Beijing landline
+    ("1380000123", NumberProblem.UNKNOWN_FORM),
+    ("+1 23", NumberProblem.BAD_INTERNATIONAL),
+    ("00 1234 5678 9012 3456", NumberProblem.BAD_INTERNATIONAL),
+])
+def test_parse_number_says_why_a_value_is_not_a_number(raw, problem):
+    with pytest.raises(NumberError) as err:
+        parse_number(raw)
+    assert err.value.problem is problem and err.value.error_id == "bad_number"

@@ -376,20 +376,21 @@ def big_tree(n: int) -> dict:
 
 
 def test_ten_thousand_nodes_validate_in_under_two_seconds(tmp_path):
+    """CPU time of this process (wall time grows with whatever else the machine runs)."""
     doc = big_tree(10_000)
     path = tmp_path / "big.yaml"
     path.write_text(yaml.dump(doc, Dumper=yaml.CSafeDumper, allow_unicode=True), encoding="utf-8")
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     result = load_file(path)
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     assert result.ok and len(result.tree.nodes) == 10_000
-    assert elapsed < 2.0, f"10,000-node YAML tree took {elapsed:.2f} s"
+    assert elapsed < 2.0, f"10,000-node YAML tree took {elapsed:.2f} s of CPU"
     # and every problem is still found in a big tree
     doc["nodes"]["m5000"]["options"]["3"] = "nowhere"
     doc["nodes"]["m9000"]["timeout_s"] = 0
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     got = [(p.path, p.code) for p in load_data(doc).problems]
-    assert time.perf_counter() - t0 < 2.0
+    assert time.process_time() - t0 < 2.0
     assert sorted(got) == [("nodes.m5000.options.3", P.UNKNOWN_NODE), ("nodes.m9000.timeout_s", P.RANGE)]
 
 

@@ -9,21 +9,22 @@ from pathlib import Path
 
 import pytest
 
+from bench.live import choose
 from dialplan.hotline import LIVE_SPY, ON_ANSWER, DialplanSpec, render
-from hotline.bench_live import choose
+from kernel.notify import LiveEvent
 from pbx.live_audio import LiveAudioServer, SpyCapture, install_script
 from recordings.audio import from_samples, silence
 from recordings.live import FileTail, LiveTranscriber, transcript_event
-from recordings.stt import Final, Partial
-from recordings.stt_fake import ScriptedEngineFactory
-from recordings.stt_pool import PoolConfig, STTPool
+from recordings.stt.engine import Final, Partial
+from recordings.stt.fake import ScriptedEngineFactory
+from recordings.stt.pool import PoolConfig, STTPool
 
 
 def test_transcript_event_is_exactly_the_contract():
     e = transcript_event("c1", "caller", Partial("你好", 0.0, 0.4), 3, 1700000000.5)
-    assert e == {"type": "transcript", "call_id": "c1", "speaker": "caller", "text": "你好", "final": False,
-                 "seq": 3, "ts": 1700000000.5}
-    assert transcript_event("c1", "operator", Final("好的", 0.0, 1.0), 4, 1.0)["final"] is True
+    assert e.to_json() == ('{"type": "transcript", "call_id": "c1", "speaker": "caller", "text": "你好", '
+                           '"final": false, "seq": 3, "ts": 1700000000.5}')
+    assert transcript_event("c1", "operator", Final("好的", 0.0, 1.0), 4, 1.0).to_dict()["final"] is True
 
 
 def _row(capture_p50: float, asterisk: float, controller: float, partial: float = 900) -> dict:
@@ -142,8 +143,8 @@ async def test_live_transcriber_on_scripted_workers_publishes_both_speakers_in_o
     await pool.start()
     events: list[dict] = []
 
-    async def publish(e: dict) -> None:
-        events.append(e)
+    async def publish(e: LiveEvent) -> None:
+        events.append(e.to_dict())
 
     loud = from_samples([8000, -8000] * 4000)                    # 1 s at 8 kHz
     quiet = silence(1.5, 8000)

@@ -1,4 +1,4 @@
-from hotline.privacy import mask_name, mask_number, mask_text
+from kernel.privacy import mask_name, mask_number, mask_text
 
 
 def test_mask_number_keeps_prefix_and_last_four():

@@ -8,6 +8,7 @@ import wave
 import pytest
 
 from recordings.keep import RecordingKeeper, base_of, direction_files, kept_name, sweep
+from tests.unit.fake_calls import MemoryCalls
 
 pytestmark = pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
 
@@ -20,12 +21,7 @@ def wav(path, seconds=1.0):
         w.writeframes(b"\x10\x00" * int(8000 * seconds))
 
 
-class Calls:
-    def __init__(self):
-        self.updates = []
-
-    async def update(self, call_id, **fields):
-        self.updates.append((call_id, fields))
+Calls = MemoryCalls
 
 
 def test_names_keep_the_dot_of_a_real_uniqueid(tmp_path):
@@ -66,3 +62,57 @@ def test_sweep_deletes_only_old_audio(tmp_path):
     assert sweep(tmp_path, 7) == 1
     assert not old.exists() and new.exists() and other.exists()
     assert sweep(tmp_path, 0) == 0
+
+
+def seconds(path) -> float:
+    import subprocess
+    return float(subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True).stdout)
+
+
+@pytest.mark.parametrize("compress, ext", [("ogg", ".ogg"), ("flac", ".flac"), ("none", ".wav")])
+async def test_the_callers_account_is_kept_compressed_once_transcribed(tmp_path, compress, ext):
+    account = tmp_path / "describe" / "1796236250.12-enterprise_q.wav"
+    account.parent.mkdir()
+    wav(account, 2.0)
+    calls = Calls()
+    kept = await RecordingKeeper(calls, compress).describe_done("1796236250.12", account)
+    assert kept.name == "1796236250.12-enterprise_q" + ext and kept.exists()
+    assert sorted(p.name for p in account.parent.iterdir()) == [kept.name]      # the WAV is gone (unless kept)
+    assert (kept.stat().st_mode & 0o777) == 0o640
+    assert seconds(kept) == pytest.approx(2.0, abs=0.05)
+    assert calls.updates == [("1796236250.12", {"describe_recording": str(kept.resolve())})]
+
+
+async def test_the_draft_links_the_kept_account_and_stt_read_the_wav(tmp_path):
+    """DescribeToTicket: the WAV is transcribed first, then kept; the draft points at the kept file."""
+    from types import SimpleNamespace
+
+    from recordings.describe import DescribeToTicket
+
+    account = tmp_path / "c1-describe.wav"
+    wav(account, 1.0)
+    seen = []
+
+    class Pool:                                  # records what the transcriber was given, then has nothing
+        def stream(self, call_id, rate, fmt):
+            seen.append(("stt", account.exists()))
+            raise OSError("no model here")
+
+    class Tickets:
+        async def create_draft(self, call_id, caller, text, recording=None):
+            seen.append(("draft", recording))
+            return SimpleNamespace(id="T1", transcript=text)
+
+    calls = Calls()
+    keeper = RecordingKeeper(calls, "ogg")
+
+    async def keep(call_id, path):
+        seen.append(("keep", path.exists()))
+        return await keeper.describe_done(call_id, path)
+    describe = DescribeToTicket(Tickets(), calls, Pool(), keep=keep)
+    await describe.recorded(SimpleNamespace(call_id="c1", caller="13800001234"), "describe", account)
+    await describe.close()
+    kept = tmp_path / "c1-describe.ogg"
+    assert seen == [("stt", True), ("keep", True), ("draft", str(kept.resolve()))]
+    assert kept.exists() and not account.exists()
+    assert ("c1", {"describe_recording": str(kept.resolve())}) in calls.updates

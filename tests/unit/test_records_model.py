@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from records.asterisk import CdrConfigError, CdrTarget, asterisk_files
-from records.model import call_columns, merge_call, outbox_state
+from records.model import call_columns, call_day_deltas, call_day_key, merge_call, outbox_state
 from records.schema import known_version, migrations
 from records.spool import Spool
 
@@ -39,6 +39,26 @@ def test_call_columns_never_trust_a_type():
 def test_unanswered_call_waits_until_it_ended():
     cols = call_columns({"queued_at": 100.0, "ended": 160.0, "status": "missed"}, TZ)
     assert cols["wait_s"] == 60.0
+
+
+def test_call_day_deltas_move_a_call_between_rollup_rows():
+    from datetime import date
+
+    d = date(2026, 12, 3)
+    assert call_day_key(d, None, "1001") is None and call_day_key(None, "general", None) is None
+    assert call_day_key(d, "general", None) == (d, "general", "")
+    ivr, queued, rung = (None, False), ((d, "general", ""), False), ((d, "general", "1001"), False)
+    answered = ((d, "general", "1001"), True)
+    assert call_day_deltas([(None, ivr)]) == {}                        # not offered: counted nowhere
+    assert call_day_deltas([(ivr, queued)]) == {(d, "general", ""): (1, 0)}
+    assert call_day_deltas([(queued, rung)]) == {(d, "general", ""): (-1, 0), (d, "general", "1001"): (1, 0)}
+    assert call_day_deltas([(rung, answered)]) == {(d, "general", "1001"): (0, 1)}
+    assert call_day_deltas([(answered, answered), (rung, rung)]) == {}       # nothing changed
+    # a whole call in one batch, and a call whose day was corrected (another local day)
+    assert call_day_deltas([(None, answered)]) == {(d, "general", "1001"): (1, 1)}
+    other = ((date(2026, 12, 4), "general", "1001"), True)
+    assert call_day_deltas([(answered, other)]) == {(d, "general", "1001"): (-1, -1),
+                                                     (date(2026, 12, 4), "general", "1001"): (1, 1)}
 
 
 def test_outbox_state_of_ticket_status():

@@ -46,7 +46,7 @@ def test_api_schema_patterns_match_the_whole_value():
 
 
 def test_node_names_and_simulated_keys_match_the_whole_value():
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         check_node("ctl-a\n")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         KeyScript("1,2\n")

@@ -2,7 +2,7 @@
 import asyncio
 import time
 
-from hotline.simcall import place_call
+from devstack.simcall import place_call
 from pbx.ami import AMIEvent
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from recordings.stt_metrics import cer, corpus_cer, edit_distance, normalize_zh
+from recordings.stt.metrics import cer, corpus_cer, edit_distance, normalize_zh
 
 
 def test_normalisation_ignores_spacing_punctuation_and_numeral_forms():

@@ -11,12 +11,15 @@ import time
 import pytest
 
 from recordings import audio as A
-from recordings.stt import Final, Partial
-from recordings.stt_errors import (
-    ModelNotFoundError, STTBusyError, STTClosedError, STTWorkerError,
+from recordings.stt.engine import Final, Partial
+from recordings.stt.errors import (
+    ModelNotFoundError,
+    STTBusyError,
+    STTClosedError,
+    STTWorkerError,
 )
-from recordings.stt_fake import ScriptedEngineFactory
-from recordings.stt_pool import PoolConfig, STTPool
+from recordings.stt.fake import ScriptedEngineFactory
+from recordings.stt.pool import PoolConfig, STTPool
 
 RATE = 8000
 
@@ -218,7 +221,7 @@ async def test_failed_model_load_reports_the_error_and_leaves_nothing_running():
 
 
 async def test_close_drains_then_fails_what_is_left():
-    p = STTPool(ScriptedEngineFactory(), PoolConfig(workers=1, drain_timeout_s=0.3))
+    p = STTPool(ScriptedEngineFactory(), PoolConfig(workers=1, drain_timeout_s=2.0))
     await p.start()
     pid = p.worker_pids()[0]
     done = await p.open("done", RATE, "ulaw")

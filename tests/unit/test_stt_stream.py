@@ -9,9 +9,9 @@ import time
 import pytest
 
 from recordings import audio as A
-from recordings.stt import Final, Partial, Transcript, result_from_dict
-from recordings.stt_fake import ScriptedEngineFactory
-from recordings.stt_stream import GateConfig, StreamPipeline
+from recordings.stt.engine import Final, Partial, Transcript, result_from_dict
+from recordings.stt.fake import ScriptedEngineFactory
+from recordings.stt.stream import GateConfig, StreamPipeline
 
 
 def loud(seconds: float, rate: int = 8000, amp: float = 12000) -> bytes:

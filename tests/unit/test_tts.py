@@ -1,5 +1,6 @@
-from recordings.tts import PromptCache, TTSVoice, duration_s
 import wave
+
+from recordings.tts import PromptCache, TTSVoice, duration_s
 
 
 def test_prompt_is_cached_by_text_and_regenerated_when_text_changes(tmp_path):

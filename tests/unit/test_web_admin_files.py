@@ -8,10 +8,11 @@ import io
 
 import yaml
 
+from ivr.config_text import block, leading_comments, list_csv, replace_blocks, write_atomic
 from ivr.diff import diff_trees, summarize
 from ivr.loader import load_data
-from web.admin_files import block, leading_comments, list_csv, replace_blocks, write_atomic
-from web.routes_admin_ivr import node_of, problem_view, to_yaml
+from web.problem_views import node_of, problem_view
+from web.routes_admin_ivr import to_yaml
 
 SEATS = """\
 # Seats file

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from dialplan.hotline import SPY, DialplanSpec, render
-from pbx import chanvars as V
-from pbx.ami_events import AMIEvent
+from pbx import contract as V
+from pbx.events import CoreShowChannel
 from pbx.spy import MODES, channel_prefix, seat_channel, spy_options
 from tickets.rules import load_rules
 from web.routes_console import taxonomy_view
@@ -32,22 +32,22 @@ def test_channel_prefix_of_real_and_demo_seats():
 
 def test_seat_channel_picks_the_bridged_half_of_the_seat_only():
     channels = [
-        AMIEvent("CoreShowChannel", {"Channel": "PJSIP/10040-00000001", "BridgeId": "b0"}),   # another seat
-        AMIEvent("CoreShowChannel", {"Channel": "Local/1004@hotline-demo-seat-00000003;2", "BridgeId": ""}),
-        AMIEvent("CoreShowChannel", {"Channel": "Local/1004@hotline-demo-seat-00000002;1", "BridgeId": ""}),
-        AMIEvent("CoreShowChannel", {"Channel": "Local/1004@hotline-demo-seat-00000003;1", "BridgeId": "b1"}),
+        CoreShowChannel.from_headers({"Channel": "PJSIP/10040-00000001", "BridgeId": "b0"}),   # another seat
+        CoreShowChannel.from_headers({"Channel": "Local/1004@hotline-demo-seat-00000003;2", "BridgeId": ""}),
+        CoreShowChannel.from_headers({"Channel": "Local/1004@hotline-demo-seat-00000002;1", "BridgeId": ""}),
+        CoreShowChannel.from_headers({"Channel": "Local/1004@hotline-demo-seat-00000003;1", "BridgeId": "b1"}),
     ]
     assert seat_channel(channels, "Local/1004@hotline-demo-seat/n") == "Local/1004@hotline-demo-seat-00000003;1"
-    assert seat_channel([{"Channel": "PJSIP/1004-0000000a", "BridgeId": "x"}], "PJSIP/1004") == "PJSIP/1004-0000000a"
+    assert seat_channel([CoreShowChannel("PJSIP/1004-0000000a", bridge_id="x")], "PJSIP/1004") == "PJSIP/1004-0000000a"
     assert seat_channel(channels, "PJSIP/1004") is None                  # PJSIP/10040 is not seat 1004
     assert seat_channel([], "PJSIP/1004") is None
 
 
 def test_seat_channel_of_the_call_when_the_seat_has_an_old_channel_left():
     channels = [
-        {"Channel": "Local/1004@hotline-demo-seat-00000001;1", "BridgeId": "", "Uniqueid": "a1", "Linkedid": "old"},
-        {"Channel": "Local/12345@from-pstn-00000005;2", "BridgeId": "b2", "Uniqueid": "sim-x-ivr", "Linkedid": "sim-x"},
-        {"Channel": "Local/1004@hotline-demo-seat-00000009;1", "BridgeId": "", "Uniqueid": "a9", "Linkedid": "sim-x"},
+        CoreShowChannel.from_headers({"Channel": "Local/1004@hotline-demo-seat-00000001;1", "BridgeId": "", "Uniqueid": "a1", "Linkedid": "old"}),
+        CoreShowChannel.from_headers({"Channel": "Local/12345@from-pstn-00000005;2", "BridgeId": "b2", "Uniqueid": "sim-x-ivr", "Linkedid": "sim-x"}),
+        CoreShowChannel.from_headers({"Channel": "Local/1004@hotline-demo-seat-00000009;1", "BridgeId": "", "Uniqueid": "a9", "Linkedid": "sim-x"}),
     ]
     iface = "Local/1004@hotline-demo-seat/n"
     assert seat_channel(channels, iface, "sim-x-ivr") == "Local/1004@hotline-demo-seat-00000009;1"

@@ -3,8 +3,11 @@
 import { api, loadSession } from "/static/api.js";
 import { describeError, say } from "/static/admin-ui.js";
 import { initTree } from "/static/admin-tree.js";
-import { TABS } from "/static/admin-config.js";
+import { TABS as CONFIG_TABS } from "/static/admin-config.js";
+import { knowledgeTab } from "/static/admin-knowledge.js";
 import { showNotices } from "/static/notices.js";
+
+const TABS = { ...CONFIG_TABS, knowledge: knowledgeTab };
 
 async function showTab(name) {
   for (const b of document.querySelectorAll(".tabs button")) b.classList.toggle("active", b.dataset.tab === name);

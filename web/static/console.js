@@ -3,6 +3,7 @@
 // the live transcript, confirm, transfer and hang up. Live updates come over
 // the /ws WebSocket; every action goes through the REST API.
 import { api, loadSession } from "/static/api.js";
+import { initKnowledge } from "/static/console-knowledge.js";
 
 const STATES = { logged_out: "未登录", ready: "空闲", ringing: "振铃", on_call: "通话中", wrap_up: "话后整理", paused: "暂停" };
 const SPEAKERS = { caller: "来电人", operator: "话务员" };
@@ -27,6 +28,7 @@ const dirty = new Set();     // fields the operator changed (never overwritten b
 let chat = null;             // live transcript state of the call on screen
 const early = new Map();     // call id -> transcript events that came before the screen pop
 let reloadTimer = null;
+let kb = null;               // the knowledge-base panel (console-knowledge.js)
 
 // ---------------------------------------------------------------- small helpers
 function say(text, ok = false) {
@@ -166,6 +168,7 @@ async function openCall(callId, { keepChat = false } = {}) {
   }
   showTicket(call.ticket, fresh);
   if (fresh && !keepChat) startChat(call);
+  if (kb) { kb.open(call); kb.refresh(); }
 }
 
 // The draft is extracted again after each final sentence (draft_ticket events): reload
@@ -187,7 +190,8 @@ function fillCategory2(level1) {
 function showTicket(ticket, fresh) {
   const f = form();
   $("ticket-id").textContent = ticket ? ticket.id : "（暂无草稿）";
-  $("ticket-status").textContent = ticket ? (ticket.status === "draft" ? "草稿" : "已确认") : "";
+  const closed = ticket && ticket.confirmed && ticket.confirmed.resolution;
+  $("ticket-status").textContent = ticket ? (ticket.status === "draft" ? "草稿" : closed ? closed : "已确认") : "";
   $("btn-confirm").disabled = !ticket || ticket.status !== "draft";
   if (!ticket) return;
   const src = ticket.confirmed || ticket.draft || {};
@@ -208,6 +212,7 @@ function showTicket(ticket, fresh) {
   if (!ticket.confirmed && src.alert) showAlert(src.alert);
   const flags = [];
   if (ticket.confidential) flags.push("保密工单");
+  if (closed) flags.push(`${closed}：知识库条目 ${src.kb_article}`);
   if (src.emergency) flags.push(`紧急警情：${src.emergency}（请转接）`);
   if (ticket.repeat && ticket.repeat.likely_repeat_of) flags.push(`疑似重复：${ticket.repeat.likely_repeat_of}`);
   $("ticket-flags").textContent = flags.join(" · ");
@@ -294,12 +299,25 @@ function markChanged() {
   }
 }
 
-async function confirmTicket() {
-  if (!call || !call.ticket || call.ticket.status !== "draft") return;
+function ticketFields() {
   const fields = {};
   const category = [formValue("category"), formValue("category2")].filter(Boolean);
   fields.category = category.length ? category : null;
   for (const name of [...SELECT_FIELDS, ...TEXT_FIELDS]) fields[name] = formValue(name);
+  return fields;
+}
+
+// 直接办结 from the knowledge panel: the ticket is confirmed with the article as its resolution
+function answeredOnCall(t) {
+  call.ticket = { ...call.ticket, ...t };
+  dirty.clear();
+  showTicket(call.ticket, true);
+  sayTicket(`工单 ${t.id} 已直接办结`, true);
+}
+
+async function confirmTicket() {
+  if (!call || !call.ticket || call.ticket.status !== "draft") return;
+  const fields = ticketFields();
   $("btn-confirm").disabled = true;
   try {
     const t = await api("POST", `/api/tickets/${encodeURIComponent(call.ticket.id)}/confirm`, { fields });
@@ -368,6 +386,7 @@ function onTranscript(ev) {
     }
   }
   list.scrollTop = list.scrollHeight;
+  if (kb) kb.transcript(ev.final, speaker);
 }
 
 // ---------------------------------------------------------------- transfer and hang up
@@ -508,6 +527,7 @@ async function start() {
   }
   f.category.addEventListener("change", () => { fillCategory2(f.category.value); dirty.add("category2"); markChanged(); });
   f.addEventListener("submit", (e) => { e.preventDefault(); confirmTicket(); });
+  kb = initKnowledge({ getCall: () => call, getFields: ticketFields, onAnswered: answeredOnCall });
 
   $("seat-login").addEventListener("submit", (e) => { e.preventDefault(); actions.login(); });
   $("btn-ready").addEventListener("click", actions.ready);

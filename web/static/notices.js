@@ -23,6 +23,7 @@ export function showNotices(box, { every = 600000 } = {}) {
       box.append(p);
     }
     box.hidden = data.notices.length === 0;
+    box.dataset.loaded = "true";    // drawn at least once from the server's answer (tests wait on it)
   };
   draw();
   setInterval(draw, every);

@@ -78,6 +78,41 @@ function trend(data) {
   }, true);
 }
 
+// the knowledge base's part (GET /api/reports/knowledge; 503/404 without a records database)
+async function knowledge(data) {
+  const p = new URLSearchParams({ from: data.from, to: data.to });
+  let kb;
+  try {
+    kb = await api("GET", "/api/reports/knowledge?" + p);
+  } catch (err) {
+    $("kb-share").textContent = `知识库统计暂不可用：${err.message}`;
+    return;
+  }
+  $("kb-share").textContent = `${kb.from} 至 ${kb.to}：接通 ${kb.answered_calls} 通，直接办结 ${kb.answered_on_call} 通，` +
+    `直接办结率 ${pct(kb.share)}；检索 ${kb.searches} 次。`;
+  table("table-kb-articles", ["条目编号", "问题", "引用次数"],
+    kb.articles.map((a) => ({ values: [a.id == null ? "（已删除）" : a.id, a.question, a.uses] })));
+  table("table-kb-missing", ["检索内容", "次数", "最近一次"],
+    kb.not_found.map((n) => ({ values: [n.query, n.times, n.last_at.slice(0, 16).replace("T", " ")] })));
+}
+
+// 回访满意率 and 不满意率 of the tickets closed in the range (absent when revisits are off)
+async function revisitTable(from, to, mine) {
+  let r;
+  try {
+    r = await api("GET", `/api/revisit/summary?from=${from}&to=${to}`);
+  } catch {
+    $("revisit-section").hidden = true;
+    return;
+  }
+  if (mine !== latest) return;
+  const answered = r.results.satisfied + r.results.basic + r.results.unsatisfied;
+  table("table-revisit", ["待回访", "回访中", "已完成", "失败", "满意", "基本满意", "不满意（退回重办）", "回访满意率", "不满意率"],
+    [{ values: [r.states.pending, r.states.dialling, r.states.done, r.states.failed, r.results.satisfied,
+      r.results.basic, r.results.unsatisfied, answered ? pct(r.satisfaction_rate) : "—",
+      answered ? pct(r.unsatisfied_rate) : "—"] }]);
+}
+
 let latest = 0;   // a slower, older answer must not overwrite a newer one
 
 async function refresh() {
@@ -90,11 +125,13 @@ async function refresh() {
     if (!$("from").value) $("from").value = data.from;
     if (!$("to").value) $("to").value = data.to;
     callTables(data);
+    knowledge(data);
     const t = params({ focus: $("focus").value });
     t.delete("period");
     if ($("period").value !== "week") t.set("from", data.from);
     const weekly = await api("GET", "/api/reports/trend?" + t);
     if (mine === latest) trend(weekly);
+    await revisitTable(data.from, data.to, mine);
   } catch (err) {
     if (mine === latest) $("message").textContent = err.message;
   } finally {

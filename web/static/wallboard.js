@@ -187,6 +187,7 @@ async function refresh() {
   $("message").textContent = "";
   $("updated").textContent = `更新于 ${new Date().toLocaleTimeString("zh-CN", { hour12: false })}`;
   showKpi(board);
+  await showRevisit();
   showLanes(board);
   showSeats(board);
   showCharts(board);
@@ -197,6 +198,20 @@ async function refresh() {
   } catch (err) {
     $("message").textContent = err.message;
   }
+}
+
+// 回访满意率 (satisfaction callbacks, last 30 days): (满意 + 基本满意) / answered; absent when revisits are off.
+async function showRevisit() {
+  let r;
+  try {
+    r = await api("GET", "/api/revisit/summary?days=30");
+  } catch {
+    return;
+  }
+  const answered = r.results.satisfied + r.results.basic + r.results.unsatisfied;
+  const t = tile("revisit_rate", "回访满意率（30天）", pct(r.satisfaction_rate));
+  t.append(el("div", "target", `已回访 ${answered}，不满意 ${r.results.unsatisfied}，待回访 ${r.states.pending}`));
+  $("kpi").append(t);
 }
 
 let pending = null;
@@ -212,6 +227,11 @@ function connect() {
     let data;
     try { data = JSON.parse(msg.data); } catch { return; }
     const events = Array.isArray(data) ? data : [data];             // one event, or a batch
+    for (const ev of events) {
+      if (ev && ev.type === "revisit_unsatisfied") {                 // a supervisor follows it up
+        $("revisit-alert").textContent = `回访不满意：工单 ${ev.ticket} 已退回重办${ev.reason ? `（${ev.reason}）` : ""}`;
+      }
+    }
     if (events.some((ev) => ev && ev.type !== "hello" && ev.type !== "transcript")) soon();
   };
   ws.onclose = () => {

@@ -28,3 +28,15 @@ async def shot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{file_name(name)}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+async def console_ready(page, username: str, password: str, seat: str) -> None:
+    """Log in to the console, log in to `seat` from the page and go ready (F2), the live feed connected."""
+    await login(page, username, password, next_path="/console")
+    await page.wait_for_selector("#seat-state")
+    await page.fill("#seat-id", seat)
+    await page.click("#btn-login")
+    await page.wait_for_selector('#seat-state[data-state="paused"]')
+    await page.wait_for_selector("#live-state.on")
+    await page.keyboard.press("F2")
+    await page.wait_for_selector('#seat-state[data-state="ready"]')

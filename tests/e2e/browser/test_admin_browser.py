@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from hotline.simcall import place_call
+from devstack.simcall import place_call
 from ivr.loader import parse_file
 from tests.e2e.browser.helpers import login, shot
 from tests.e2e.helpers import publish
@@ -70,23 +70,23 @@ async def test_admin_edits_validates_simulates_publishes_and_a_real_call_follows
     await page.wait_for_selector("[data-testid=publish-status][data-version]:not([data-version=''])")
     new_version = int(await page.get_attribute("[data-testid=publish-status]", "data-version"))
     assert new_version == start_version + 1
-    assert await fresh.services["versions"].current_number() == new_version
+    assert await fresh.hotline.ivr.versions.current_number() == new_version
     assert await page.is_hidden("[data-testid=dirty-mark]")
     first_row = page.locator("[data-testid=versions] tr").first
     assert "浏览器测试：新问候语，按键3结束" in await first_row.text_content() and "当前" in await first_row.text_content()
     await page.click(f"[data-testid=diff-{new_version}]")
     await page.wait_for_selector("[data-testid=version-diff] li")
     diff = await page.text_content("[data-testid=version-diff]")
-    assert "节点 menu：新增按键 3 → bye" in diff and f"节点 welcome 的 prompt：" in diff and f"“{NEW_GREETING}”" in diff
+    assert "节点 menu：新增按键 3 → bye" in diff and "节点 welcome 的 prompt：" in diff and f"“{NEW_GREETING}”" in diff
     await shot(page, "admin_published")
 
     # a new real call through Asterisk follows the new tree
-    handler = fresh.services["ivr_handler"]
-    handler.clock = lambda: dt.datetime.now(dt.timezone.utc)
+    handler = fresh.hotline.ivr.handler
+    handler.clock = lambda: dt.datetime.now(dt.UTC)
     fresh.use(handler)
     try:
         result = await place_call(fresh.ami, caller="13912345678", keys="3", answer_prompts=True, hold=40, timeout=60)
-        record = await fresh.services["calls"].get(result.ivr_uniqueid)
+        record = await fresh.hotline.ivr.calls.get(result.ivr_uniqueid)
         assert result.completed and not result.fallback
         assert record["version"] == str(new_version)
         assert record["path"] == ["start", "welcome", "menu", "bye"]

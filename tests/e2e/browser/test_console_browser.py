@@ -2,7 +2,7 @@
 call through Asterisk.
 
 An operator logs in to the console, logs in to seat 1004 and goes ready (F2).
-A real call (hotline/simcall.py) records the caller's account (describe step),
+A real call (devstack/simcall.py) records the caller's account (describe step),
 waits in the general lane and is put through to seat 1004 — a demo seat that
 answers by itself and stays on the line DEMO_TALK_S seconds, so the call is up
 while the operator works. The call pops up with the caller's number, lane,
@@ -25,8 +25,9 @@ import pytest
 
 from agents.events import stats_today
 from agents.model import SeatState
-from hotline.simcall import place_call
-from tests.e2e.browser.helpers import login, shot
+from devstack.simcall import place_call
+from kernel.notify import LIVE_CHANNEL
+from tests.e2e.browser.helpers import console_ready, login, shot
 from tests.e2e.helpers import publish
 from tests.e2e.test_routing_calls import Events, arrange, new_number, restore_seats, until
 
@@ -61,15 +62,15 @@ def speech_wav(tmp_path_factory) -> str:
 @pytest.fixture
 async def console_stack(fresh):
     version = await publish(fresh, TREE, "e2e console")
-    handler = fresh.services["ivr_handler"]
-    handler.clock = lambda: dt.datetime.now(dt.timezone.utc)
+    handler = fresh.hotline.ivr.handler
+    handler.clock = lambda: dt.datetime.now(dt.UTC)
     fresh.use(handler)
 
     async def rules_follow():
-        return fresh.services.get("lanes_version") == version
+        return fresh.hotline.routing.lanes.version == version
     await until(rules_follow, 5, "the router to take the lanes of the published tree")
     await arrange(fresh, ready=[])                          # demo seats paused: only the browser's seat takes calls
-    await fresh.services["seats"].logout(SEAT)              # its demo operator leaves; ours logs in from the page
+    await fresh.hotline.routing.seats.logout(SEAT)              # its demo operator leaves; ours logs in from the page
     try:
         yield fresh
     finally:
@@ -83,21 +84,14 @@ async def text(page, selector: str) -> str:
 async def test_operator_takes_a_real_call_and_confirms_the_corrected_ticket(console_stack, page, chromium,
                                                                            web_url, make_user, speech_wav):
     stack = console_stack
-    tickets, seats = stack.services["tickets"], stack.services["seats"]
-    router = stack.services["router"]
+    tickets, seats = stack.hotline.tickets.store, stack.hotline.routing.seats
+    router = stack.hotline.routing.router
     number = new_number()
     earlier = await tickets.create_draft(f"e2e-earlier-{number}", number, "上周反映的小区停水问题。")
     user, password = await make_user("operator", operator_id=OPERATOR, display_name="李明")
 
     # -- log in, seat, ready ------------------------------------------------------------
-    await login(page, user, password, next_path="/console")
-    await page.wait_for_selector("#seat-state")
-    await page.fill("#seat-id", SEAT)
-    await page.click("#btn-login")
-    await page.wait_for_selector('#seat-state[data-state="paused"]')
-    await page.wait_for_selector("#live-state.on")
-    await page.keyboard.press("F2")
-    await page.wait_for_selector('#seat-state[data-state="ready"]')
+    await console_ready(page, user, password, SEAT)
     st = await seats.status(SEAT)
     assert (st.state, st.operator_id) == (SeatState.READY, OPERATOR)
 
@@ -130,7 +124,7 @@ async def test_operator_takes_a_real_call_and_confirms_the_corrected_ticket(cons
         # Live transcript events (the contract recordings/live.py publishes): a partial
         # then its final replace each other in the chat list.
         for final, words in ((False, "您好，这里是"), (True, "您好，这里是12345热线。")):
-            await stack.redis.publish("hotline:live", json.dumps(
+            await stack.redis.publish(LIVE_CHANNEL, json.dumps(
                 {"type": "transcript", "call_id": call_id, "speaker": "operator", "text": words, "final": final,
                  "seq": 9001, "ts": 0}, ensure_ascii=False))
             await page.wait_for_function(
@@ -143,7 +137,7 @@ async def test_operator_takes_a_real_call_and_confirms_the_corrected_ticket(cons
         # -- the caller's words re-draft the ticket: suggestions with confidence, and an alert -------
         said = "我 要 投诉 芦淞区 建宁 街道 小区 物业 不 管 事 楼道 里 一股 煤气 的 味道"
         await tickets.update_transcript(ticket_id, said, turn={"speaker": "caller", "text": said})
-        await stack.redis.publish("hotline:live", json.dumps(
+        await stack.redis.publish(LIVE_CHANNEL, json.dumps(
             {"type": "draft_ticket", "call_id": call_id, "ticket": ticket_id}))
         await page.wait_for_function(
             "() => document.querySelectorAll('select[name=category]').length"
@@ -153,7 +147,7 @@ async def test_operator_takes_a_real_call_and_confirms_the_corrected_ticket(cons
         assert 1 <= len(chips) <= 3 and all(c.strip().endswith("%") for c in chips), chips
         await page.wait_for_selector("#emergency-alert:not([hidden])", timeout=10_000)
         assert "119" in await text(page, "#emergency-alert")
-        await stack.redis.publish("hotline:live", json.dumps(            # the event alone raises it too
+        await stack.redis.publish(LIVE_CHANNEL, json.dumps(            # the event alone raises it too
             {"type": "emergency_alert", "call_id": call_id, "ticket": ticket_id, "emergency": "120",
              "cues": ["晕倒"], "confidence": 0.8}, ensure_ascii=False))
         await page.wait_for_function(

@@ -21,7 +21,7 @@ WINDOW_OPENS = datetime(2026, 11, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")).tim
 async def holidays(fresh):
     """The product tree published (its office calendar has `holidays: cn`; earlier tests publish others)."""
     await publish(fresh, parse_file(ROOT / "config" / "ivr" / "zhuzhou.yaml").data, "notices test: product tree")
-    watch = fresh.services["holidays"]
+    watch = fresh.hotline.notices.holidays
     yield watch
     watch.clock = time.time
 
@@ -48,7 +48,8 @@ async def test_before_the_window_the_banner_stays_hidden(page, fresh, make_user,
     holidays.clock = lambda: WINDOW_OPENS - 86400
     username, password = await make_user("supervisor")
     await login(page, username, password, next_path="/wallboard")
-    async with page.expect_response(lambda r: r.url.endswith("/api/notices")) as got:
-        await page.reload()
-    assert (await (await got.value).json())["notices"] == []
+    answer = await page.request.get("/api/notices")
+    assert answer.ok and (await answer.json())["notices"] == []
+    await page.reload()
+    await page.wait_for_selector("#notices[data-loaded=true]", state="attached")
     assert await page.locator("#notices").is_hidden()

@@ -13,7 +13,7 @@ from tickets.model import DraftTicket
 
 
 async def test_supervisor_sees_reports_chart_and_csv(page, make_user, stack):
-    tickets = stack.services["tickets"]
+    tickets = stack.hotline.tickets.store
     call_id = f"rep-{uuid.uuid4().hex[:8]}"
     await tickets.create_draft(call_id, "13800007777", DraftTicket(category=("人力资源社会保障", "欠薪")),
                                received_at=time.time())

@@ -9,7 +9,7 @@ import datetime as dt
 
 import pytest
 
-from hotline.simcall import place_call
+from devstack.simcall import place_call
 from tests.e2e.browser.helpers import login, shot
 from tests.e2e.helpers import publish
 from tests.e2e.test_routing_calls import Events, ami_events, arrange, new_number, restore_seats, until
@@ -34,12 +34,12 @@ TREE = {
 @pytest.fixture
 async def supervise_stack(fresh):
     version = await publish(fresh, TREE, "e2e supervise")
-    handler = fresh.services["ivr_handler"]
-    handler.clock = lambda: dt.datetime.now(dt.timezone.utc)
+    handler = fresh.hotline.ivr.handler
+    handler.clock = lambda: dt.datetime.now(dt.UTC)
     fresh.use(handler)
 
     async def rules_follow():
-        return fresh.services.get("lanes_version") == version
+        return fresh.hotline.routing.lanes.version == version
     await until(rules_follow, 5, "the router to take the lanes of the published tree")
     await arrange(fresh, ready=[SEAT])
     try:

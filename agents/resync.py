@@ -1,0 +1,116 @@
+"""Resync: line Redis up with what Asterisk has, after a controller or an
+Asterisk restart (or a lost AMI session): the channels up, and each seat's
+phone (its device state; demo seats: their Local channels). RedisLossWatch runs it, and puts the
+calls waiting here back, when Redis loses its data under a running controller."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Protocol
+
+from redis.exceptions import RedisError
+
+from agents.service import PBX_UNAVAILABLE, Router, seat_phone_states
+from kernel.loops import raise_if_cancelled
+from pbx.ami import AMIError
+from pbx.contract import DEMO_SEAT, seat_interface
+from pbx.events import CoreShowChannel, DeviceState
+
+log = logging.getLogger("agents.resync")
+
+
+class PbxView(Protocol):
+    async def core_show_channels(self) -> list[CoreShowChannel]: ...
+    async def device_state(self, device: str) -> DeviceState: ...
+
+
+class Resync:
+    def __init__(self, router: Router, ami: PbxView, *, node: str, seat_ids: Iterable[str],
+                 demo_seats: Iterable[str], dead_after_s: float,
+                 booted: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.router = router
+        self.ami = ami
+        self.node = node
+        self.seat_ids = list(seat_ids)
+        self.demo = set(demo_seats)
+        self.dead_after_s = dead_after_s
+        self.booted = booted        # waits for Asterisk fully booted (after a restart AMI answers early)
+
+    async def __call__(self) -> None:
+        try:
+            if self.booted is not None:
+                await self.booted()
+            channels = await self.ami.core_show_channels()
+            devices: Mapping[str, DeviceState] = {
+                sid: await self.ami.device_state(seat_interface(sid, False))
+                for sid in self.seat_ids if sid not in self.demo}
+        except AMIError as exc:
+            log.warning("resync skipped: %s", exc)
+            return
+        live = {c.uniqueid for c in channels} | {c.linkedid for c in channels}
+        pbx = seat_phone_states(self.seat_ids, self.demo, devices, [c.channel for c in channels], DEMO_SEAT)
+        registered = [sid for sid in self.seat_ids
+                      if sid not in self.demo and pbx.get(sid) not in (None, PBX_UNAVAILABLE)]
+        await self.router.store.claim_seats(self.node, registered)         # phones registered on our Asterisk
+        report = await self.router.resync(live, pbx, node=self.node, dead_after_s=self.dead_after_s)
+        log.info("resync (phones %s): %s", pbx, report)
+
+
+class RedisLossWatch:
+    """Notices that Redis lost its data under a running controller (FLUSHALL, or restarted empty):
+    a marker key of this node's, set at start, is gone. Then the live state is rebuilt at once
+    rather than at the next restart: the routing scripts loaded again, this node beats, the resync
+    with Asterisk, and `rebuild` hooks (the calls waiting here put back in their lanes in their
+    place). The records are not Redis's to lose: they went to PostgreSQL first (records/)."""
+
+    def __init__(self, redis, key: str, rebuild: Iterable[Callable[[], Awaitable[object]]], *,
+                 every_s: float = 1.0) -> None:
+        self.redis = redis
+        self.key = key
+        self.rebuild = list(rebuild)
+        self.every_s = every_s
+        self.lost = 0                 # how many times it was lost (and the state rebuilt)
+
+    async def mark(self) -> None:
+        await self.redis.set(self.key, str(time.time()))
+
+    async def check(self) -> bool:
+        """One look: True when the data was lost (and the state rebuilt)."""
+        if await self.redis.exists(self.key):
+            return False
+        log.warning("Redis lost its data (flushed, or restarted empty): rebuilding the live state "
+                    "(seats, calls waiting here); the records are in PostgreSQL")
+        await self.mark()
+        for hook in self.rebuild:
+            try:
+                await hook()
+            except Exception:
+                log.exception("rebuilding the live state after Redis lost its data: %s failed",
+                              getattr(hook, "__qualname__", hook))
+        self.lost += 1                # (counted once rebuilt)
+        return True
+
+    async def run(self) -> None:
+        while True:
+            raise_if_cancelled()
+            try:
+                await self.check()
+            except RedisError:
+                pass                  # Redis away: the others log it; looked at again when back
+            await asyncio.sleep(self.every_s)
+
+
+def restored_logins(last_events: Iterable[Mapping[str, object]]) -> list[tuple[str, str, str | None]]:
+    """Pure: from each seat's last state change kept in the records (seat, operator, event, reason),
+    the logins to put back after Redis lost them: (seat, operator, pause reason or None for ready).
+    A seat whose last change was a logout, or with no operator, stays logged out."""
+    out = []
+    for e in last_events:
+        seat, op, event, reason = e.get("seat"), e.get("operator"), e.get("event"), e.get("reason")
+        if not seat or not op or event == "logout":
+            continue
+        paused = event == "pause" or (event == "login" and bool(reason))
+        out.append((str(seat), str(op), str(reason) if paused and reason else None))
+    return sorted(out)

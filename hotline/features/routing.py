@@ -1,0 +1,139 @@
+"""Routing and seats: the Redis routing store, the Router (lanes, matching),
+the seats (login, ready, pause, their phones), the dialling policy, the
+resync with Asterisk, and the demo seats of `hotline up --demo-seats`."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from agents.config import SeatsConfig, load_seats
+from agents.delivery import DeliverySettings
+from agents.errors import AgentsError
+from agents.lanes import LaneFollower
+from agents.outbound import DialLimiter, Outbound
+from agents.phones import PhoneWatch
+from agents.resync import RedisLossWatch, Resync, restored_logins
+from agents.seat_out import SeatOutHandler
+from agents.secrets import seat_credentials
+from agents.service import Router, SeatService
+from agents.store import RoutingStore
+from dialplan.seats import render_pjsip
+from hotline.features.base import Deps, Feature, data_dir
+from hotline.features.ivr import Trees
+from pbx.contract import AGI_SEAT_OUT, seat_interface
+from pbx.events import DeviceStateChange
+
+log = logging.getLogger("hotline.features.routing")
+
+
+@dataclass(frozen=True)
+class SeatDialplan:
+    """What the generated Asterisk config needs of the seats."""
+
+    pjsip: str = ""                                  # pjsip_seats.conf
+    seat_out: tuple[tuple[str, str], ...] = ()       # (seat id, interface) seat phones dial by number
+    fallback_members: tuple[str, ...] = ()           # the fallback queue's members
+
+
+@dataclass(kw_only=True)
+class Routing(Feature):
+    config: SeatsConfig
+    store: RoutingStore
+    router: Router
+    seats: SeatService
+    outbound: Outbound
+    delivery: DeliverySettings
+    demo: list[str]                 # the demo seats (auto-answering Local channels), logged in at start
+    lanes: LaneFollower
+    resync: Resync
+    redis_lost: RedisLossWatch      # Redis lost its data under us: the live state rebuilt (others add hooks)
+    phones: PhoneWatch
+    dialplan: SeatDialplan
+
+
+async def load(deps: Deps, trees: Trees, demo_seats: int = 0, demo_wrap_up_s: float | None = None) -> Routing:
+    """demo_wrap_up_s: the demo seats' wrap-up after each call (None: the seats config's wrap_up_s);
+    as for any seat, `hotline seats ready` or the console ends it early."""
+    s, node = deps.settings, deps.node
+    cfg = load_seats(s.path(s.agents.seats), lanes=trees.pinned.tree.lanes.keys())
+    store = RoutingStore(deps.redis, cfg)
+    await store.load_scripts()
+    router = Router(store, trees.pinned.tree.lanes)
+    records = deps.records
+    seats = SeatService(store, notify=router.poke, history=records.writer.seat if records else None)
+    demo = sorted(cfg.seats)[:demo_seats]
+    delivery = DeliverySettings(
+        ring_timeout_s=cfg.ring_timeout_s, announce_every_s=cfg.announce_every_s,
+        callback_offer_after_s=cfg.callback.offer_after_s, demo_seats=frozenset(demo),
+        demo_wrap_up_s=demo_wrap_up_s,
+        recordings_dir=s.recordings_dir, outbound_dial=s.transfer.dial, max_wait_s=s.agents.max_wait_s)
+    outbound = Outbound(s.dialling.policy, DialLimiter(deps.redis))
+    asterisk = deps.asterisk
+
+    async def booted() -> None:
+        # after a restart AMI answers before PJSIP is loaded; asked over the control socket (the
+        # AMI user has no command class)
+        await asyncio.to_thread(asterisk.cli, "core waitfullybooted", 30.0)
+
+    resync = Resync(router, deps.ami, node=node, seat_ids=cfg.seats, demo_seats=demo,
+                    dead_after_s=s.routing.dead_after_s, booted=booted)
+    phones = PhoneWatch(seats, node, [sid for sid in cfg.seats if sid not in set(demo)])
+    lanes = LaneFollower(router, trees.versions, trees.trees, version=trees.pinned.version)
+    creds = seat_credentials(cfg, data_dir(s))
+    interfaces = tuple((sid, seat_interface(sid, sid in delivery.demo_seats)) for sid in sorted(cfg.seats))
+    dialplan = SeatDialplan(pjsip=render_pjsip(creds, srtp=s.seats_sip.srtp, qualify_s=s.seats_sip.qualify_s),
+                            seat_out=interfaces, fallback_members=tuple(i for _, i in interfaces))
+
+    async def beat() -> None:
+        await store.beat(node)       # alive before the resync: others leave our calls alone
+
+    async def demo_login() -> None:
+        for seat_id, op in zip(demo, list(cfg.operators), strict=False):
+            with contextlib.suppress(AgentsError):
+                await seats.logout(seat_id)
+            try:
+                await seats.login(seat_id, op)
+                await store.claim_seats(node, [seat_id])
+            except AgentsError as exc:            # e.g. still on a live call another controller holds
+                log.warning("demo seat %s: not logged in again (%s)", seat_id, exc.error_id)
+
+    async def logins_from_records() -> None:
+        """Who was logged in at which seat (and paused why), from the records' seat history."""
+        assert records is not None
+        from records.store import last_seat_events
+
+        await records.writer.drain(5)                # the last changes still spooled written first
+        async with records.db.pool.acquire(timeout=5) as conn:
+            last = await last_seat_events(conn, list(cfg.seats))
+        for seat_id, op, reason in restored_logins(last):
+            try:
+                await seats.login(seat_id, op, pause_reason=reason)
+                log.warning("seat %s: operator %s logged in again from the records (%s)", seat_id, op,
+                            reason or "ready")
+            except AgentsError as exc:
+                log.warning("seat %s: operator %s not logged in again (%s)", seat_id, op, exc.error_id)
+        if demo:
+            await store.claim_seats(node, demo)      # the demo seats' phones are Local channels here
+
+    # the seats as the records last saw them (demo seats too); without records the demo seats as at start
+    rebuild: list[Callable[[], Awaitable[object]]] = [trees.trees.republish_lost, store.load_scripts, beat]
+    rebuild += [logins_from_records, resync] if records is not None else [resync, demo_login]
+    redis_lost = RedisLossWatch(deps.redis, store.key("alive", node), rebuild)
+
+    async def mark() -> None:
+        await redis_lost.mark()      # what Redis losing its data takes with it
+
+    return Routing(
+        config=cfg, store=store, router=router, seats=seats, outbound=outbound, delivery=delivery, demo=demo,
+        lanes=lanes, resync=resync, redis_lost=redis_lost, phones=phones, dialplan=dialplan,
+        agi={AGI_SEAT_OUT: SeatOutHandler(outbound, deps.say)},
+        ami=[(DeviceStateChange, phones.on_event)],
+        tasks=[("router", router.run), ("heartbeat", lambda: router.keep_alive(node, s.routing.dead_after_s)),
+               ("lanes", lanes.run), ("redis-lost", redis_lost.run)],
+        on_start=[beat, mark],
+        # first the resync: a seat left "on call" by a controller that died is freed
+        after_start=[resync, demo_login],
+        on_ami_reconnect=[resync])          # Asterisk restarted (or AMI lost): line Redis up again
