@@ -16,6 +16,7 @@ from the committed labelled set (tests/data/tickets_*.jsonl) and cached there.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -427,10 +428,9 @@ def default_model() -> LearnedModel | None:
             return _CACHE[key]
         try:
             cur = current_version(folder)
-            if cur is None:
+            model = None if cur is None else load(folder / f"{cur}.pkl")
+            if model is None or _stale_default(model):
                 model = bootstrap(folder)
-            else:
-                model = load(folder / f"{cur}.pkl")
         except ImportError:
             log.warning("scikit-learn not installed: draft tickets from the rules only")
             model = None
@@ -438,10 +438,27 @@ def default_model() -> LearnedModel | None:
         return model
 
 
+def committed_set_digest() -> str:
+    """sha256 of the committed labelled set: a default model trained from another copy is stale."""
+    h = hashlib.sha256()
+    for path in TRAIN_FILES:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _stale_default(model: LearnedModel) -> bool:
+    """A model trained from the committed set, but not from the set as committed now (a site's own
+    model, trained from its confirmed tickets, is never replaced)."""
+    if model.meta.get("source") != "committed set":
+        return False
+    return model.meta.get("set_digest") != committed_set_digest()
+
+
 def bootstrap(folder: Path) -> LearnedModel:
     """Train the default model from the committed labelled set and make it current."""
     version = next_version(folder)
     model = train(cases_from_files(TRAIN_FILES), version=version, source="committed set")
+    model.meta["set_digest"] = committed_set_digest()
     save(model, folder)
     write_meta(folder, version, {k: v for k, v in model.meta.items()})
     use(version, folder)

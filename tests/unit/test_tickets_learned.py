@@ -102,3 +102,32 @@ def test_retrain_keeps_a_model_only_if_it_is_not_worse(small_model, tmp_path, mo
     better = training.retrain(tickets, folder, rules)
     assert better.kept and learned.current_version(folder) == "v0003", better
     assert better.new["mean"] >= better.old["mean"]
+
+
+def test_a_default_model_from_an_older_committed_set_is_retrained_a_site_model_is_kept(small_model, tmp_path,
+                                                                                          monkeypatch):
+    """setup and the hotline use default_model(): one trained from another copy of the committed set
+    (the set changed since) is replaced at first use; a site's model (trained from its tickets) is kept."""
+    monkeypatch.setenv("HOTLINE_TICKETS_MODEL_DIR", str(tmp_path))
+    monkeypatch.setattr(learned, "_CACHE", {})
+    trained = []
+
+    def fake_bootstrap(folder):
+        trained.append(folder)
+        return small_model
+
+    monkeypatch.setattr(learned, "bootstrap", fake_bootstrap)
+
+    def current(version, meta):
+        model = learned.LearnedModel(small_model.vectorizer, small_model.classifiers, {**small_model.meta,
+                                                                                         "version": version, **meta})
+        learned.save(model, tmp_path)
+        learned.use(version, tmp_path)
+        learned._CACHE.clear()
+
+    current("v0001", {"source": "committed set", "set_digest": "0" * 64})
+    assert learned.default_model() is small_model and trained == [tmp_path]
+    current("v0002", {"source": "committed set", "set_digest": learned.committed_set_digest()})
+    assert learned.default_model().version == "v0002" and len(trained) == 1
+    current("v0003", {"source": "confirmed tickets"})
+    assert learned.default_model().version == "v0003" and len(trained) == 1
