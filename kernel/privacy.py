@@ -7,9 +7,11 @@ import re
 # ("0731-22334455", "138-0000-1234", "138 0000 1234", "+86 138 0000 1234", "(0731) 2233 4455")
 # with seven or more digits in all. Groups after the first have 3-8 digits, so dates
 # ("2026-12-03") and times stay readable; so does Asterisk's channel sequence (a dash and
-# 8 hex digits: "Local/12345@from-pstn-00000001;1").
+# 8 hex digits: "Local/12345@from-pstn-00000001;1") and a call's uniqueid (Unix seconds, a dot and
+# a sequence: "1764777601.123", or a node's "node1-1764777601.123"), which logs need to tie lines together.
 _DIGITS = re.compile(
     r"-[0-9a-f]{8}(?![0-9a-f])"
+    r"|(?<![\d.])1\d{9}\.\d{1,9}(?![\d.])"
     r"|(?<![A-Za-z0-9_+])(?:\+\d{1,3}[ -]?)?(?:\(\d{2,4}\)[ -]?)?(?:\d{2,6}(?:[ -]\d{3,8})+|\d{7,})(?![\d])")
 
 
@@ -39,7 +41,7 @@ def mask_text(text: str) -> str:
 
 def _mask_match(m: re.Match) -> str:
     found = m.group(0)
-    if found[0] == "-":
-        return found                                  # a channel sequence
+    if found[0] == "-" or "." in found:
+        return found                                  # a channel sequence, a uniqueid
     digits = re.sub(r"\D", "", found)
     return mask_number(digits) if len(digits) >= 7 else found

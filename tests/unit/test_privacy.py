@@ -34,3 +34,13 @@ def test_mask_text_masks_numbers_written_in_groups():
 def test_mask_text_leaves_dates_times_and_short_ids_readable():
     line = "2026-12-03 07:17:31 seat 1001 call abc-0000002a took 12 s"
     assert mask_text(line) == line
+
+
+def test_uniqueids_stay_readable_numbers_beside_them_do_not():
+    """A log line ties a call together by its uniqueid (Unix seconds, a dot, a sequence); a caller's
+    number next to it is still masked, also when a sentence ends with a full stop."""
+    from kernel.privacy import mask_text
+
+    line = "call 1764777601.123 (node1-1764777602.7) from 13800001234. to 0731-22334455"
+    assert mask_text(line) == "call 1764777601.123 (node1-1764777602.7) from 138****1234. to 073*****4455"
+    assert mask_text("13800001234.5") != "13800001234.5"
