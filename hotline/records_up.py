@@ -25,6 +25,7 @@ from hotline.settings import Settings
 from records.asterisk import CdrTarget, asterisk_files, link_csv_folder
 from records.db import Database
 from records.spool import Spool
+from records.store import ticket_record
 from records.writer import RecordWriter
 
 log = logging.getLogger("hotline.records")
@@ -203,6 +204,19 @@ class RecordsUp:
             log.warning("records: ticket numbers of %s not read from PostgreSQL (%s)", day, exc)
             return 0
         return int(n or 0)
+
+    async def ticket_doc(self, ticket_id: str | None = None, *, call_id: str | None = None) -> dict[str, Any] | None:
+        """The ticket as the records hold it, by id or by call: {"doc": its API form, "received_at",
+        "confirmed_at", "updated_at": exact Unix times}; None when the records have none or are
+        unreachable. Asked when Redis no longer has a ticket (Redis lost its data): the tickets
+        still in the spool are written first."""
+        try:
+            await self.writer.drain(2)
+            async with self.db.pool.acquire(timeout=2) as conn:
+                return await ticket_record(conn, ticket_id, call_id=call_id)
+        except Exception as exc:             # PostgreSQL away: the ticket stays missing for now
+            log.warning("records: ticket %s not read from PostgreSQL (%s)", ticket_id or f"of call {call_id}", exc)
+            return None
 
     def ready_info(self) -> dict[str, Any]:
         return {"database": self.server.admin_dsn if self.server else "external",

@@ -157,6 +157,24 @@ async def _write_ticket(conn, p: Mapping[str, Any]) -> None:
 
 
 # -- reads -------------------------------------------------------------------------------------
+async def ticket_record(conn, ticket_id: str | None = None, *, call_id: str | None = None) -> dict[str, Any] | None:
+    """A ticket by id, or a call's latest: {"doc": its API form, "received_at", "confirmed_at",
+    "updated_at": exact Unix times} (tickets.store.Ticket.from_record); None when there is none."""
+    cols = ("SELECT doc, extract(epoch FROM received_at)::float8 AS received_at, "
+            "extract(epoch FROM confirmed_at)::float8 AS confirmed_at, version AS updated_at FROM tickets ")
+    if ticket_id is not None:
+        row = await conn.fetchrow(cols + "WHERE id = $1", ticket_id)
+    else:
+        row = await conn.fetchrow(cols + "WHERE call_id = $1 ORDER BY received_at DESC LIMIT 1", call_id)
+    if row is None:
+        return None
+    doc = json.loads(row["doc"]) if isinstance(row["doc"], str) else row["doc"]
+    if not isinstance(doc, dict):
+        return None
+    return {"doc": doc, "received_at": row["received_at"], "confirmed_at": row["confirmed_at"],
+            "updated_at": row["updated_at"]}
+
+
 async def tickets_between(conn, first: date, last: date) -> list[dict[str, Any]]:
     rows = await conn.fetch("SELECT doc FROM tickets WHERE day BETWEEN $1 AND $2 ORDER BY received_at, id",
                             first, last)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
@@ -52,6 +52,11 @@ _JSON_FIELDS = ("draft", "repeat", "confirmed", "corrections", "revisit", "leade
 # the leader-answering session it came from (agents/leader.py: tagged 领导接听 / 领导交办).
 ANNOTATIONS = ("revisit", "leader")
 _ANONYMOUS = {"anonymous", "unknown", "unavailable", "restricted", "private"}
+
+
+class Recall(Protocol):
+    async def __call__(self, ticket_id: str | None = None, *,
+                      call_id: str | None = None) -> Mapping[str, Any] | None: ...
 
 
 class TicketNotFound(TicketsError):
@@ -85,6 +90,10 @@ def _iso(ts: float | None, tz: ZoneInfo) -> str | None:
 
 def _float(value: str | None) -> float | None:
     return float(value) if value not in (None, "") else None
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,48 @@ class Ticket:
             turns=tuple(json.loads(h["turns"])) if h.get("turns") else (),
             revisit=data["revisit"] or {}, leader=data["leader"] or {},
         )
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> Ticket:
+        """A ticket from the records (hotline.records_up ticket_doc: its API form and exact times)."""
+        d = rec["doc"]
+        handoff = dict(d.get("handoff") or {})
+        for name in ("handed_off_at", "next_attempt_at", "dead_at"):
+            v = handoff.get(name)
+            handoff[name] = datetime.fromisoformat(v).timestamp() if isinstance(v, str) and v else None
+        return cls(
+            id=d["id"], call_id=d["call_id"], caller=d.get("caller") or None, channel=d.get("channel") or "phone",
+            received_at=float(rec["received_at"]), seat=d.get("seat") or None, recording=d.get("recording") or None,
+            status=d["status"], draft=d.get("draft") or {}, transcript=d.get("transcript") or "",
+            confidential=bool(d.get("confidential")), repeat=RepeatCheck.from_dict(d.get("repeat")),
+            confirmed=d.get("confirmed"), corrections=d.get("corrections") or {},
+            confirmed_by=d.get("confirmed_by") or None, confirmed_at=_float_or_none(rec.get("confirmed_at")),
+            handoff=handoff, updated_at=_float_or_none(rec.get("updated_at")),
+            turns=tuple(d.get("turns") or ()), revisit=d.get("revisit") or {}, leader=d.get("leader") or {})
+
+    def to_hash(self, tz: ZoneInfo = ZoneInfo(DEFAULT_TZ)) -> dict[str, str]:
+        """The Redis hash from_hash reads back (a ticket the records still had, written back)."""
+        h = self.handoff
+        out = {
+            "id": self.id, "call_id": self.call_id, "caller": self.caller or "", "channel": self.channel,
+            "received_at": repr(self.received_at), "seat": self.seat or "", "recording": self.recording or "",
+            "status": self.status, "transcript": self.transcript, "confidential": "1" if self.confidential else "0",
+            "confirmed_by": self.confirmed_by or "", "attempts": str(int(h.get("attempts") or 0)),
+            "last_error": h.get("last_error") or "", "handoff_response": h.get("response") or "",
+            "dead_reason": h.get("dead_reason") or "",
+        }
+        for name, value in (("confirmed_at", self.confirmed_at), ("updated_at", self.updated_at),
+                            ("handed_off_at", h.get("handed_off_at")), ("next_attempt_at", h.get("next_attempt_at")),
+                            ("dead_at", h.get("dead_at"))):
+            out[name] = repr(float(value)) if value is not None else ""
+        for name, data in (("draft", self.draft), ("repeat", self.repeat.to_dict()), ("confirmed", self.confirmed),
+                           ("corrections", self.corrections), ("revisit", self.revisit), ("leader", self.leader)):
+            out[name] = json.dumps(data, ensure_ascii=False) if data else ""
+        if self.turns:
+            out["turns"] = json.dumps([dict(t) for t in self.turns], ensure_ascii=False)
+        if self.confirmed is not None:
+            out["work_order"] = json.dumps(work_order(self.to_dict(tz)), ensure_ascii=False)
+        return out
 
     def to_dict(self, tz: ZoneInfo = ZoneInfo(DEFAULT_TZ)) -> dict[str, Any]:
         handoff = dict(self.handoff)
@@ -196,8 +247,12 @@ class TicketStore:
                  repeat: RepeatPolicy = RepeatPolicy(), clock: Callable[[], float] = time.time,
                  max_transcript_chars: int = 200_000,
                  sink: Callable[[str, Ticket], None] | None = None,
-                 seq_floor: Callable[[str], Awaitable[int]] | None = None) -> None:
+                 seq_floor: Callable[[str], Awaitable[int]] | None = None,
+                 recall: Recall | None = None) -> None:
         self.r = redis
+        # The records' copy of a ticket Redis no longer has (hotline.records_up ticket_doc): written
+        # back at first use, so a draft lost with Redis's data can still be confirmed.
+        self.recall = recall
         # The system of record (records.writer.RecordWriter.ticket): each ticket as it stands after
         # a change, with the event; queued locally, never waits on the network.
         self.sink = sink
@@ -218,12 +273,48 @@ class TicketStore:
     async def get(self, ticket_id: str) -> Ticket:
         h = text_map(await self.r.hgetall(self.keys.ticket(ticket_id)))
         if not h:
-            raise TicketNotFound(ticket_id)
+            if await self._recalled(ticket_id) is None:
+                raise TicketNotFound(ticket_id)
+            h = text_map(await self.r.hgetall(self.keys.ticket(ticket_id)))
+            if not h:
+                raise TicketNotFound(ticket_id)
         return Ticket.from_hash(h)
 
     async def get_by_call(self, call_id: str) -> Ticket | None:
         ticket_id = text_or_none(await self.r.get(self.keys.call(call_id)))
+        if not ticket_id and self.recall is not None:
+            ticket = await self._recalled(call_id=call_id)
+            ticket_id = ticket.id if ticket is not None else None
         return await self.get(ticket_id) if ticket_id else None
+
+    async def _recalled(self, ticket_id: str | None = None, *, call_id: str | None = None) -> Ticket | None:
+        """A ticket Redis does not have, from the records, written back (with its call, caller and day
+        indexes) unless another controller did it first; None when the records have none either."""
+        if self.recall is None:
+            return None
+        rec = await self.recall(ticket_id, call_id=call_id)
+        if not rec:
+            return None
+        ticket = Ticket.from_record(rec)
+        key = self.keys.ticket(ticket.id)
+        async with self.r.pipeline(transaction=True) as pipe:
+            await pipe.watch(key)
+            if await pipe.exists(key):
+                await pipe.unwatch()
+                return ticket
+            pipe.multi()
+            pipe.hset(key, mapping=hash_fields(ticket.to_hash(self.tz)))
+            pipe.set(self.keys.call(ticket.call_id), ticket.id, nx=True)
+            if ticket.caller:
+                pipe.zadd(self.keys.caller(ticket.caller), {ticket.id: ticket.received_at})
+            pipe.zadd(self.keys.day(self._day_of(ticket.received_at)), {ticket.id: ticket.received_at})
+            try:
+                await pipe.execute()
+            except WatchError:
+                return ticket
+        log.warning("ticket %s (%s) was gone from Redis (data lost): written back from the records", ticket.id,
+                    ticket.status)
+        return ticket
 
     async def _many(self, ids: Iterable[str]) -> list[Ticket]:
         ids = list(ids)
@@ -351,11 +442,16 @@ class TicketStore:
         `turn` ({"speaker", "text", "start", "end"}) is kept in the ticket's speaker turns."""
         text = (text or "").strip()
         key = self.keys.ticket(ticket_id)
+        recalled = False
         while True:
             async with self.r.pipeline(transaction=True) as pipe:
                 await pipe.watch(key)
                 h = text_map(await pipe.hgetall(key))
                 if not h:
+                    await pipe.unwatch()
+                    if not recalled and await self._recalled(ticket_id) is not None:
+                        recalled = True
+                        continue
                     raise TicketNotFound(ticket_id)
                 ticket = Ticket.from_hash(h)
                 joined = f"{ticket.transcript}\n{text}" if ticket.transcript else text
@@ -390,7 +486,7 @@ class TicketStore:
         made while the caller still waits). A work order already built at confirmation keeps its values."""
         updates = {name: value for name, value in (("seat", seat), ("recording", recording)) if value}
         key = self.keys.ticket(ticket_id)
-        if not await self.r.exists(key):
+        if not await self.r.exists(key) and await self._recalled(ticket_id) is None:
             raise TicketNotFound(ticket_id)
         if updates:
             await self.r.hset(key, mapping=hash_fields({**updates, "updated_at": repr(self.clock())}))
@@ -403,7 +499,7 @@ class TicketStore:
         if what not in ANNOTATIONS:
             raise ValueError(f"unknown ticket annotation {what!r}")
         key = self.keys.ticket(ticket_id)
-        if not await self.r.exists(key):
+        if not await self.r.exists(key) and await self._recalled(ticket_id) is None:
             raise TicketNotFound(ticket_id)
         updates = {what: json.dumps(dict(info), ensure_ascii=False), "updated_at": repr(self.clock())}
         if reopen:
@@ -431,11 +527,16 @@ class TicketStore:
             raise TicketsError("tickets.invalid_fields", "confidential: must be true or false",
                                problems=[{"field": "confidential", "message": "must be true or false"}])
         key = self.keys.ticket(ticket_id)
+        recalled = False
         while True:
             async with self.r.pipeline(transaction=True) as pipe:
                 await pipe.watch(key)
                 h = text_map(await pipe.hgetall(key))
                 if not h:
+                    await pipe.unwatch()
+                    if not recalled and await self._recalled(ticket_id) is not None:
+                        recalled = True
+                        continue
                     raise TicketNotFound(ticket_id)
                 ticket = Ticket.from_hash(h)
                 if ticket.status != "draft":

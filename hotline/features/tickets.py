@@ -40,7 +40,8 @@ def load(deps: Deps, trees: Trees, pool: STTPool | None, keep: Keep | None = Non
     """keep: the caller's account kept (compressed) once speech-to-text has read it."""
     s, records = deps.settings, deps.records
     store = TicketStore(deps.redis, sink=records.writer.ticket if records else None,
-                        seq_floor=records.ticket_seq_floor if records else None)
+                        seq_floor=records.ticket_seq_floor if records else None,
+                        recall=records.ticket_doc if records else None)
     describe = DescribeToTicket(store, trees.calls, pool, publish=deps.publish, keep=keep)
     handoff = handoff_worker(s, deps.redis, deps.node, store)
     return Tickets(store=store, describe=describe, handoff=handoff, closers=[describe.close],

@@ -164,3 +164,42 @@ async def test_a_record_postgresql_refuses_is_set_aside_and_the_rest_written(pg_
         assert len(rejected) == 1 and json.loads(rejected[0])["key"] == "bad"
     finally:
         task.cancel()
+
+
+async def test_a_draft_lost_with_redis_is_written_back_from_the_records_and_confirmed(pg_db, redis_client, tmp_path):
+    """Redis lost its data (flushed) while a call's draft waited for the operator: the store reads the
+    records' copy, writes it back with its indexes, and the operator confirms it as if nothing happened."""
+    db, _ = pg_db
+    writer, task = await _writer(db, tmp_path)
+
+    async def recall(ticket_id=None, *, call_id=None):
+        assert await writer.drain(5)
+        async with db.pool.acquire() as conn:
+            return await sql.ticket_record(conn, ticket_id, call_id=call_id)
+
+    try:
+        tickets = TicketStore(redis_client, sink=writer.ticket, recall=recall)
+        t = await tickets.create_draft("1700000300.7", "13800005678",
+                                       "我是天元区的，小区里的垃圾三天没人收了，味道很大。")
+        t = await tickets.update_transcript(t.id, "麻烦尽快处理", turn={"speaker": "caller", "text": "麻烦尽快处理",
+                                                                       "start": 1.0, "end": 2.0})
+        assert await writer.drain(10)
+        await redis_client.flushdb()
+        assert await tickets.get_by_call("1700000300.7") is not None          # by call: the index is back too
+        back = await tickets.get(t.id)
+        assert (back.status, back.caller, back.transcript, back.turns) == ("draft", t.caller, t.transcript, t.turns)
+        assert abs(back.received_at - t.received_at) < 1e-5                    # timestamptz: microseconds
+        assert back.draft == t.draft and back.repeat == t.repeat
+        assert [x.id for x in await tickets.list_by_caller("13800005678", now=t.received_at + 1)] == [t.id]
+
+        await redis_client.flushdb()                                             # lost again: confirm finds it
+        done = await tickets.confirm(t.id, "8003", {"district": "天元区"})
+        assert done.status == "confirmed" and done.confirmed["district"] == "天元区"
+        assert await writer.drain(10)
+        async with db.pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT status, confirmed_by FROM tickets WHERE id = $1", t.id)
+        assert (row["status"], row["confirmed_by"]) == ("confirmed", "8003")
+        with pytest.raises(Exception, match="no ticket"):
+            await tickets.get("ZZ12345-20260101-999999")                        # neither has it: still not found
+    finally:
+        task.cancel()
