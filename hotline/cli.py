@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+from types import FrameType
 
 from devstack.procs import set_private_umask
 
@@ -31,8 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_on_term() -> None:
+    """SIGTERM and SIGHUP (a kill, a closed terminal) end a command as Ctrl-C does: its finally
+    blocks stop the servers it started (bench runs start Asterisk, SIPp and controllers in their own
+    sessions, which a signal to the command alone never reaches; Python's default for SIGTERM ends
+    the process without unwinding and left them running). `hotline up` sets its own handlers."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupted)
+
+
 def main(argv: list[str] | None = None) -> int:
     set_private_umask()                  # every file a command creates: 0640 at most
+    stop_on_term()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
