@@ -128,9 +128,24 @@ class RevisitStore:
     async def do_not_call(self, number: str) -> bool:
         return bool(await self.pool.fetchval("SELECT 1 FROM do_not_call WHERE number = $1", number))
 
-    async def add_do_not_call(self, number: str, reason: str, by: str = "") -> None:
-        await self.pool.execute("INSERT INTO do_not_call (number, reason, added_by) VALUES ($1, $2, $3)"
-                                " ON CONFLICT (number) DO NOTHING", number, reason, by)
+    async def add_do_not_call(self, number: str, reason: str, by: str = "") -> bool:
+        """On the list (canonical number); False when it was there already (kept as it was)."""
+        got = await self.pool.fetchval("INSERT INTO do_not_call (number, reason, added_by) VALUES ($1, $2, $3)"
+                                       " ON CONFLICT (number) DO NOTHING RETURNING number", number, reason, by)
+        return got is not None
+
+    async def list_do_not_call(self, limit: int = 500) -> tuple[list[dict[str, Any]], int]:
+        """The newest `limit` entries of the do-not-call list, and how many there are in all."""
+        rows = await self.pool.fetch("SELECT number, reason, added_at, added_by FROM do_not_call"
+                                     " ORDER BY added_at DESC, number LIMIT $1", limit)
+        total = await self.pool.fetchval("SELECT count(*) FROM do_not_call")
+        return [dict(r) for r in rows], int(total or 0)
+
+    async def remove_do_not_call(self, number: str) -> dict[str, Any] | None:
+        """Off the list: the entry removed, or None when the number was not on it."""
+        row = await self.pool.fetchrow("DELETE FROM do_not_call WHERE number = $1"
+                                       " RETURNING number, reason, added_at, added_by", number)
+        return dict(row) if row else None
 
     async def campaign(self, limit: int = 200) -> list[dict[str, Any]]:
         rows = await self.pool.fetch("SELECT ticket_id, number, closed_at, state, attempts, next_at, result,"

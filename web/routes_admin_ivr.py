@@ -2,7 +2,11 @@
 problem and the node at fault, simulation, publish, versions, the semantic
 diff, rollback, and the prompts' audio (TTS preview and uploads).
 
-    app = create_app(..., routes=[admin_ivr_routes(versions, base_dir, resolver)])
+    app = create_app(..., routes=[admin_ivr_routes(versions, base_dir, resolver, trees=editable)])
+
+Every tree route takes ``?tree=<name>``: the call tree (``calls``, the default) or another tree a
+feature registered in the same `web.ivr_trees.TreeRegistry` (``revisit``); an unknown name is a 404.
+Drafts are per tree; the prompts' audio is shared by all trees.
 
 Publishing goes through `ivr.versions.VersionStore.publish` only: a broken
 tree is refused with all its problems and never published, and calls in
@@ -37,6 +41,7 @@ from recordings.tts import TTSError
 from web.access import RouteBundle, RouteTable, actor, body, current_user, json_ok, query
 from web.accounts import Role
 from web.errors import ApiError
+from web.ivr_trees import CALLS, CALLS_LABEL, EditableTree, TreeRegistry
 from web.keys import AUDIT, IVR_ADMIN
 from web.problem_views import problem_view
 from web.routes_pages import STATIC_DIR
@@ -178,21 +183,16 @@ def _wav_seconds(path: Path) -> float | None:
 # -- routes ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class IvrAdmin:
-    """What the IVR admin handlers work on: the versions, the configuration folder, the prompts."""
+    """What the IVR admin handlers work on: the editable trees (each with its versions and draft),
+    the configuration folder, the prompts (shared by every tree)."""
 
-    versions: VersionStore
+    trees: TreeRegistry
     base: Path
     resolver: PromptResolver
 
     def check(self, doc: Any) -> Any:
         from ivr.loader import Parsed
         return check_parsed(Parsed(doc), base_dir=self.base)
-
-    async def current_number(self) -> int:
-        n = await self.versions.current_number()
-        if n is None:
-            raise ApiError(404, "no_published_tree", "尚未发布任何流程树")
-        return n
 
     def uploaded_file(self, text: str) -> Path | None:
         up = self.resolver.upload_path(text)
@@ -205,40 +205,98 @@ class IvrAdmin:
 
 
 routes = RouteTable(tag="admin-ivr")
+TREE_QUERY: dict[str, dict[str, Any]] = {
+    "tree": {"type": "string", "maxLength": 40, "default": CALLS,
+             "description": "流程树：calls 来电流程（默认）；revisit 回访流程（启用回访时）。可选项见 GET /api/admin/ivr/trees"}}
+VERSION_QUERY: dict[str, dict[str, Any]] = {**TREE_QUERY, "version": {"type": "integer", "minimum": 1}}
+TREES_SCHEMA = {"type": "object", "required": ["trees"],
+                "properties": {"trees": {"type": "array", "items": {
+                    "type": "object", "required": ["name", "label", "current"],
+                    "properties": {"name": {"type": "string"}, "label": {"type": "string"},
+                                   "current": {"type": ["integer", "null"]}}}}}}
 
 
-def admin_ivr_routes(versions: VersionStore, base_dir: Path, resolver: PromptResolver) -> RouteBundle:
-    return RouteBundle(routes, {IVR_ADMIN: IvrAdmin(versions, Path(base_dir), resolver)})
+def admin_ivr_routes(versions: VersionStore, base_dir: Path, resolver: PromptResolver,
+                     trees: TreeRegistry | None = None) -> RouteBundle:
+    """``versions``: the call tree's. ``trees``: the registry other features add their trees to
+    (the call tree is registered in it as ``calls`` here, when it is not already)."""
+    trees = trees if trees is not None else TreeRegistry()
+    if CALLS not in trees:
+        trees.add(CALLS, CALLS_LABEL, versions, audit="ivr")
+    elif trees.get(CALLS).versions is not versions:
+        raise ValueError("the registry's call tree is not the one given")
+    return RouteBundle(routes, {IVR_ADMIN: IvrAdmin(trees, Path(base_dir), resolver)})
+
+
+def tree_of(request: web.Request) -> EditableTree:
+    """The tree the request names (``?tree=``, the call tree by default); 404 for any other."""
+    return request.app[IVR_ADMIN].trees.get(query(request)["tree"])
+
+
+async def current_number(tree: EditableTree) -> int:
+    n = await tree.versions.current_number()
+    if n is None:
+        raise ApiError(404, "no_published_tree", f"{tree.label}尚未发布")
+    return n
+
+
+async def tree_reply(tree: EditableTree, version: int | None = None) -> dict[str, Any]:
+    """A version of the tree (the current one by default) with its info, as GET .../tree answers."""
+    n = version or await current_number(tree)
+    doc = await tree.versions.document(n)
+    info = (await tree.versions.info(n)).to_dict()
+    info["current"] = n == await tree.versions.current_number()
+    return {"version": info, "doc": ordered(doc)}
+
+
+async def publish_tree(request: web.Request, tree: EditableTree, data: dict[str, Any]) -> web.Response:
+    """Publish ``data["doc"]`` as the tree's next version (refused with every problem), audited."""
+    user = current_user(request)
+    before = await tree.versions.current_number()
+    try:
+        info = await tree.versions.publish(data["doc"], user.username, data["comment"],
+                                           force=bool(data.get("republish")))
+    except VersionError as exc:
+        await _audit(request, "ivr.publish_refused", tree.audit, {"tree": tree.name, "error": exc.error_id,
+                                                                 "problems": len(exc.problems)})
+        raise
+    await _audit(request, "ivr.publish", f"{tree.audit}:version:{info.number}",
+                 {"tree": tree.name, "comment": info.comment, "previous": before, "hash": info.hash})
+    return json_ok({**info.to_dict(), "current": True}, status=201)
 
 
 async def _audit(request: web.Request, action: str, target: str, details: dict[str, Any]) -> None:
     await request.app[AUDIT].record(actor(request), action, target, details)
 
 
+@routes.get("/api/admin/ivr/trees", summary="可编辑的流程树（来电流程、回访流程……）及其当前版本", role=Role.ADMIN,
+            response=TREES_SCHEMA)
+async def admin_ivr_trees(request: web.Request) -> web.Response:
+    return json_ok({"trees": [{**t.to_dict(), "current": await t.versions.current_number()}
+                              for t in request.app[IVR_ADMIN].trees]})
+
+
 @routes.get("/api/admin/ivr/tree", summary="读取流程树（默认为当前发布版本）", role=Role.ADMIN,
-            response=TREE_SCHEMA, errors=(404,), query={"version": {"type": "integer", "minimum": 1}})
+            response=TREE_SCHEMA, errors=(404,), query=VERSION_QUERY)
 async def admin_ivr_tree(request: web.Request) -> web.Response:
-    ivr = request.app[IVR_ADMIN]
-    n = query(request).get("version") or await ivr.current_number()
-    doc = await ivr.versions.document(n)
-    info = (await ivr.versions.info(n)).to_dict()
-    info["current"] = n == await ivr.versions.current_number()
-    return json_ok({"version": info, "doc": ordered(doc)})
+    return json_ok(await tree_reply(tree_of(request), query(request).get("version")))
 
 
 @routes.get("/api/admin/ivr/tree.yaml", summary="导出流程树为 YAML", role=Role.ADMIN, errors=(404,),
-            content_type="application/yaml", query={"version": {"type": "integer", "minimum": 1}})
+            content_type="application/yaml", query=VERSION_QUERY)
 async def admin_ivr_export_yaml(request: web.Request) -> web.Response:
-    ivr = request.app[IVR_ADMIN]
-    n = query(request).get("version") or await ivr.current_number()
-    text = f"# 流程树 版本 {n}\n" + to_yaml(await ivr.versions.document(n))
+    tree = tree_of(request)
+    n = query(request).get("version") or await current_number(tree)
+    text = f"# {tree.label} 版本 {n}\n" + to_yaml(await tree.versions.document(n))
+    name = tree.audit.replace(":", "-")
     return web.Response(text=text, content_type="application/yaml", charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="ivr-v{n}.yaml"'})
+                        headers={"Content-Disposition": f'attachment; filename="{name}-v{n}.yaml"'})
 
 
 @routes.post("/api/admin/ivr/import", summary="导入 YAML/JSON 文本（只解析和校验，不发布）", role=Role.ADMIN,
-             request=IMPORT_BODY, response=IMPORT_SCHEMA)
+             request=IMPORT_BODY, response=IMPORT_SCHEMA, errors=(404,), query=TREE_QUERY)
 async def admin_ivr_import(request: web.Request) -> web.Response:
+    tree_of(request)                    # (every tree is checked the same way; an unknown one is refused)
     parsed = parse_text(body(request)["text"])
     result = await asyncio.to_thread(check_parsed, parsed, base_dir=request.app[IVR_ADMIN].base)
     problems = [problem_view(p) for p in result.problems]
@@ -247,32 +305,33 @@ async def admin_ivr_import(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/admin/ivr/validate", summary="校验流程树（返回全部问题及其位置）", role=Role.ADMIN,
-             request=DOC_BODY, response=PROBLEMS_SCHEMA)
+             request=DOC_BODY, response=PROBLEMS_SCHEMA, errors=(404,), query=TREE_QUERY)
 async def admin_ivr_validate(request: web.Request) -> web.Response:
+    tree_of(request)
     result = await asyncio.to_thread(request.app[IVR_ADMIN].check, body(request)["doc"])
     problems = [problem_view(p) for p in result.problems]
     return json_ok({"ok": not problems, "problems": problems})
 
 
 @routes.post("/api/admin/ivr/simulate", summary="模拟来电（来电号码、被叫号码、时间、按键 → 经过的节点）",
-             role=Role.ADMIN, request=SIM_BODY, response=SIM_SCHEMA, errors=(404,))
+             role=Role.ADMIN, request=SIM_BODY, response=SIM_SCHEMA, errors=(404,), query=TREE_QUERY)
 async def admin_ivr_simulate(request: web.Request) -> web.Response:
-    data, ivr = body(request), request.app[IVR_ADMIN]
-    doc = data["doc"] if "doc" in data else await ivr.versions.document(
-        data.get("version") or await ivr.current_number())
+    data, ivr, tree = body(request), request.app[IVR_ADMIN], tree_of(request)
+    doc = data["doc"] if "doc" in data else await tree.versions.document(
+        data.get("version") or await current_number(tree))
     result = await asyncio.to_thread(ivr.check, doc)
     if not result.ok:
         raise tree_invalid(list(result.problems))
-    tree = result.require()
+    parsed = result.require()
     try:
-        at = parse_at(data.get("at") or None, tree.timezone)
+        at = parse_at(data.get("at") or None, parsed.timezone)
         at.astimezone(dt.UTC)              # out of range for time zones: refused here
     except (ValueError, OverflowError):
         raise ApiError(400, "invalid_time", "时间格式不正确（例如 2026-12-01T10:00）") from None
-    facts = facts_for(tree, caller=data.get("caller") or None, did=data.get("did") or None, at=at,
+    facts = facts_for(parsed, caller=data.get("caller") or None, did=data.get("did") or None, at=at,
                       lists=result.lists)
     try:
-        sim = simulate(tree, facts, data.get("keys", ""))
+        sim = simulate(parsed, facts, data.get("keys", ""))
     except (EngineError, ValueError, OverflowError) as exc:
         raise ApiError(400, "simulation_failed", "模拟来电未能完成", {"detail": str(exc)}) from None
     out = sim.to_dict()
@@ -280,17 +339,18 @@ async def admin_ivr_simulate(request: web.Request) -> web.Response:
     return json_ok(out)
 
 
-@routes.put("/api/admin/ivr/draft", summary="保存草稿（有问题也保存）", role=Role.ADMIN, request=DOC_BODY,
-            response=PROBLEMS_SCHEMA, audit="ivr.draft.save")
+@routes.put("/api/admin/ivr/draft", summary="保存草稿（有问题也保存；每个流程树各有草稿）", role=Role.ADMIN,
+            request=DOC_BODY, response=PROBLEMS_SCHEMA, audit="ivr.draft.save", errors=(404,), query=TREE_QUERY)
 async def admin_ivr_save_draft(request: web.Request) -> web.Response:
-    problems = await request.app[IVR_ADMIN].versions.save_draft(body(request)["doc"], current_user(request).username)
+    problems = await tree_of(request).versions.save_draft(body(request)["doc"], current_user(request).username)
     views = [problem_view(p) for p in problems]
     return json_ok({"ok": not views, "problems": views})
 
 
-@routes.get("/api/admin/ivr/draft", summary="读取草稿", role=Role.ADMIN, response=DRAFT_SCHEMA, errors=(404,))
+@routes.get("/api/admin/ivr/draft", summary="读取草稿", role=Role.ADMIN, response=DRAFT_SCHEMA, errors=(404,),
+            query=TREE_QUERY)
 async def admin_ivr_get_draft(request: web.Request) -> web.Response:
-    draft = await request.app[IVR_ADMIN].versions.draft()
+    draft = await tree_of(request).versions.draft()
     if draft is None:
         raise ApiError(404, "no_draft", "没有保存的草稿")
     doc, problems = draft
@@ -298,26 +358,15 @@ async def admin_ivr_get_draft(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/admin/ivr/publish", summary="发布流程树（附说明；有问题则拒绝并列出全部问题）", role=Role.ADMIN,
-             status=201, request=PUBLISH_BODY, response=VERSION_SCHEMA, errors=(409,))
+             status=201, request=PUBLISH_BODY, response=VERSION_SCHEMA, errors=(404, 409), query=TREE_QUERY)
 async def admin_ivr_publish(request: web.Request) -> web.Response:
-    data, versions = body(request), request.app[IVR_ADMIN].versions
-    user = current_user(request)
-    before = await versions.current_number()
-    try:
-        info = await versions.publish(data["doc"], user.username, data["comment"],
-                                      force=bool(data.get("republish")))
-    except VersionError as exc:
-        await _audit(request, "ivr.publish_refused", "ivr", {"error": exc.error_id,
-                                                            "problems": len(exc.problems)})
-        raise
-    await _audit(request, "ivr.publish", f"ivr:version:{info.number}",
-                {"comment": info.comment, "previous": before, "hash": info.hash})
-    return json_ok({**info.to_dict(), "current": True}, status=201)
+    return await publish_tree(request, tree_of(request), body(request))
 
 
-@routes.get("/api/admin/ivr/versions", summary="版本历史", role=Role.ADMIN, response=HISTORY_SCHEMA)
+@routes.get("/api/admin/ivr/versions", summary="版本历史", role=Role.ADMIN, response=HISTORY_SCHEMA, errors=(404,),
+            query=TREE_QUERY)
 async def admin_ivr_versions(request: web.Request) -> web.Response:
-    versions = request.app[IVR_ADMIN].versions
+    versions = tree_of(request).versions
     current = await versions.current_number()
     history = [{**v.to_dict(), "current": v.number == current} for v in await versions.history()]
     return json_ok({"current": current, "versions": list(reversed(history))})
@@ -325,35 +374,35 @@ async def admin_ivr_versions(request: web.Request) -> web.Response:
 
 @routes.get("/api/admin/ivr/diff", summary="两个版本的语义差异（默认：上一版本 → 当前版本）", role=Role.ADMIN,
             response=DIFF_SCHEMA, errors=(404,),
-            query={"from": {"type": "integer", "minimum": 1}, "to": {"type": "integer", "minimum": 1}})
+            query={**TREE_QUERY, "from": {"type": "integer", "minimum": 1}, "to": {"type": "integer", "minimum": 1}})
 async def admin_ivr_diff(request: web.Request) -> web.Response:
-    q, ivr = query(request), request.app[IVR_ADMIN]
-    to = q.get("to") or await ivr.current_number()
+    q, ivr, tree = query(request), request.app[IVR_ADMIN], tree_of(request)
+    to = q.get("to") or await current_number(tree)
     frm = q.get("from") or max(to - 1, 1)
-    old, new = await ivr.versions.document(frm), await ivr.versions.document(to)
+    old, new = await tree.versions.document(frm), await tree.versions.document(to)
     diff = await asyncio.to_thread(_diff_docs, old, new, ivr.base)
     return json_ok({"from": frm, "to": to, "diff": diff, "summary": summarize(diff)})
 
 
 @routes.post("/api/admin/ivr/diff", summary="编辑中的流程树与某版本（默认当前版本）的语义差异", role=Role.ADMIN,
-             request=DIFF_BODY, response=DIFF_SCHEMA, errors=(404,))
+             request=DIFF_BODY, response=DIFF_SCHEMA, errors=(404,), query=TREE_QUERY)
 async def admin_ivr_diff_draft(request: web.Request) -> web.Response:
-    data, ivr = body(request), request.app[IVR_ADMIN]
-    frm = data.get("against") or await ivr.current_number()
-    old = await ivr.versions.document(frm)
+    data, ivr, tree = body(request), request.app[IVR_ADMIN], tree_of(request)
+    frm = data.get("against") or await current_number(tree)
+    old = await tree.versions.document(frm)
     diff = await asyncio.to_thread(_diff_docs, old, data["doc"], ivr.base)
     return json_ok({"from": frm, "to": None, "diff": diff, "summary": summarize(diff)})
 
 
 @routes.post("/api/admin/ivr/rollback", summary="回滚到某个版本（作为新版本发布）", role=Role.ADMIN, status=201,
-             request=ROLLBACK_BODY, response=VERSION_SCHEMA, errors=(404, 409))
+             request=ROLLBACK_BODY, response=VERSION_SCHEMA, errors=(404, 409), query=TREE_QUERY)
 async def admin_ivr_rollback(request: web.Request) -> web.Response:
-    data, versions = body(request), request.app[IVR_ADMIN].versions
-    before = await versions.current_number()
-    info = await versions.rollback(data["version"], current_user(request).username,
-                                   data.get("comment") or f"回滚到版本 {data['version']}")
-    await _audit(request, "ivr.rollback", f"ivr:version:{info.number}",
-                {"rollback_of": data["version"], "previous": before, "comment": info.comment})
+    data, tree = body(request), tree_of(request)
+    before = await tree.versions.current_number()
+    info = await tree.versions.rollback(data["version"], current_user(request).username,
+                                        data.get("comment") or f"回滚到版本 {data['version']}")
+    await _audit(request, "ivr.rollback", f"{tree.audit}:version:{info.number}",
+                 {"tree": tree.name, "rollback_of": data["version"], "previous": before, "comment": info.comment})
     return json_ok({**info.to_dict(), "current": True}, status=201)
 
 # -- prompts -----------------------------------------------------------------------
@@ -439,4 +488,4 @@ def _diff_docs(old: Any, new: Any, base: Path) -> dict[str, Any]:
     return diff_trees(a.tree, b.tree)
 
 
-__all__ = ["admin_ivr_routes", "to_yaml", "convert_wav"]
+__all__ = ["admin_ivr_routes", "publish_tree", "to_yaml", "tree_reply", "convert_wav"]

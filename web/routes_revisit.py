@@ -1,13 +1,16 @@
 """Satisfaction callbacks (回访) on the web: the work-order system's closed-ticket webhook (signed,
 no session), the campaign (pending / in progress / done / failed) and its page, the 回访满意率 for
-reports and the wallboard, and the do-not-call list.
+reports and the wallboard, and the do-not-call list (免打扰: supervisors see it masked, admins
+manage it). The revisit tree is edited in the admin's editor (/api/admin/ivr/*?tree=revisit);
+/api/revisit/tree is the same tree's current version and publication, kept for scripts.
 
-    app = create_app(..., routes=[revisit_routes(revisits)])
+    app = create_app(..., routes=[revisit_routes(revisits, editable.get("revisit"))])
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,15 +18,17 @@ from aiohttp import web
 
 from agents import revisit_plan as P
 from agents.revisit import Revisits, RevisitWebhookError
-from ivr.versions import VersionStore
+from kernel.privacy import mask_number
 from web.access import RouteBundle, RouteTable, actor, body, current_user, json_ok, query
 from web.accounts import Role
 from web.errors import ApiError
-from web.routes_admin_ivr import PUBLISH_BODY, TREE_SCHEMA, VERSION_SCHEMA, ordered
+from web.ivr_trees import EditableTree
+from web.keys import AUDIT
+from web.routes_admin_ivr import PUBLISH_BODY, TREE_SCHEMA, VERSION_SCHEMA, publish_tree, tree_reply
 from web.routes_pages import STATIC_DIR
 
 REVISITS: web.AppKey[Revisits] = web.AppKey("revisits")
-REVISIT_TREE: web.AppKey[VersionStore] = web.AppKey("revisit_tree")
+REVISIT_TREE: web.AppKey[EditableTree] = web.AppKey("revisit_tree")
 routes = RouteTable(tag="revisit")
 DATE = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "description": "YYYY-MM-DD（热线所在时区）"}
 
@@ -55,31 +60,35 @@ DNC_SCHEMA: dict[str, Any] = {"type": "object", "required": ["number"],
                                              "reason": {"type": "string", "maxLength": 200}}}
 
 
-def revisit_routes(revisits: Revisits, tree: VersionStore) -> RouteBundle:
-    """``tree``: the revisit tree's published versions (walked by the IVR engine on each revisit call)."""
+DNC_LIST_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["entries", "total", "masked"],
+    "properties": {"total": {"type": "integer"}, "masked": {"type": "boolean", "description": "号码已隐去中间几位（班长）"},
+                   "entries": {"type": "array", "items": {
+                       "type": "object", "required": ["number", "reason", "reason_label", "added_at", "added_by"],
+                       "properties": {"number": {"type": "string"}, "reason": {"type": "string"},
+                                      "reason_label": {"type": "string"}, "added_at": {"type": ["string", "null"]},
+                                      "added_by": {"type": "string"}}}}}}
+DNC_REASONS = {"admin": "管理员添加", "asked_in_revisit": "回访中本人要求不再回访"}
+_LISTED = re.compile(r"^\+?[0-9]{3,24}$")       # a number as the list keeps it (canonical digits)
+
+
+def revisit_routes(revisits: Revisits, tree: EditableTree) -> RouteBundle:
+    """``tree``: the revisit tree as the editor's registry holds it (its published versions, walked
+    by the IVR engine on each revisit call)."""
     return RouteBundle(routes, {REVISITS: revisits, REVISIT_TREE: tree})
 
 
-@routes.get("/api/revisit/tree", summary="读取回访流程树（当前发布版本）", role=Role.ADMIN, response=TREE_SCHEMA,
-            errors=(404,))
+@routes.get("/api/revisit/tree", summary="读取回访流程树（当前发布版本；编辑请用 /api/admin/ivr/tree?tree=revisit）",
+            role=Role.ADMIN, response=TREE_SCHEMA, errors=(404,))
 async def revisit_tree(request: web.Request) -> web.Response:
-    versions = request.app[REVISIT_TREE]
-    n = await versions.current_number()
-    if n is None:
-        raise ApiError(404, "not_found", "回访流程树尚未发布")
-    info = (await versions.info(n)).to_dict()
-    return json_ok({"version": {**info, "current": True}, "doc": ordered(await versions.document(n))})
+    return json_ok(await tree_reply(request.app[REVISIT_TREE]))
 
 
-@routes.post("/api/revisit/tree", summary="发布回访流程树（与来电流程树同一校验；有问题则拒绝并列出全部问题）",
+@routes.post("/api/revisit/tree", summary="发布回访流程树（与 /api/admin/ivr/publish?tree=revisit 相同；有问题则拒绝并列出全部问题）",
              role=Role.ADMIN, status=201, request=PUBLISH_BODY, response=VERSION_SCHEMA, errors=(409,),
-             audit="revisit.tree.publish",
              description="满意/基本满意/不满意由节点 satisfied / basic / unsatisfied 表示，opt_out 表示不再回访。")
 async def revisit_tree_publish(request: web.Request) -> web.Response:
-    data = body(request)
-    info = await request.app[REVISIT_TREE].publish(data["doc"], current_user(request).username, data["comment"],
-                                                   force=bool(data.get("republish")))
-    return json_ok({**info.to_dict(), "current": True}, status=201)
+    return await publish_tree(request, request.app[REVISIT_TREE], body(request))
 
 
 @routes.post("/api/revisit/closed", summary="工单系统回调：工单已办结，安排满意度回访（HMAC 签名）", role=None,
@@ -128,15 +137,53 @@ async def revisit_summary(request: web.Request) -> web.Response:
     return json_ok(await revisits.summary(dt.datetime.now(dt.UTC) - dt.timedelta(days=int(q["days"]))))
 
 
+@routes.get("/api/revisit/do-not-call", summary="免打扰号码（不再回访）：班长看到隐去中间几位的号码，管理员看到完整号码",
+            role=Role.SUPERVISOR, response=DNC_LIST_SCHEMA,
+            query={"limit": {"type": "integer", "minimum": 1, "maximum": 2000, "default": 500}})
+async def revisit_do_not_call_list(request: web.Request) -> web.Response:
+    masked = current_user(request).role < Role.ADMIN
+    rows, total = await request.app[REVISITS].store.list_do_not_call(int(query(request)["limit"]))
+    entries = [{"number": mask_number(r["number"]) if masked else r["number"], "reason": r["reason"],
+                "reason_label": DNC_REASONS.get(r["reason"], r["reason"]), "added_at": _iso(r["added_at"]),
+                "added_by": r["added_by"] or ""} for r in rows]
+    return json_ok({"entries": entries, "total": total, "masked": masked})
+
+
 @routes.post("/api/revisit/do-not-call", summary="加入免打扰号码（不再回访）", role=Role.ADMIN, request=DNC_SCHEMA,
-             response={"type": "object"}, audit="revisit.do_not_call", errors=(400,))
+             response={"type": "object", "required": ["ok", "added", "number"],
+                       "properties": {"ok": {"type": "boolean"}, "number": {"type": "string"},
+                                      "added": {"type": "boolean", "description": "false：号码已在名单中"}}},
+             errors=(400,))
 async def revisit_do_not_call(request: web.Request) -> web.Response:
     revisits, b = request.app[REVISITS], body(request)
     v = revisits.outbound.check(b["number"])
     if not v.ok or not v.number:
         raise ApiError(400, "invalid_request", v.prompt or "号码格式不正确")
-    await revisits.store.add_do_not_call(v.number, b.get("reason") or "admin", actor(request).who)
-    return json_ok({"ok": True})
+    reason = (b.get("reason") or "").strip() or "admin"
+    added = await revisits.store.add_do_not_call(v.number, reason, actor(request).who)
+    await request.app[AUDIT].record(actor(request), "revisit.do_not_call", f"do_not_call:{mask_number(v.number)}",
+                                    {"reason": reason[:80], "added": added})
+    return json_ok({"ok": True, "added": added, "number": v.number})
+
+
+@routes.delete("/api/revisit/do-not-call", summary="移出免打扰号码（可以再次回访）", role=Role.ADMIN, status=204,
+               query={"number": {"type": "string", "minLength": 1, "maxLength": 30}}, errors=(400, 404))
+async def revisit_do_not_call_remove(request: web.Request) -> web.Response:
+    revisits, raw = request.app[REVISITS], str(query(request).get("number") or "").strip()
+    v = revisits.outbound.check(raw)
+    number = v.number if v.ok and v.number else raw if _LISTED.match(raw) else None
+    if number is None:
+        raise ApiError(400, "invalid_request", v.prompt or "号码格式不正确")
+    gone = await revisits.store.remove_do_not_call(number)
+    if gone is None:
+        raise ApiError(404, "not_found", "该号码不在免打扰名单中")
+    await request.app[AUDIT].record(actor(request), "revisit.do_not_call_remove", f"do_not_call:{mask_number(number)}",
+                                    {"reason": str(gone["reason"])[:80], "added_by": gone["added_by"] or ""})
+    return web.Response(status=204)
+
+
+def _iso(v: Any) -> str | None:
+    return v.isoformat() if isinstance(v, dt.datetime) else None
 
 
 @routes.get("/revisit", summary="满意度回访页面", role=Role.SUPERVISOR, api=False, content_type="text/html")

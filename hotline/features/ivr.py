@@ -14,6 +14,7 @@ from ivr.trees import Pinned, TreeSource
 from ivr.versions import VersionStore
 from pbx.contract import AGI_IVR
 from recordings.prompts import PromptResolver
+from web.ivr_trees import CALLS, CALLS_LABEL, TreeRegistry
 from web.routes_admin_ivr import admin_ivr_routes
 
 if TYPE_CHECKING:        # (they are loaded after the trees, which they read)
@@ -33,6 +34,7 @@ class Trees:
     trees: TreeSource
     pinned: Pinned               # the tree current at start (its lanes seed the routing)
     calls: CallRecords
+    editable: TreeRegistry       # the trees of the admin's editor: this one as "calls"; other features add theirs
 
 
 async def load_trees(deps: Deps) -> Trees:
@@ -44,7 +46,9 @@ async def load_trees(deps: Deps) -> Trees:
     pinned = await trees.current()        # parse and synthesise the prompts before calls arrive
     records = deps.records
     calls = CallRecords(deps.redis, sink=records.writer.call if records else None)
-    return Trees(versions=versions, prompts=resolver, trees=trees, pinned=pinned, calls=calls)
+    editable = TreeRegistry()
+    editable.add(CALLS, CALLS_LABEL, versions, audit="ivr")
+    return Trees(versions=versions, prompts=resolver, trees=trees, pinned=pinned, calls=calls, editable=editable)
 
 
 @dataclass(kw_only=True)
@@ -66,5 +70,5 @@ def load(deps: Deps, trees: Trees, routing: Routing, callbacks: Callbacks, trans
         end_recording=lambda channel: ami.receive_dtmf(channel, "#"),
         media_received=lambda channel: ami.rtp_received(channel), outbound=routing.outbound)
     return Ivr(versions=trees.versions, prompts=trees.prompts, trees=trees.trees, pinned=trees.pinned,
-               calls=trees.calls, handler=handler, queue=queue, agi={AGI_IVR: handler},
-               routes=[admin_ivr_routes(trees.versions, deps.config_dir, trees.prompts)])
+               calls=trees.calls, editable=trees.editable, handler=handler, queue=queue, agi={AGI_IVR: handler},
+               routes=[admin_ivr_routes(trees.versions, deps.config_dir, trees.prompts, trees=trees.editable)])

@@ -30,6 +30,7 @@ from web.routes_revisit import revisit_routes
 
 log = logging.getLogger("hotline.features.revisit")
 TREE_NAME = "revisit"
+TREE_LABEL = "回访流程"
 
 
 @dataclass(kw_only=True)
@@ -62,6 +63,7 @@ async def load(deps: Deps, trees: Trees, routing: Routing, tickets: Tickets) -> 
         return Revisit(revisits=None)
     s, base_dir = deps.settings, deps.config_dir
     versions = VersionStore(deps.redis, TreeSource.validator(base_dir), name=f"{s.hotline.name}-{TREE_NAME}")
+    editable = trees.editable.add(TREE_NAME, TREE_LABEL, versions, audit="ivr:revisit")    # in the admin's editor
     source = TreeSource(versions, base_dir, prewarm=trees.prompts.prewarm)
     await source.ensure_published(s.path(str(cfg.get("tree") or "config/ivr/revisit.yaml")))
     await source.current()                 # parsed and its prompts synthesised before the first call
@@ -84,5 +86,5 @@ async def load(deps: Deps, trees: Trees, routing: Routing, tickets: Tickets) -> 
         log.warning("revisit: no webhook secret (%s unset): the closed-ticket webhook answers 503",
                     cfg.get("secret_env") or "HOTLINE_REVISIT_SECRET")
     return Revisit(revisits=revisits, trees=source, handler=handler, agi={AGI_REVISIT: revisits.agi},
-                   routes=[revisit_routes(revisits, versions)], ami=[(OriginateResponse, revisits.on_event)],
+                   routes=[revisit_routes(revisits, editable)], ami=[(OriginateResponse, revisits.on_event)],
                    tasks=[("revisit", revisits.run)])

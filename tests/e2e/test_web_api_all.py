@@ -54,7 +54,7 @@ EXPECTED: dict[str, Role | None] = {
     "/api/admin/*": Role.ADMIN, "/admin*": Role.ADMIN,
     "/api/revisit/closed": None,                  # the work-order system's webhook: its HMAC signature, no session
     "/api/revisit/*": Role.SUPERVISOR, "/revisit": Role.SUPERVISOR, "/api/revisit/tree": Role.ADMIN,
-    "/api/revisit/do-not-call": Role.ADMIN,
+    "/api/revisit/do-not-call": Role.ADMIN, "GET /api/revisit/do-not-call": Role.SUPERVISOR,   # (masked for them)
     "/api/leader/*": Role.SUPERVISOR, "/leader": Role.SUPERVISOR,
     "POST /api/leader/sessions": Role.ADMIN, "DELETE /api/leader/sessions/*": Role.ADMIN,
 }

@@ -97,7 +97,7 @@ async function lanesTab(root) {
   draw();
   const newId = h("input", { maxlength: 32, placeholder: "队列编号（英文）", "data-testid": "new-lane-id" });
   root.replaceChildren(h("section", { class: "panel" },
-    h("h2", {}, "队列（属于语音导航流程树：修改后请在“语音导航”页校验并发布）"),
+    h("h2", {}, `队列（属于语音导航页正在编辑的${editor.treeLabel}：修改后请在“语音导航”页校验并发布）`),
     h("table", { class: "table" }, h("thead", {}, h("tr", {}, h("th", {}, "编号"), h("th", {}, "名称"), h("th", {}, "优先级"),
       h("th", {}, "溢出"), h("th", {}, "具备技能的话务员（等级）"), h("th"))), rows),
     h("div", { class: "row" }, newId, h("button", { type: "button", class: "secondary small", onclick: () => {
@@ -198,7 +198,7 @@ async function calendarsTab(root) {
     }
   };
   root.replaceChildren(
-    h("section", { class: "panel" }, h("h2", {}, "每周工作时间（属于流程树：修改后请在“语音导航”页发布）"), weekly),
+    h("section", { class: "panel" }, h("h2", {}, `每周工作时间（属于正在编辑的${editor.treeLabel}：修改后请在“语音导航”页发布）`), weekly),
     h("section", { class: "panel" }, h("h2", {}, `特殊安排（${data.file}）`),
       h("table", { class: "table" }, h("thead", {}, h("tr", {}, h("th", {}, "日期"), h("th", {}, "休息"), h("th", {}, "开放时段"), h("th", {}, "说明"), h("th"))), oRows),
       h("button", { type: "button", class: "secondary small", "data-testid": "override-add",

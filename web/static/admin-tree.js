@@ -3,6 +3,8 @@
 // prompt preview and upload, simulation with the path highlighted, publish,
 // version history with the semantic diff, rollback, YAML import/export.
 // The working copy is a plain tree document; the server checks and publishes it.
+// One editor for every registered tree (来电流程, 回访流程, ...): the selector picks the tree, and
+// every request names it (?tree=), so simulate, publish, versions, diff and rollback act on it.
 import { api } from "/static/api.js";
 import { debounce, describeError, fmtTime, h, say, select } from "/static/admin-ui.js";
 
@@ -13,6 +15,8 @@ export const TYPE_NAMES = {
 const OUTCOME_TEXT = { queue: "排队", transfer: "转接", hangup: "挂机", end: "结束" };
 
 const state = {
+  tree: "calls",      // the tree being edited (GET /api/admin/ivr/trees lists them)
+  trees: [],
   doc: null,          // the working copy
   published: null,    // the current published version's info
   problems: [],
@@ -26,10 +30,18 @@ const listeners = [];
 // For the other tabs (lanes, calendars are part of the tree): read and change the working copy.
 export const editor = {
   get doc() { return state.doc; },
+  get tree() { return state.tree; },
+  get treeLabel() { return (state.trees.find((t) => t.name === state.tree) || {}).label || state.tree; },
   changed() { changed(false); },
   onLoad(fn) { listeners.push(fn); },
   validate() { return validateNow(); },
 };
+
+// An /api/admin/ivr/ path on the selected tree.
+function ivrPath(path, params = {}) {
+  const q = new URLSearchParams({ tree: state.tree, ...params });
+  return `/api/admin/ivr/${path}?${q}`;
+}
 
 // -- edges of a node (mirrors ivr.model.node_refs) ------------------------------------
 function checkLabel(c) {
@@ -147,7 +159,7 @@ async function validateNow() {
   status.textContent = "正在校验…";
   status.className = "status";
   try {
-    const res = await api("POST", "/api/admin/ivr/validate", { doc: state.doc });
+    const res = await api("POST", ivrPath("validate"), { doc: state.doc });
     if (seq !== state.seq) return;
     state.problems = res.problems;
     status.textContent = res.ok ? "校验通过" : `发现 ${res.problems.length} 处问题`;
@@ -436,7 +448,9 @@ function renderForm() {
 
 // -- load, simulate, publish, versions -------------------------------------------------
 async function loadTree(version) {
-  const res = await api("GET", "/api/admin/ivr/tree" + (version ? `?version=${version}` : ""));
+  const tree = state.tree;
+  const res = await api("GET", ivrPath("tree", version ? { version } : {}));
+  if (tree !== state.tree) return;          // another tree was chosen meanwhile
   state.doc = res.doc;
   if (!version) state.published = res.version;
   document.getElementById("tree-version").textContent =
@@ -461,12 +475,14 @@ function outcomeText(o) {
 async function simulate(ev) {
   ev.preventDefault();
   const out = document.getElementById("sim-path");
+  const tree = state.tree;
   const body = { doc: state.doc, caller: val("sim-caller"), did: val("sim-did"), keys: val("sim-keys") };
   const at = val("sim-time");
   if (at) body.at = at;
   out.textContent = "正在模拟…";
   try {
-    const res = await api("POST", "/api/admin/ivr/simulate", body);
+    const res = await api("POST", ivrPath("simulate"), body);
+    if (tree !== state.tree) return;
     state.simPath = res.path;
     out.replaceChildren(...res.path.flatMap((id, i) => [i ? " → " : "", h("span", { class: "hop", "data-hop": id }, id)]),
       `　结果：${outcomeText(res.outcome)}`, res.notes ? `（${res.notes.join("；")}）` : "");
@@ -488,18 +504,20 @@ async function publish(ev) {
   ev.preventDefault();
   const status = document.getElementById("publish-status");
   const comment = val("publish-comment");
+  const tree = state.tree;
   if (!comment) { status.textContent = "请填写发布说明"; return; }
   const button = document.getElementById("publish-button");
   button.disabled = true;
   status.textContent = "正在发布…";
   try {
-    const res = await api("POST", "/api/admin/ivr/publish",
+    const res = await api("POST", ivrPath("publish"),
       { doc: state.doc, comment, republish: document.getElementById("publish-republish").checked });
     document.getElementById("publish-comment").value = "";
     document.getElementById("pending-changes").replaceChildren();
+    if (tree !== state.tree) return;
     await loadTree();
     await loadVersions();
-    status.textContent = `已发布版本 ${res.number}，新来电将使用新流程，进行中的通话不受影响`;
+    status.textContent = `已发布${editor.treeLabel}版本 ${res.number}，新的通话将使用新流程，进行中的通话不受影响`;
     status.dataset.version = String(res.number);
   } catch (err) {
     if (err.id === "tree_invalid") {
@@ -549,7 +567,7 @@ function showDiff(target, lines) {
 
 async function pendingDiff() {
   try {
-    const res = await api("POST", "/api/admin/ivr/diff", { doc: state.doc });
+    const res = await api("POST", ivrPath("diff"), { doc: state.doc });
     showDiff("pending-changes", diffLines(res.diff));
   } catch (err) {
     showDiff("pending-changes", ["无法比较：" + describeError(err)]);
@@ -557,7 +575,9 @@ async function pendingDiff() {
 }
 
 async function loadVersions() {
-  const res = await api("GET", "/api/admin/ivr/versions");
+  const tree = state.tree;
+  const res = await api("GET", ivrPath("versions"));
+  if (tree !== state.tree) return;
   const rows = res.versions.map((v) => h("tr", { "data-version": v.number },
     h("td", {}, String(v.number), v.current ? h("span", { class: "current-mark" }, " 当前") : null),
     h("td", {}, v.author), h("td", {}, fmtTime(v.published_at)),
@@ -577,7 +597,7 @@ async function versionDiff(n) {
   title.hidden = false;
   title.textContent = `版本 ${n - 1} → ${n} 的改动`;
   try {
-    const res = await api("GET", `/api/admin/ivr/diff?from=${n - 1}&to=${n}`);
+    const res = await api("GET", ivrPath("diff", { from: n - 1, to: n }));
     showDiff("version-diff", diffLines(res.diff));
   } catch (err) {
     showDiff("version-diff", ["无法比较：" + describeError(err)]);
@@ -585,10 +605,10 @@ async function versionDiff(n) {
 }
 
 async function rollback(n) {
-  if (!confirm(`回滚到版本 ${n}？将作为新版本发布，新来电立即使用。`)) return;
+  if (!confirm(`回滚${editor.treeLabel}到版本 ${n}？将作为新版本发布，新的通话立即使用。`)) return;
   try {
-    const res = await api("POST", "/api/admin/ivr/rollback", { version: n });
-    say(`已回滚：版本 ${n} 作为新版本 ${res.number} 发布`);
+    const res = await api("POST", ivrPath("rollback"), { version: n });
+    say(`已回滚${editor.treeLabel}：版本 ${n} 作为新版本 ${res.number} 发布`);
     await loadTree();
     await loadVersions();
   } catch (err) {
@@ -601,7 +621,7 @@ async function importYaml() {
   const f = input.files[0];
   if (!f) return;
   try {
-    const res = await api("POST", "/api/admin/ivr/import", { text: await f.text() });
+    const res = await api("POST", ivrPath("import"), { text: await f.text() });
     if (!res.doc) {
       say("导入失败：" + res.problems.map((p) => p.message).join("；"), true);
       return;
@@ -643,7 +663,57 @@ function localNow() {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+// -- which tree -------------------------------------------------------------------------
+function clearPanels() {
+  for (const id of ["pending-changes", "version-diff"]) document.getElementById(id).replaceChildren();
+  document.getElementById("diff-title").hidden = true;
+  const sim = document.getElementById("sim-path");
+  sim.textContent = "";
+  sim.dataset.path = "";
+  const pub = document.getElementById("publish-status");
+  pub.textContent = "";
+  pub.dataset.version = "";
+}
+
+async function showTree(name) {
+  state.tree = name;
+  state.selected = null;
+  const pane = document.getElementById("tab-tree");
+  pane.dataset.tree = name;
+  delete pane.dataset.loaded;
+  document.getElementById("tree-select").value = name;
+  document.getElementById("yaml-export").href = ivrPath("tree.yaml");
+  const url = new URL(location.href);
+  if (name === "calls") url.searchParams.delete("tree"); else url.searchParams.set("tree", name);
+  history.replaceState(null, "", url);
+  clearPanels();
+  await loadTree();
+  await loadVersions();
+  if (state.tree === name) pane.dataset.loaded = name;
+}
+
+async function chooseTree(ev) {
+  const name = ev.target.value;
+  if (state.dirty && !confirm(`放弃${editor.treeLabel}中未发布的修改，切换流程？`)) {
+    ev.target.value = state.tree;
+    return;
+  }
+  try {
+    await showTree(name);
+    say(`正在编辑：${editor.treeLabel}`);
+  } catch (err) {
+    say("载入失败：" + describeError(err), true);
+  }
+}
+
 export async function initTree() {
+  const res = await api("GET", "/api/admin/ivr/trees");
+  state.trees = res.trees;
+  const treeSel = document.getElementById("tree-select");
+  treeSel.replaceChildren(...state.trees.map((t) => h("option", { value: t.name }, t.label)));
+  treeSel.addEventListener("change", chooseTree);
+  const wanted = new URL(location.href).searchParams.get("tree");
+  const first = state.trees.some((t) => t.name === wanted) ? wanted : "calls";
   const typeSel = document.getElementById("new-node-type");
   for (const [k, v] of Object.entries(TYPE_NAMES)) typeSel.append(h("option", { value: k }, v));
   document.getElementById("sim-time").value = localNow();
@@ -653,7 +723,7 @@ export async function initTree() {
   document.getElementById("yaml-import").addEventListener("change", importYaml);
   document.getElementById("add-node").addEventListener("submit", addNode);
   document.getElementById("tree-reload").addEventListener("click", () => {
-    if (confirm("放弃编辑区中未发布的修改？")) loadTree().then(() => say("已重新载入当前发布版本"));
+    if (confirm("放弃编辑区中未发布的修改？")) loadTree().then(() => say(`已重新载入${editor.treeLabel}的当前发布版本`));
   });
   window.addEventListener("beforeunload", (e) => {
     if (state.dirty) {
@@ -661,6 +731,5 @@ export async function initTree() {
       e.returnValue = "";
     }
   });
-  await loadTree();
-  await loadVersions();
+  await showTree(first);
 }

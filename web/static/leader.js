@@ -4,6 +4,11 @@ import { api, loadSession } from "/static/api.js";
 const $ = (id) => document.getElementById(id);
 const list = (v) => v.split(/[,，\s]+/).map((x) => x.trim()).filter(Boolean);
 let me = null;
+function note(text, bad = false) {
+  $("message").textContent = text;
+  $("message").className = bad ? "error" : "";
+}
+const isAdmin = () => Boolean(me && me.user.role === "admin");     // (GET /api/me: {user: {role}, ...})
 
 function cell(text) {
   const td = document.createElement("td");
@@ -29,19 +34,27 @@ async function load() {
   const data = await api("GET", "/api/leader/sessions");
   $("sessions").querySelector("tbody").replaceChildren(...data.sessions.map((s) => {
     const tr = document.createElement("tr");
+    tr.dataset.id = s.id;
+    tr.dataset.cancelled = s.cancelled ? "true" : "false";
     const actions = document.createElement("td");
     const view = document.createElement("button");
     view.type = "button";
     view.textContent = "报表";
-    view.addEventListener("click", () => showReport(s.id).catch((e) => { $("message").textContent = e.message; }));
+    view.addEventListener("click", () => showReport(s.id).catch((e) => note(e.message, true)));
     actions.append(view);
-    if (me && me.role === "admin" && !s.cancelled) {
+    if (isAdmin() && !s.cancelled) {
       const cancel = document.createElement("button");
       cancel.type = "button";
       cancel.className = "secondary";
       cancel.textContent = "取消";
       cancel.addEventListener("click", async () => {
-        await api("DELETE", `/api/leader/sessions/${encodeURIComponent(s.id)}`);
+        if (!confirm(`取消 ${s.date} ${s.leader_title}${s.leader_name} 的接听安排？`)) return;
+        try {
+          await api("DELETE", `/api/leader/sessions/${encodeURIComponent(s.id)}`);
+          note("已取消接听安排");
+        } catch (err) {
+          note("取消失败：" + err.message, true);
+        }
         await load();
       });
       actions.append(cancel);
@@ -52,30 +65,33 @@ async function load() {
       cell(String(s.calls)), cell(s.cancelled ? "已取消" : "有效"), actions);
     return tr;
   }));
+  document.body.dataset.loaded = "1";
 }
 
 async function schedule(ev) {
   ev.preventDefault();
-  $("message").textContent = "";
+  note("");
   const form = {
     date: $("date").value, start: $("start").value, end: $("end").value, leader_name: $("leader_name").value,
     leader_title: $("leader_title").value, seat: $("seat").value, lanes: list($("lanes").value), dids: list($("dids").value),
     wait_s: Number($("wait_s").value), follow_up_days: Number($("follow_up_days").value), announcement: $("announcement").value,
   };
   try {
-    await api("POST", "/api/leader/sessions", form);
+    const s = await api("POST", "/api/leader/sessions", form);
+    note(`已安排：${s.date} ${s.start}-${s.end} ${s.leader_title}${s.leader_name}`);
+    $("message").dataset.saved = s.id;
     await load();
   } catch (err) {
     const problems = (err.details.problems || []).map((p) => p.message).join("；");
-    $("message").textContent = problems || err.message;
+    note(problems || err.message, true);
   }
 }
 
 async function start() {
   me = await loadSession();
-  if (me && me.role === "admin") $("schedule").hidden = false;
+  if (isAdmin()) $("schedule").hidden = false;
   $("form").addEventListener("submit", schedule);
   await load();
 }
 
-start().catch((err) => { $("message").textContent = err.message; });
+start().catch((err) => { if (err.status !== 401) note(err.message, true); });

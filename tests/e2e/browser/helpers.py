@@ -1,6 +1,7 @@
 """Small helpers for the browser tests (pages opened relative to the stack's web URL)."""
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -40,3 +41,32 @@ async def console_ready(page, username: str, password: str, seat: str) -> None:
     await page.wait_for_selector("#live-state.on")
     await page.keyboard.press("F2")
     await page.wait_for_selector('#seat-state[data-state="ready"]')
+
+
+@contextlib.asynccontextmanager
+async def another_user(chromium, web_url: str, username: str, password: str, next_path: str):
+    """A second browser context logged in as another user, on `next_path`; closed on exit."""
+    ctx = await chromium.new_context(base_url=web_url, locale="zh-CN", timezone_id="Asia/Shanghai")
+    try:
+        other = await ctx.new_page()
+        await login(other, username, password, next_path=next_path)
+        yield other
+    finally:
+        await ctx.close()
+
+
+async def simulate_in_editor(page, keys: str, path: list[str]) -> str:
+    """Simulate pressing `keys` in the admin's tree editor; waits for `path`; the result's text."""
+    await page.fill("[data-testid=sim-keys]", keys)
+    await page.click("[data-testid=simulate-button]")
+    await page.wait_for_selector(f"[data-testid=sim-path][data-path='{','.join(path)}']")
+    assert await page.locator(".node.on-path").count() == len(set(path))
+    return await page.text_content("[data-testid=sim-path]") or ""
+
+
+async def publish_in_editor(page, comment: str, number: int) -> str:
+    """Publish the editor's working copy with `comment`; waits for version `number`; the status text."""
+    await page.fill("[data-testid=publish-comment]", comment)
+    await page.click("[data-testid=publish-button]")
+    await page.wait_for_selector(f"[data-testid=publish-status][data-version='{number}']")
+    return await page.text_content("[data-testid=publish-status]") or ""
