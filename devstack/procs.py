@@ -15,9 +15,10 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 from kernel.errors import ProcessError  # raised by every private service here
+from kernel.redis import redact_url  # noqa: F401  (one for both URL forms; kept here for its callers)
 
 # Files the product creates are never world-readable: 0640 at most (group: the site's
 # admins), 0600 where the code asks for it. Set once by `hotline` at start (every command)
@@ -148,16 +149,6 @@ def redis_password(folder: Path) -> str:
 def redis_url(host: str, port: int, password: str | None, db: int = 0) -> str:
     auth = f":{quote(password, safe='')}@" if password else ""
     return f"redis://{auth}{host}:{port}/{db}"
-
-
-def redact_url(url: str) -> str:
-    """A Redis URL without its password (for logs and the READY line)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f":***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 class RedisServer:

@@ -111,7 +111,7 @@ def redis_url(args: argparse.Namespace) -> str:
         if getattr(args, "run", None) is not None:      # asked for that hotline: say why not
             raise
         try:
-            url = load(getattr(args, "config", None)).redis.url
+            url = load(getattr(args, "config", None)).redis.client_url
         except SettingsError as exc:
             raise NoHotline(f"{running_problem}; and the settings cannot be read: {exc}") from None
         if url:

@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from devstack.asterisk_server import AsteriskInstall, AsteriskPorts, AsteriskServer
-from devstack.procs import RedisServer, free_port, redact_url, secret_file, try_lock
+from devstack.procs import RedisServer, free_port, secret_file, try_lock
 from dialplan import hotline as dp
 from dialplan.model import Context
 from dialplan.outbound import from_trunks
@@ -37,7 +37,7 @@ from hotline.features.base import AmiHandler, Deps, EventKinds, Feature
 from hotline.features.routing import SeatDialplan
 from hotline.settings import REPO, Settings
 from hotline.tls import ensure_self_signed
-from kernel.redis import redis_client
+from kernel.redis import redact_url, redis_client
 from kernel.tasks import TaskSet
 from pbx.agi_server import FastAGIServer, Handler
 from pbx.ami import AMIClient
@@ -128,7 +128,7 @@ class Runtime:
     @property
     def redis_url(self) -> str:
         """The URL every client uses (with the password of the private Redis)."""
-        return self.redis_server.url if self.redis_server else self.settings.redis.url
+        return self.redis_server.url if self.redis_server else self.settings.redis.client_url
 
     def _redis_data_dir(self) -> Path | None:
         """The persistent Redis folder, unless another hotline on this machine holds it."""
@@ -172,8 +172,8 @@ class Runtime:
 
     async def start(self) -> None:
         s = self.settings
-        if s.redis.url:
-            url = s.redis.url
+        if s.redis.client_url:            # one server, or the master the sentinels name (kernel/redis.py)
+            url = s.redis.client_url
         else:
             self.redis_server = RedisServer(self.run, port=s.network.redis_port or None,
                                             data_dir=self._redis_data_dir())

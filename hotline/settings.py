@@ -17,6 +17,7 @@ import yaml
 
 from dialplan.trunks import Network, parse_network, parse_trunks
 from kernel.errors import HotlineError
+from kernel.redis import RedisUrlError, sentinel_url
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULTS = REPO / "config" / "hotline.yaml"
@@ -59,7 +60,21 @@ class NetworkSection:
 
 @dataclass(frozen=True)
 class RedisSection:
-    url: str
+    """One Redis (`url`), or a Sentinel-managed master (`sentinels` + `master`): kernel/redis.py."""
+    url: str                 # redis://[:password@]host:port/db ("" and no sentinels: a private redis-server)
+    sentinels: list          # ["host:port", ...] of the sentinels (three in a deployment); [] = no Sentinel
+    master: str              # the master's name the sentinels watch (their `sentinel monitor NAME ...`)
+    password: str            # the data servers' requirepass, with sentinels (with url: in the url)
+    sentinel_password: str   # the sentinels' own requirepass ("" = they take none)
+
+    @property
+    def client_url(self) -> str:
+        """What every client connects with (kernel.redis.redis_client): the url, or the
+        redis+sentinel:// URL of the sentinels; "" when neither is set."""
+        if self.sentinels:
+            return sentinel_url(self.sentinels, self.master, password=self.password,
+                                sentinel_password=self.sentinel_password)
+        return self.url
 
 
 @dataclass(frozen=True)
@@ -304,9 +319,23 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
         problems.append(f"{path}.version: expected 16 or 22, got {data.get('version')!r}")
     if cls is AsteriskSection and data.get("live_capture") not in ("auto", "eagi", "audiosocket"):
         problems.append(f"{path}.live_capture: expected auto, eagi or audiosocket, got {data.get('live_capture')!r}")
+    if cls is RedisSection and not problems:
+        _check_redis(data, path, problems)
     if cls is RecordingsSection and data.get("compress") not in ("ogg", "flac", "none"):
         problems.append(f"{path}.compress: expected ogg, flac or none, got {data.get('compress')!r}")
     return cls(**kwargs) if not problems else None
+
+
+def _check_redis(data: Mapping, path: str, problems: list[str]) -> None:
+    if not data["sentinels"]:
+        return
+    if data["url"]:
+        problems.append(f"{path}: url and sentinels: set one of them")
+    try:
+        sentinel_url(data["sentinels"], data["master"], password=data["password"],
+                     sentinel_password=data["sentinel_password"])
+    except RedisUrlError as exc:
+        problems.append(f"{path}.sentinels: {exc}")
 
 
 def load(config: Path | None = None, env: Mapping[str, str] | None = None,
