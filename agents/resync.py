@@ -63,7 +63,12 @@ class RedisLossWatch:
     a marker key of this node's, set at start, is gone. Then the live state is rebuilt at once
     rather than at the next restart: the routing scripts loaded again, this node beats, the resync
     with Asterisk, and `rebuild` hooks (the calls waiting here put back in their lanes in their
-    place). The records are not Redis's to lose: they went to PostgreSQL first (records/)."""
+    place). The records are not Redis's to lose: they went to PostgreSQL first (records/).
+
+    Also when another Redis server answers (its run_id changed: Sentinel promoted a replica, or
+    Redis restarted from its append-only file) with the marker still there: asynchronous
+    replication and `appendfsync everysec` may have lost the last writes, so the same rebuild runs
+    (every hook is safe on state that is still whole)."""
 
     def __init__(self, redis, key: str, rebuild: Iterable[Callable[[], Awaitable[object]]], *,
                  every_s: float = 1.0) -> None:
@@ -72,16 +77,34 @@ class RedisLossWatch:
         self.rebuild = list(rebuild)
         self.every_s = every_s
         self.lost = 0                 # how many times it was lost (and the state rebuilt)
+        self.server: str | None = None  # the run_id of the Redis server last seen
 
     async def mark(self) -> None:
         await self.redis.set(self.key, str(time.time()))
 
+    async def _server(self) -> str | None:
+        try:
+            info = await self.redis.info("server")
+        except RedisError:
+            raise
+        except Exception:               # a stand-in without INFO (unit tests' fakes)
+            return None
+        run_id = info.get("run_id") if isinstance(info, dict) else None
+        return str(run_id) if run_id else None
+
     async def check(self) -> bool:
-        """One look: True when the data was lost (and the state rebuilt)."""
+        """One look: True when the data was lost or another server answers (and the state rebuilt)."""
+        server = await self._server()
+        changed = self.server is not None and server is not None and server != self.server
+        self.server = server or self.server
         if await self.redis.exists(self.key):
-            return False
-        log.warning("Redis lost its data (flushed, or restarted empty): rebuilding the live state "
-                    "(seats, calls waiting here); the records are in PostgreSQL")
+            if not changed:
+                return False
+            log.warning("another Redis server answers (a failover, or a restart from its file): the last "
+                        "writes may be lost; rebuilding the live state (seats, calls waiting here)")
+        else:
+            log.warning("Redis lost its data (flushed, or restarted empty): rebuilding the live state "
+                        "(seats, calls waiting here); the records are in PostgreSQL")
         await self.mark()
         for hook in self.rebuild:
             try:

@@ -91,7 +91,7 @@ async def load(deps: Deps, *, demo_seats: int = 0, demo_wrap_up_s: float | None 
         return live.transcriber is not None and call_id in live.transcriber.active
 
     recs = recordings.load(deps, trees, busy=transcribing)
-    tix = tickets.load(deps, trees, stt.pool, keep=recs.keeper.describe_done)
+    tix = tickets.load(deps, trees, stt.pool, keep=recs.keeper.describe_done, routing=seats)
     live = await speech.load_live(deps, trees, stt, tix)
     rv = await revisit.load(deps, trees, seats, tix)
     walk = ivr.load(deps, trees, seats, cbs, xfers, tix, recs)

@@ -34,6 +34,7 @@ from redis.exceptions import WatchError
 
 from kernel.privacy import mask_name, mask_number
 from kernel.redis_text import hash_fields, text_map, text_or_none, texts
+from kernel.resources import package_text
 from tickets.confirm import EXTRACTED_FIELDS, confirmed_fields, corrections, work_order
 from tickets.extract import extract
 from tickets.keys import TicketKeys
@@ -44,6 +45,7 @@ from tickets.rules import Rules, load_rules
 from tickets.turns import render as render_turns
 
 log = logging.getLogger(__name__)
+_SEQ_AT_LEAST = package_text("tickets", "lua/seq_at_least.lua")
 
 DEFAULT_TZ = "Asia/Shanghai"
 FLOOR_KEEP_S = 5.0            # how long the records' answer for a day's ticket-number floor is reused
@@ -260,6 +262,8 @@ class TicketStore:
         # restarts above it, so no ticket id is given twice.
         self.seq_floor = seq_floor
         self._floors: dict[str, asyncio.Task[int]] = {}     # one records lookup per day in flight
+        self._checked_days: set[str] = set()                 # day counters checked against the records
+        self._seq_at_least = redis.register_script(_SEQ_AT_LEAST)
         self.keys = keys
         self.id_prefix = id_prefix
         self.tz = ZoneInfo(tz)
@@ -578,12 +582,22 @@ class TicketStore:
                 log.exception("ticket %s: the record sink failed", ticket.id)
         return ticket
 
+    async def counters_suspect(self) -> None:
+        """Redis changed under us (a failover to a replica, or data lost): a day counter that is there
+        may still lag numbers already given (asynchronous replication loses the last writes), so each
+        day's counter is checked against the records once more before its next number."""
+        self._checked_days.clear()
+        self._floors.clear()                          # a floor read before the change is not asked again
+
     async def _next_seq(self, day: str) -> int:
         key = self.keys.seq(day)
-        if self.seq_floor is not None and not await self.r.exists(key):
+        if self.seq_floor is not None and (day not in self._checked_days or not await self.r.exists(key)):
             floor = await self._floor(day)
             if floor > 0:
-                await self.r.set(key, floor, nx=True)
+                await self._seq_at_least(keys=[key], args=[floor])
+            self._checked_days.add(day)
+            if len(self._checked_days) > 8:           # only today and yesterday matter
+                self._checked_days = set(sorted(self._checked_days)[-2:])
         return int(await self.r.incr(key))
 
     async def _floor(self, day: str) -> int:

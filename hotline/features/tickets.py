@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from hotline.features.base import Deps, Feature
 from hotline.features.ivr import Trees
+from hotline.features.routing import Routing
 from hotline.settings import Settings
 from recordings.describe import DescribeToTicket
 from recordings.stt.pool import STTPool
@@ -36,13 +37,17 @@ def handoff_worker(s: Settings, redis: aioredis.Redis, node: str, store: TicketS
                          on_finished=store.record)
 
 
-def load(deps: Deps, trees: Trees, pool: STTPool | None, keep: Keep | None = None) -> Tickets:
-    """keep: the caller's account kept (compressed) once speech-to-text has read it."""
+def load(deps: Deps, trees: Trees, pool: STTPool | None, keep: Keep | None = None,
+         routing: Routing | None = None) -> Tickets:
+    """keep: the caller's account kept (compressed) once speech-to-text has read it; routing: its
+    watch on Redis (lost data, a failover) has each day's ticket counter checked against the records."""
     s, records = deps.settings, deps.records
     store = TicketStore(deps.redis, sink=records.writer.ticket if records else None,
                         seq_floor=records.ticket_seq_floor if records else None,
                         recall=records.ticket_doc if records else None)
     describe = DescribeToTicket(store, trees.calls, pool, publish=deps.publish, keep=keep)
+    if routing is not None:
+        routing.redis_lost.rebuild.append(store.counters_suspect)
     handoff = handoff_worker(s, deps.redis, deps.node, store)
     return Tickets(store=store, describe=describe, handoff=handoff, closers=[describe.close],
                    tasks=[("ticket-handoff", handoff.run)])

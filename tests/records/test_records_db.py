@@ -203,3 +203,36 @@ async def test_a_draft_lost_with_redis_is_written_back_from_the_records_and_conf
             await tickets.get("ZZ12345-20260101-999999")                        # neither has it: still not found
     finally:
         task.cancel()
+
+
+async def test_a_day_counter_that_lags_the_records_never_gives_a_number_twice(pg_db, redis_client, tmp_path):
+    """After a failover the day's counter may be behind numbers already given (asynchronous
+    replication lost the last INCRs; the tickets went to PostgreSQL through the spool). The first
+    draft of a day, and the first after the watch reports another server, is numbered above the
+    records' highest; the counter is only ever raised."""
+    db, _ = pg_db
+    writer, task = await _writer(db, tmp_path)
+
+    async def floor(day):
+        assert await writer.drain(5)
+        async with db.pool.acquire() as conn:
+            return await conn.fetchval("SELECT coalesce(max(split_part(id, '-', 3)::bigint), 0) FROM tickets "
+                                       "WHERE day = to_date($1, 'YYYYMMDD')", day) or 0
+
+    try:
+        tickets = TicketStore(redis_client, sink=writer.ticket, seq_floor=floor)
+        made = [await tickets.create_draft(f"1700000400.{i}", None, "路灯坏了") for i in range(3)]
+        numbers = [int(t.id.rsplit("-", 1)[1]) for t in made]
+        assert numbers == sorted(set(numbers)) and len(numbers) == 3
+        day = made[0].id.split("-")[1]
+        assert await writer.drain(10)
+        await redis_client.set(tickets.keys.seq(day), numbers[0])         # the new master lags by two
+        await tickets.counters_suspect()                                  # the watch saw another server
+        t4 = await tickets.create_draft("1700000400.9", None, "路灯坏了")
+        assert int(t4.id.rsplit("-", 1)[1]) == numbers[-1] + 1
+        await redis_client.set(tickets.keys.seq(day), 10**6)              # ahead of the records: kept
+        await tickets.counters_suspect()
+        t5 = await tickets.create_draft("1700000401.0", None, "路灯坏了")
+        assert int(t5.id.rsplit("-", 1)[1]) == 10**6 + 1
+    finally:
+        task.cancel()

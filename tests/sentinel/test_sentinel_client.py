@@ -31,9 +31,18 @@ async def _until_ok(op, timeout: float) -> float:
 
 
 async def test_client_follows_the_master_across_a_failover(sentinel_group, sentinel_redis):
+    from agents.resync import RedisLossWatch
     from agents.store import Script
 
     r = sentinel_redis
+    rebuilt: list[float] = []
+
+    async def rebuild() -> None:
+        rebuilt.append(time.monotonic())
+
+    watch = RedisLossWatch(r, "hotline:alive:n1", [rebuild])     # the controller's watch (agents/resync.py)
+    await watch.mark()
+    assert not await watch.check()
     first = sentinel_group.master_address()
     await r.set("before", "1")
     assert await r.wait(1, 5000) == 1            # the replica has it (see test_sentinel_tickets.py)
@@ -61,6 +70,12 @@ async def test_client_follows_the_master_across_a_failover(sentinel_group, senti
     assert await r.script_exists(incr.sha, twice.sha) == [False, False]
     assert await incr(keys=["n"], args=[1]) == 6
     assert await twice(r, 4) == 8
+
+    # the marker replicated, but another server answers: the live state is rebuilt (resync with
+    # Asterisk, each day's ticket counter checked against the records), once
+    assert await r.exists("hotline:alive:n1")
+    assert await watch.check() and len(rebuilt) == 1
+    assert not await watch.check() and len(rebuilt) == 1
 
 
 async def test_the_live_channel_is_heard_again_after_a_failover(sentinel_group, sentinel_redis):

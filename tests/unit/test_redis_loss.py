@@ -44,3 +44,29 @@ async def test_the_loss_is_noticed_once_and_every_hook_runs_even_after_one_fails
     redis.data.clear()                                       # FLUSHALL
     assert await watch.check() and ran == ["first", "second"] and watch.lost == 1
     assert not await watch.check() and watch.lost == 1       # marked again: not rebuilt twice
+
+
+class FakeServer(FakeRedis):
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_id = "a" * 40
+
+    async def info(self, section: str) -> dict[str, str]:
+        assert section == "server"
+        return {"run_id": self.run_id}
+
+
+async def test_another_server_answering_with_the_marker_still_there_rebuilds_once():
+    """Sentinel promoted a replica (the marker replicated, the last writes maybe not), or Redis came
+    back from its append-only file: the same rebuild runs, once per change of server."""
+    redis, ran = FakeServer(), []
+
+    async def hook():
+        ran.append(redis.run_id)
+
+    watch = RedisLossWatch(redis, "hotline:alive:n1", [hook])
+    await watch.mark()
+    assert not await watch.check() and not await watch.check() and ran == []
+    redis.run_id = "b" * 40                                  # the replica, now master, has the marker
+    assert await watch.check() and ran == ["b" * 40] and watch.lost == 1
+    assert not await watch.check() and watch.lost == 1
