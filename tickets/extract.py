@@ -36,6 +36,7 @@ _NormTurn = tuple[str, str, frozenset[int]]          # (speaker, normalized text
 NEGATION_WINDOW = 3
 CONTEXT_WINDOW = 12
 NOW_WINDOW = 6
+UNHARMED_WINDOW = 16
 
 
 @dataclass(frozen=True)
@@ -223,12 +224,20 @@ def _live(hits: list[Hit], text: str, rules: Rules) -> list[Hit]:
         if rules.negation.search(text[max(0, h.start - NEGATION_WINDOW):h.start]):
             continue
         before = text[max(0, h.start - CONTEXT_WINDOW):h.end]
-        if rules.context.search(before) and not rules.now.search(text[max(0, h.start - NOW_WINDOW):h.end + NOW_WINDOW]):
+        if rules.context.search(before) and not _said_now(text, h, rules):
             continue
         if h.text in rules.needs_now and not rules.needs_now_words.search(text[max(0, h.start - 16):h.end + 8]):
             continue
+        if rules.unharmed.search(text[h.end:h.end + UNHARMED_WINDOW]):
+            continue
         out.append(h)
     return out
+
+
+def _said_now(text: str, h: Hit, rules: Rules) -> bool:
+    """A now-word next to the cue (现在, 刚刚 ...), not one that means "until now" (到现在)."""
+    window = rules.until_now.sub("", text[max(0, h.start - NOW_WINDOW):h.end + NOW_WINDOW])
+    return bool(rules.now.search(window))
 
 
 def _homophones(text: str, rules: Rules) -> str:
@@ -277,6 +286,9 @@ def _scores(hits: list[Hit]) -> tuple[dict[str, float], dict[str, list[str]]]:
 def _emergency(text: str, rules: Rules) -> _Pick:
     hits = [h for h in _live(rules.emergency.matcher.find(text), text, rules)
             if not rules.near_miss.search(text[max(0, h.start - NEGATION_WINDOW):h.start])]
+    if hits and rules.settled.search(text):
+        # a thank-you or a claim for damages tells of a danger that is over, unless said to be on now
+        hits = [h for h in hits if _said_now(text, h, rules)]
     scores, words = _scores(hits)
     if not scores:
         return _Pick(None, 0.0)

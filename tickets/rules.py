@@ -117,9 +117,12 @@ class Rules:
     title_objects: tuple[str, ...]
     context: re.Pattern[str] = re.compile("(?!)")        # past / hypothetical / reported: cue does not count
     now: re.Pattern[str] = re.compile("(?!)")            # ... unless said to be happening now
+    until_now: re.Pattern[str] = re.compile("(?!)")      # 到现在: "until now" is not a now-word
     needs_now: frozenset[str] = frozenset()
     needs_now_words: re.Pattern[str] = re.compile("(?!)")
     near_miss: re.Pattern[str] = re.compile("(?!)")      # 差点栽进去: the danger is there, nobody is hurt
+    unharmed: re.Pattern[str] = re.compile("(?!)")       # 撞了车，好在人没事: said after a cue, nobody came to harm
+    settled: re.Pattern[str] = re.compile("(?!)")        # a thank-you, a claim for damages: the danger told of is over
     homophones: re.Pattern[str] | None = None
     homophone_map: Mapping[str, str] = field(default_factory=dict)
     segmenter_words: tuple[str, ...] = field(repr=False, default=())
@@ -302,9 +305,12 @@ def _build(folder: Path, doc: Mapping[str, Any], taxonomy: Taxonomy, gazetteer: 
     context = _alternation(_words([*(ctx.get("past") or ()), *(ctx.get("hypothetical") or ()),
                                    *(ctx.get("reported") or ())]))
     now = _alternation(_words(ctx.get("now")))
+    until_now = _alternation(_words(ctx.get("until_now")))
     needs_now = frozenset(_words(ctx.get("needs_now")))
     needs_now_words = _alternation(_words(ctx.get("needs_now_words")))
     near_miss = _alternation(_words(ctx.get("near_miss")))
+    unharmed = _alternation(_words(ctx.get("unharmed")))
+    settled = _alternation(_words(ctx.get("settled")))
     homophone_map = {compact(str(k)): compact(str(v)) for k, v in (doc.get("homophones") or {}).items()}
     for k, v in homophone_map.items():
         if len(k) != len(v):
@@ -316,7 +322,8 @@ def _build(folder: Path, doc: Mapping[str, Any], taxonomy: Taxonomy, gazetteer: 
         config_dir=folder, limits=limits, taxonomy=taxonomy, gazetteer=gazetteer, appeal=appeal,
         urgency=urgency, emergency=emergency, names=names, callback=callback, text=text,
         negation=negation, title_objects=title_objects, segmenter_words=segmenter_words,
-        context=context, now=now, needs_now=needs_now, needs_now_words=needs_now_words, near_miss=near_miss, homophones=homophones, homophone_map=homophone_map,
+        context=context, now=now, until_now=until_now, needs_now=needs_now, needs_now_words=needs_now_words, near_miss=near_miss,
+        unharmed=unharmed, settled=settled, homophones=homophones, homophone_map=homophone_map,
     )
 
 

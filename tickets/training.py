@@ -86,13 +86,13 @@ class Outcome:
 def retrain(tickets: Iterable[Mapping[str, Any]], folder: Path | None = None, rules: Any = None) -> Outcome:
     folder = folder or learned.model_dir()
     site = [c for c in (case_from_ticket(t) for t in tickets) if c is not None]
-    site_train = [(c.transcript, c.labels) for c in site if c.split == "train"]
+    site_train = [(c.transcript, c.labels, learned.HAND_WRITTEN_WEIGHT) for c in site if c.split == "train"]
     site_held = [c for c in site if c.split == "holdout"]
     held = heldout_cases(site_held)
     before = learned.current_version(folder)
     old_model = learned.load(folder / f"{before}.pkl") if before else None
     version = learned.next_version(folder)
-    cases = list(learned.cases_from_files(learned.TRAIN_FILES)) + site_train
+    cases = list(learned.weighted_cases(learned.TRAIN_FILES)) + site_train
     new_model = learned.train(cases, version=version, source=f"committed set + {len(site_train)} confirmed ticket(s)")
     new = score(evaluate(held, rules, model=new_model))
     old = score(evaluate(held, rules, model=old_model))

@@ -84,10 +84,20 @@ def test_retrain_keeps_a_model_only_if_it_is_not_worse(small_model, tmp_path, mo
                 "confirmed": {"appeal_type": "投诉", "category": ["环境保护", "大气污染"], "urgency": "一般",
                               "emergency": None}} for i in range(20)]
 
-    def starved(cases, **kw):                                 # a genuinely weaker model: 40 cases
-        return real_train(list(cases)[:40], **kw)
+    def mislabelled(cases, **kw):
+        """A genuinely weaker model whatever its share against the rules: the current model's 800
+        cases with every appeal type and category moved to the next one."""
+        cases = list(cases)[:800]
+        appeals = sorted({c[1]["appeal_type"] for c in cases})
+        cats = sorted({tuple(c[1]["category"]) for c in cases})
 
-    monkeypatch.setattr(learned, "train", starved)
+        def wrong(lab):
+            return {**lab, "appeal_type": appeals[(appeals.index(lab["appeal_type"]) + 1) % len(appeals)],
+                    "category": list(cats[(cats.index(tuple(lab["category"])) + 1) % len(cats)])}
+
+        return real_train([(c[0], wrong(c[1]), *c[2:]) for c in cases], **kw)
+
+    monkeypatch.setattr(learned, "train", mislabelled)
     worse = training.retrain(tickets, folder, rules)
     assert worse.version == "v0002" and not worse.kept, worse
     assert worse.new["mean"] < worse.old["mean"] or worse.new["emergency_recall"] < worse.old["emergency_recall"]

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 UNSEEN = DATA / "tickets_unseen.jsonl"
 TRAINING = (DATA / "tickets_train.jsonl", DATA / "tickets_eval.jsonl", DATA / "tickets_heldout.jsonl",
+            DATA / "tickets_written.jsonl",
             ROOT / "scripts" / "gen_tickets_data.py")
 RUN = 12
 _DROP = re.compile(r"[\s，。？！、：；,.?!:;…\"'“”（）()]")
@@ -81,10 +82,12 @@ def test_the_unseen_set_has_both_halves_and_all_three_styles() -> None:
 
 
 # Measured on each half with the committed rules and the default model (see the README's
-# draft-ticket section), minus a margin of about two calls in 78.
+# draft-ticket section and tests/data/TICKETS.md), minus a margin of about two calls in 78.
+# Raised 2026-12-03 after tickets_written.jsonl joined the training set (B: appeal 0.85,
+# L1 0.91, L2 0.85; A: L2 0.88); a floor is never lowered.
 FLOORS = {
-    "A": {"appeal_type": 0.93, "category_l1": 0.93, "category_l2": 0.82, "district": 0.97, "urgency": 0.96, "emergency": 0.97, "callback_number": 0.97, "caller_name": 0.97},
-    "B": {"appeal_type": 0.79, "category_l1": 0.82, "category_l2": 0.76, "district": 0.96, "urgency": 0.88, "emergency": 0.93, "callback_number": 0.96, "caller_name": 0.93},
+    "A": {"appeal_type": 0.93, "category_l1": 0.93, "category_l2": 0.86, "district": 0.97, "urgency": 0.96, "emergency": 0.97, "callback_number": 0.97, "caller_name": 0.97},
+    "B": {"appeal_type": 0.82, "category_l1": 0.88, "category_l2": 0.82, "district": 0.96, "urgency": 0.88, "emergency": 0.93, "callback_number": 0.96, "caller_name": 0.93},
 }
 EMERGENCY_FLOORS = {
     "A": {"recall": 0.97, "precision": 0.97},
