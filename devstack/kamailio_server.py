@@ -3,7 +3,8 @@ file rendered by dialplan/kamailio.py into a run folder (0600), started in the f
 port of a loopback address, its ctl socket in the run folder, stopped by its own pid (process group).
 Never touches /etc/kamailio or /run/kamailio.
 
-``rpc(...)`` runs one RPC over the ctl socket (kamcmd): ``drain(node)`` / ``undrain(node)`` and
+``rpc(...)`` runs one RPC over the ctl socket (kamcmd): ``reload(edge)`` (new node lists at runtime),
+``drain(node)`` / ``undrain(node)`` and
 ``states()`` (each node's dispatcher flags, e.g. ``AP`` active+probing, ``IP`` inactive, ``DX`` disabled)
 are built on it.
 """
@@ -128,6 +129,25 @@ class KamailioServer:
         except (subprocess.TimeoutExpired, OSError):
             return None
         return res.stdout if res.returncode == 0 else None
+
+    def reload(self, edge: Edge | None = None) -> None:
+        """New settings at runtime (a node added, removed or drained in the settings): the lists are written
+        again and re-read (dispatcher.reload, permissions.addressReload); kamailio.cfg itself is not.
+        A reload keeps the state of the nodes it already had, so each node's drained setting is applied
+        after it: the settings win over an earlier drain by RPC."""
+        if edge is not None:
+            self.edge = edge
+        self.render()
+        for command in ("dispatcher.reload", "permissions.addressReload"):
+            if self.rpc(command) is None:
+                raise ProcessError("kamailio", f"{command} failed", tail(self.log))
+        states = self.states()
+        for node in self.edge.nodes:
+            disabled = states.get(node.uri, "").startswith("D")
+            if node.drained and not disabled:
+                self.drain(node)
+            elif disabled and not node.drained:
+                self.undrain(node)
 
     def drain(self, node: Node) -> None:
         """No new calls to this node (running calls finish: in-dialog requests follow the Record-Route)."""

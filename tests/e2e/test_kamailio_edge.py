@@ -230,6 +230,25 @@ async def test_a_drained_node_gets_no_new_calls_and_its_running_calls_finish(edg
     assert delta(before, edge.counts())["node1"] >= 2
 
 
+async def test_a_node_drained_in_the_settings_takes_no_calls_after_a_reload(edge):
+    kam = edge.kamailio
+    original = kam.edge
+    nodes = {n.name: {"address": n.address, "port": n.port, "drained": n.name == "node2"} for n in original.nodes}
+    settings = {"listen": original.listen, "port": original.port, "probe_interval_s": PROBE_S,
+                "invite_timeout_ms": INVITE_TIMEOUT_MS, "children": 2,
+                "pike": {"window_s": 2, "requests": PIKE_REQUESTS, "ban_s": 60}, "nodes": nodes}
+    try:
+        kam.reload(load_edge(settings, kam.trunks))
+        assert edge.state("node2").startswith("D") and edge.state("node1").startswith("A")
+        before = edge.counts()
+        stat = await run_calls(carrier(edge, "reloaded", calls=6, rate=20, talk_ms=500))
+        assert stat["SuccessfulCall(C)"] == "6", stat
+        assert delta(before, edge.counts()) == {"node1": 6, "node2": 0}
+    finally:
+        kam.reload(original)
+    await asyncio.to_thread(wait_for, lambda: edge.state("node2") == "AP", PROBE_S * 3 + 5, "node2 back in service")
+
+
 async def test_a_killed_node_gets_no_new_calls_within_the_probe_interval_and_comes_back(edge):
     dead = edge.nodes["node1"]
     assert dead.process and dead.process.pid
