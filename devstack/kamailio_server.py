@@ -16,6 +16,7 @@ import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class KamailioServer:
     run: Path
     edge: Edge
     trunks: tuple[Trunk, ...]
+    seats: Mapping[str, tuple[str, str]] = field(default_factory=dict)   # id -> (username, secret): registrar
     mask_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     shm_mb: int = 64
     process: ManagedProcess | None = None
@@ -87,7 +89,7 @@ class KamailioServer:
         """Write the three files (0600: the config holds the topology-hiding key)."""
         for sub in ("etc", "ctl", "log"):
             (self.run / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
-        conf = render_edge(self.edge, self.trunks, self.files(), self.mask_key)
+        conf = render_edge(self.edge, self.trunks, self.files(), self.mask_key, self.seats or None)
         write_atomic(self.cfg, conf.kamailio_cfg)
         write_atomic(self.etc / "dispatcher.list", conf.dispatcher_list)
         write_atomic(self.etc / "address.list", conf.address_list)

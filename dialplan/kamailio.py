@@ -15,6 +15,7 @@ Settings shape (the ``edge:`` mapping; the carriers come from the same ``trunks:
       pike: {window_s: 2, requests: 16, ban_s: 300}   # per unknown source address; over it: ignored ban_s
       mask_ip: 127.0.0.8           # the address topology hiding puts in the carrier's view (not routed)
       children: 4                  # Kamailio's UDP worker processes
+      registrar: {realm: hotline, max_expires_s: 3600}   # optional: Kamailio is the seat phones' registrar
 
 What Kamailio does with it:
 - a request from an address no trunk lists (``trunks.*.inbound_from``) and no node is rate-limited with
@@ -24,6 +25,9 @@ What Kamailio does with it:
   active ones; a 5xx or no reply within ``invite_timeout_ms`` tries the next node (``failure_route``), the
   silent node is marked inactive and probed; OPTIONS every ``probe_interval_s`` bring it back;
 - the carrier sees no node address (``topoh``; messages towards the nodes are left as they are);
+- with ``registrar``: a seat phone registers here (digest checked against HA1s computed from the seats'
+  secrets, so no secret is in the config; it registers its own username only; location in memory in this
+  slice), and an INVITE from a node to a seat is sent wherever that seat registered (``lookup``);
 - a node is drained with ``dispatcher.set_state d 1 sip:ADDR:PORT`` over the ctl socket (``kamcmd``), or
   ``drained: true`` in the settings: no new calls go to it; in-dialog requests follow the Record-Route,
   so its running calls finish.
@@ -33,6 +37,7 @@ config; bad settings are refused with every problem listed (``EdgeSettingsError`
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -46,7 +51,10 @@ NODE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,30}")
 MASK_KEY = re.compile(r"[A-Za-z0-9_-]{16,128}")
 _PATH = re.compile(r"/[A-Za-z0-9._/+-]{1,400}")
 EDGE_KEYS = frozenset({"listen", "port", "nodes", "probe_interval_s", "invite_timeout_ms", "pike", "mask_ip",
-                       "children"})
+                       "children", "registrar"})
+REGISTRAR_KEYS = frozenset({"realm", "max_expires_s"})
+REALM = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
+SEAT_USER = re.compile(r"[A-Za-z0-9._+-]{1,64}")
 NODE_KEYS = frozenset({"address", "port", "drained"})
 PIKE_KEYS = frozenset({"window_s", "requests", "ban_s"})
 
@@ -89,6 +97,14 @@ class Pike:
 
 
 @dataclass(frozen=True)
+class Registrar:
+    """Kamailio as the registrar for seat phones (digest auth against the seats' secrets, as HA1)."""
+
+    realm: str = "hotline"
+    max_expires_s: int = 3600
+
+
+@dataclass(frozen=True)
 class Edge:
     listen: str = "127.0.0.1"
     port: int = 5060
@@ -98,6 +114,7 @@ class Edge:
     pike: Pike = field(default_factory=Pike)
     mask_ip: str = "127.0.0.8"
     children: int = 4
+    registrar: Registrar | None = None     # None: no REGISTER taken, no call from a node to a seat
 
     def node(self, name: str) -> Node:
         for n in self.nodes:
@@ -199,6 +216,42 @@ def _pike(data: Any, problems: list[str]) -> Pike:
     return Pike(window_s=window or 2, requests=requests or 16, ban_s=ban or 300)
 
 
+def _registrar(data: Any, problems: list[str]) -> Registrar | None:
+    if data in (None, False, ""):
+        return None
+    if data is True:
+        return Registrar()
+    if not isinstance(data, Mapping):
+        problems.append("edge.registrar: expected true or a mapping with realm, max_expires_s")
+        return None
+    _unknown(data, REGISTRAR_KEYS, "edge.registrar", problems)
+    realm = data.get("realm", "hotline")
+    if not isinstance(realm, str) or not REALM.fullmatch(realm):
+        problems.append(f"edge.registrar.realm: lower-case letters, digits, '.', '-' (at most 63), got {realm!r}")
+        realm = "hotline"
+    expires = _int(data.get("max_expires_s", 3600), "edge.registrar.max_expires_s", 60, 86400, problems)
+    return Registrar(realm=realm, max_expires_s=expires or 3600)
+
+
+def seat_ha1(seats: Mapping[str, tuple[str, str]], realm: str) -> tuple[tuple[str, str], ...]:
+    """(username, HA1) per seat: what the registrar checks digests against (no secret in the config).
+    seats: id -> (username, secret), as dialplan/seats.py takes them."""
+    problems: list[str] = []
+    out: dict[str, str] = {}
+    for seat_id, (user, secret) in sorted(seats.items()):
+        if not SEAT_USER.fullmatch(user):
+            problems.append(f"seat {seat_id}: username {user!r} is not letters, digits, '.', '_', '+', '-'")
+        elif not secret or any(c in secret for c in "\r\n\x00"):
+            problems.append(f"seat {seat_id}: no usable secret")
+        elif user in out:
+            problems.append(f"seat {seat_id}: username {user} is another seat's")
+        else:
+            out[user] = hashlib.md5(f"{user}:{realm}:{secret}".encode()).hexdigest()
+    if problems:
+        raise EdgeSettingsError(problems)
+    return tuple(out.items())
+
+
 def parse_edge(data: Any, trunks: tuple[Trunk, ...] | list[Trunk], problems: list[str]) -> Edge | None:
     """The ``edge:`` settings checked against the (already parsed) trunks; None when any problem was found."""
     start = len(problems)
@@ -214,6 +267,7 @@ def parse_edge(data: Any, trunks: tuple[Trunk, ...] | list[Trunk], problems: lis
     pike = _pike(data.get("pike"), problems)
     mask_ip = _ip(data.get("mask_ip", "127.0.0.8"), "edge.mask_ip", problems)
     children = _int(data.get("children", 4), "edge.children", 1, 64, problems)
+    registrar = _registrar(data.get("registrar"), problems)
     if listen is not None and port is not None:
         for n in nodes:
             if (n.address, n.port) == (listen, port):
@@ -234,7 +288,8 @@ def parse_edge(data: Any, trunks: tuple[Trunk, ...] | list[Trunk], problems: lis
     if len(problems) > start or listen is None or port is None or mask_ip is None:
         return None
     return Edge(listen=listen, port=port, nodes=nodes, probe_interval_s=probe or 2,
-                invite_timeout_ms=timeout or 1500, pike=pike, mask_ip=mask_ip, children=children or 4)
+                invite_timeout_ms=timeout or 1500, pike=pike, mask_ip=mask_ip, children=children or 4,
+                registrar=registrar)
 
 
 def load_edge(data: Any, trunks: tuple[Trunk, ...] | list[Trunk]) -> Edge:
@@ -286,10 +341,14 @@ def _path(value: str) -> str:
     return value
 
 
-def render_cfg(edge: Edge, files: EdgeFiles, mask_key: str) -> str:
-    """kamailio.cfg for this edge (the secret mask_key inside: write it 0600)."""
+def render_cfg(edge: Edge, files: EdgeFiles, mask_key: str,
+               seats: Mapping[str, tuple[str, str]] | None = None) -> str:
+    """kamailio.cfg for this edge (the secret mask_key inside: write it 0600). ``seats`` (id -> (username,
+    secret)): the seat phones that may register when the edge is their registrar."""
     if not MASK_KEY.fullmatch(mask_key):
         raise ValueError("mask_key: 16-128 letters, digits, '-' or '_'")
+    if edge.registrar is not None and not seats:
+        raise EdgeSettingsError(["edge.registrar: no seat with a username and secret to register"])
     listen = f"[{edge.listen}]" if ":" in edge.listen else edge.listen
     p = edge.pike
     values = {
@@ -319,13 +378,31 @@ def render_cfg(edge: Edge, files: EdgeFiles, mask_key: str) -> str:
     text = _CFG
     for k, v in values.items():
         text = text.replace("{{" + k + "}}", v)
+    for k, v in _registrar_blocks(edge, seats or {}, mask_key).items():
+        text = text.replace("{{" + k + "}}", v)
     if "{{" in text:
         raise ValueError("kamailio.cfg template: a placeholder was left unfilled")
     return text
 
 
-def render_edge(edge: Edge, trunks: tuple[Trunk, ...] | list[Trunk], files: EdgeFiles, mask_key: str) -> EdgeConfig:
-    return EdgeConfig(kamailio_cfg=render_cfg(edge, files, mask_key), dispatcher_list=render_dispatcher(edge),
+def _registrar_blocks(edge: Edge, seats: Mapping[str, tuple[str, str]], mask_key: str) -> dict[str, str]:
+    """The registrar's pieces of kamailio.cfg ("" each when the edge is not the seats' registrar)."""
+    reg = edge.registrar
+    if reg is None:
+        return {"registrar_modules": "", "registrar_dispatch": "", "registrar_routes": ""}
+    nonce = hashlib.sha256(f"nonce:{mask_key}".encode()).hexdigest()[:32]
+    cases = "".join(f'\t\tcase "{user}":\n\t\t\t$var(ha1) = "{ha1}";\n\t\t\tbreak;\n'
+                    for user, ha1 in seat_ha1(seats, reg.realm))
+    modules = _REGISTRAR_MODULES.replace("{{max_expires}}", str(reg.max_expires_s)).replace("{{nonce}}", nonce)
+    routes = _REGISTRAR_ROUTES.replace("{{realm}}", reg.realm).replace("{{cases}}", cases)
+    return {"registrar_modules": modules, "registrar_dispatch": _REGISTRAR_DISPATCH.replace("{{node}}",
+                                                                                          str(GROUP_NODE)),
+            "registrar_routes": routes}
+
+
+def render_edge(edge: Edge, trunks: tuple[Trunk, ...] | list[Trunk], files: EdgeFiles, mask_key: str,
+                seats: Mapping[str, tuple[str, str]] | None = None) -> EdgeConfig:
+    return EdgeConfig(kamailio_cfg=render_cfg(edge, files, mask_key, seats), dispatcher_list=render_dispatcher(edge),
                       address_list=render_addresses(edge, trunks))
 
 
@@ -372,7 +449,7 @@ loadmodule "pike.so"
 loadmodule "htable.so"
 loadmodule "dispatcher.so"
 loadmodule "topoh.so"
-
+{{registrar_modules}}
 modparam("ctl", "binrpc", "{{ctl}}")
 modparam("jsonrpcs", "transport", 2)
 modparam("jsonrpcs", "fifo_name", "{{fifo}}")
@@ -443,7 +520,7 @@ request_route {
 		sl_send_reply("200", "Keepalive");
 		exit;
 	}
-	if ($var(group) != {{carrier}}) {
+{{registrar_dispatch}}	if ($var(group) != {{carrier}}) {
 		xlog("L_NOTICE", "edge: refused $rm from $si:$sp (not a carrier)\n");
 		sl_send_reply("403", "Forbidden");
 		exit;
@@ -518,10 +595,69 @@ failure_route[NEXT_NODE] {
 	}
 }
 
-# Topology hiding towards the carriers only: messages sent to a node are left as they are.
+{{registrar_routes}}# Topology hiding towards the carriers only: messages sent to a node are left as they are.
 event_route[topoh:msg-outgoing] {
 	if (allow_address_group("$sndto(ip)", "$sndto(port)") == {{node}}) {
 		drop;
 	}
 }
+"""
+
+_REGISTRAR_MODULES = r"""loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "auth.so"
+
+# Seat phones register here (location in memory in this slice; Redis through db_redis is the next step).
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "max_expires", {{max_expires}})
+modparam("registrar", "default_expires", {{max_expires}})
+modparam("auth", "secret", "{{nonce}}")
+"""
+
+_REGISTRAR_DISPATCH = r"""	if (is_method("REGISTER")) {
+		route(REGISTRAR);
+		exit;
+	}
+	if ($var(group) == {{node}} && is_method("INVITE")) {
+		route(TO_SEAT);
+		exit;
+	}
+"""
+
+_REGISTRAR_ROUTES = r"""# A seat phone registers: digest against its HA1; it registers its own username only.
+route[REGISTRAR] {
+	route(SEAT_HA1);
+	if (!pv_www_authenticate("{{realm}}", "$var(ha1)", "1")) {
+		www_challenge("{{realm}}", "0");
+		exit;
+	}
+	if ($au != $tU) {
+		sl_send_reply("403", "Forbidden");
+		exit;
+	}
+	consume_credentials();
+	if (!save("location")) {
+		sl_reply_error();
+	}
+	exit;
+}
+
+route[SEAT_HA1] {
+	$var(ha1) = "none";
+	switch ($au) {
+{{cases}}	}
+}
+
+# A node rings a seat: wherever the seat registered.
+route[TO_SEAT] {
+	remove_hf("Route");
+	record_route();
+	if (!lookup("location")) {
+		sl_send_reply("480", "Temporarily Unavailable");
+		exit;
+	}
+	xlog("L_INFO", "edge: node $si rings seat $rU at $ru\n");
+	route(RELAY);
+}
+
 """

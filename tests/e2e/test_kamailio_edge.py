@@ -3,7 +3,8 @@
 Kamailio (devstack/kamailio_server.py, config from dialplan/kamailio.py) listens on 127.0.0.1; the nodes are
 two private Asterisks on 127.0.0.11 and 127.0.0.12 whose only trunk is Kamailio's address and whose dialplan
 answers and echoes the caller's RTP. SIPp plays the carrier from 127.0.0.2 (the trunk's inbound_from) with
-a real RTP stream; strangers are 127.0.0.7 and 127.0.0.9. Each node's share is read from its own side
+a real RTP stream; strangers are 127.0.0.7 and 127.0.0.9. Kamailio is also the registrar of a seat phone
+(SIPp on 127.0.0.3) that both nodes ring through it. Each node's share is read from its own side
 (`core show channels count`: calls processed).
 """
 from __future__ import annotations
@@ -37,8 +38,12 @@ NODE_IPS = {"node1": "127.0.0.11", "node2": "127.0.0.12"}
 PROBE_S, INVITE_TIMEOUT_MS = 1, 1000
 PIKE_REQUESTS = 10
 
-ANSWER = f"""; the node's whole dialplan in this test: answer, echo the caller's RTP until they hang up
+SEAT_DID, SEAT_USER, SEAT_SECRET, SEAT_IP = "12399", "seat1", "s3cret-seat-1", "127.0.0.3"
+ANSWER = f"""; the node's whole dialplan in this test: answer, echo the caller's RTP until they hang up;
+; {SEAT_DID} rings the seat phone {SEAT_USER} through Kamailio (its registrar)
 [{V.ENTRY}]
+exten => {SEAT_DID},1,Dial(PJSIP/{SEAT_USER}@edge,15)
+ same => n,Hangup()
 exten => _X.,1,Answer()
  same => n,Echo()
  same => n,Hangup()
@@ -64,9 +69,10 @@ class Edge:
         return self.kamailio.states().get(self.kamailio.edge.node(name).uri, "")
 
 
-def _node(run: Path, ip: str) -> AsteriskServer:
+def _node(run: Path, ip: str, edge_port: int) -> AsteriskServer:
     trunk_problems: list[str] = []
-    edge_trunk = parse_trunks({"edge": {"inbound_from": [f"{EDGE_IP}/32"]}}, trunk_problems)
+    edge_trunk = parse_trunks({"edge": {"inbound_from": [f"{EDGE_IP}/32"], "outbound": f"sip:{EDGE_IP}:{edge_port}"}},
+                              trunk_problems)
     assert not trunk_problems
     sip_port = free_ports(1, ip)[0]
     ports = AsteriskPorts(ami=free_ports(1)[0], sip=sip_port, rtp_start=20000 + (sip_port % 40) * 1000)
@@ -79,15 +85,17 @@ def _node(run: Path, ip: str) -> AsteriskServer:
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory):
     base = tmp_path_factory.mktemp("edge")
-    nodes = {name: _node(base / name, ip) for name, ip in NODE_IPS.items()}
+    edge_port = free_ports(1, EDGE_IP)[0]
+    nodes = {name: _node(base / name, ip, edge_port) for name, ip in NODE_IPS.items()}
     problems: list[str] = []
     trunks = parse_trunks({"carrier": {"inbound_from": [f"{CARRIER_IP}/32"]}}, problems)
     assert not problems
-    settings = {"listen": EDGE_IP, "port": free_ports(1, EDGE_IP)[0], "probe_interval_s": PROBE_S,
+    settings = {"listen": EDGE_IP, "port": edge_port, "probe_interval_s": PROBE_S, "registrar": {"realm": "hotline"},
                 "invite_timeout_ms": INVITE_TIMEOUT_MS, "children": 2,
                 "pike": {"window_s": 2, "requests": PIKE_REQUESTS, "ban_s": 60},
                 "nodes": {n: {"address": a.sip_bind, "port": a.ports.sip} for n, a in nodes.items()}}
-    kam = KamailioServer(base / "kamailio", load_edge(settings, trunks), trunks)
+    kam = KamailioServer(base / "kamailio", load_edge(settings, trunks), trunks,
+                         seats={"1001": (SEAT_USER, SEAT_SECRET)})
     started: list[AsteriskServer] = []
     try:
         for a in nodes.values():
@@ -142,6 +150,45 @@ async def run_calls(p: sip.Sipp) -> dict[str, str]:
     return stat
 
 
+def register_uac(*, user: str, password: str, contact: tuple[str, int], expect: str = "200") -> str:
+    """A seat phone's REGISTER (digest auth when challenged), its Contact where its phone listens."""
+    def register(cseq: int, auth: bool) -> str:
+        authorization = f"[authentication username={user} password={password}]\n" if auth else ""
+        return f"""REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@[remote_ip]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{user}@[remote_ip]>
+Call-ID: [call_id]
+CSeq: {cseq} REGISTER
+Contact: <sip:{user}@{contact[0]}:{contact[1]}>
+Expires: 300
+Max-Forwards: 70
+{authorization}Content-Length: 0
+"""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="register">
+  <send retrans="500"><![CDATA[
+{register(1, False)}
+]]></send>
+  <recv response="401" auth="true"/>
+  <send retrans="500"><![CDATA[
+{register(2, True)}
+]]></send>
+  <recv response="{expect}"/>
+</scenario>
+"""
+
+
+async def register(e: Edge, name: str, password: str, contact: tuple[str, int], expect: str) -> sip.Sipp:
+    host, port = e.kamailio.address
+    p = sip.Sipp(e.folder / "sipp", register_uac(user=SEAT_USER, password=password, contact=contact, expect=expect),
+                 ip=SEAT_IP, name=name, remote=f"{host}:{port}", timeout_s=20)
+    p.start()
+    rc = await asyncio.to_thread(p.wait, 30)
+    assert rc == 0, p.log_tail()
+    return p
+
+
 def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {n: after[n] - before[n] for n in after}
 
@@ -170,6 +217,34 @@ async def test_carrier_calls_are_spread_over_both_nodes_all_answered_topology_hi
         headers = m.split("\n\n")[0]
         assert not any(ip in headers for ip in NODE_IPS.values()), headers
         assert re.search(r"^Record-Route:.*127\.0\.0\.1", headers, re.M | re.I), headers
+
+
+async def test_a_seat_registered_at_kamailio_answers_callers_from_both_nodes(edge):
+    phone = sip.Sipp(edge.folder / "sipp", sip.seat_uas(pcap=None, talk_ms=20000), ip=SEAT_IP, name="seat-phone",
+                     calls=4, timeout_s=60)
+    wrong = await register(edge, "register-wrong", "not-the-secret", (SEAT_IP, phone.port), expect="401")
+    assert len(wrong.received("SIP/2.0 401")) == 2 and not wrong.received("SIP/2.0 200")
+    ok = await register(edge, "register", SEAT_SECRET, (SEAT_IP, phone.port), expect="200")
+    assert re.search(rf"^Contact:.*{SEAT_IP}:{phone.port}", ok.received("SIP/2.0 200")[0], re.M | re.I)
+    before = edge.counts()
+    phone.start()
+    try:
+        host, port = edge.kamailio.address
+        rtp = sip.RtpStream().silence(2.5)
+        calls = sip.Sipp(edge.folder / "sipp", routed(sip.carrier_uac(pcap=rtp.pcap(edge.folder / "seat.pcap"),
+                                                                       did=SEAT_DID, talk_ms=2000)),
+                         ip=CARRIER_IP, name="to-seat", remote=f"{host}:{port}", calls=4, rate=4, timeout_s=60)
+        stat = await run_calls(calls)
+        assert stat["SuccessfulCall(C)"] == "4", stat
+    finally:
+        phone.stop()
+    assert len(phone.received("INVITE")) == 4
+    got = delta(before, edge.counts())
+    assert got["node1"] >= 1 and got["node2"] >= 1 and sum(got.values()) == 4, got
+    # both nodes rang the one seat through Kamailio (its registrar: the location lookup)
+    log = edge.kamailio.log.read_text(errors="replace")
+    for ip in NODE_IPS.values():
+        assert f"edge: node {ip} rings seat {SEAT_USER} at sip:{SEAT_USER}@{SEAT_IP}:{phone.port}" in log
 
 
 async def test_invite_from_an_unknown_address_is_refused(edge):

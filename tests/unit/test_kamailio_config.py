@@ -1,6 +1,7 @@
 """The SIP edge's settings and its Kamailio config (dialplan/kamailio.py): parsing, whitelisting and the
 rendered kamailio.cfg, dispatcher.list and permissions address file (pure; no Kamailio here —
 tests/e2e/test_kamailio_edge.py runs the rendered config)."""
+import hashlib
 import re
 
 import pytest
@@ -183,3 +184,43 @@ def test_render_edge_gives_the_three_files_and_drain_is_a_dispatcher_rpc():
     assert drain_command(edge.node("node1")) == ["dispatcher.set_state", "d", "1", "sip:10.0.0.11:5060"]
     assert drain_command(edge.node("node1"), drained=False) == ["dispatcher.set_state", "ap", "1",
                                                                "sip:10.0.0.11:5060"]
+
+
+SEATS = {"1001": ("seat1", "s3cret-seat-1"), "1002": ("seat2", "another-secret")}
+
+
+def test_registrar_settings_are_parsed_and_checked():
+    assert load_edge(settings(), carriers()).registrar is None
+    assert load_edge(settings(registrar=True), carriers()).registrar.realm == "hotline"
+    reg = load_edge(settings(registrar={"realm": "12345.example.cn", "max_expires_s": 600}), carriers()).registrar
+    assert (reg.realm, reg.max_expires_s) == ("12345.example.cn", 600)
+    text = "\n".join(refused(settings(registrar={"realm": 'a"b', "max_expires_s": 5, "db": "redis"})))
+    assert "edge.registrar.realm" in text and "edge.registrar.max_expires_s" in text
+    assert "edge.registrar.db: unknown setting" in text
+
+
+def test_seats_are_checked_against_their_ha1_and_no_secret_is_in_the_config():
+    edge = load_edge(settings(registrar=True), carriers())
+    cfg = render_cfg(edge, FILES, KEY, SEATS)
+    ha1 = hashlib.md5(b"seat1:hotline:s3cret-seat-1").hexdigest()
+    assert f'case "seat1":\n\t\t\t$var(ha1) = "{ha1}";' in cfg
+    assert "s3cret-seat-1" not in cfg and "another-secret" not in cfg
+    for piece in ('loadmodule "registrar.so"', 'loadmodule "usrloc.so"', 'loadmodule "auth.so"',
+                  'pv_www_authenticate("hotline", "$var(ha1)", "1")', 'www_challenge("hotline", "0")',
+                  "if ($au != $tU)", 'save("location")', 'lookup("location")', "route[TO_SEAT]",
+                  'modparam("registrar", "max_expires", 3600)'):
+        assert piece in cfg, piece
+    assert "{{" not in cfg
+
+
+def test_without_the_registrar_no_register_is_taken_and_nodes_ring_no_seat():
+    cfg = render_cfg(load_edge(settings(), carriers()), FILES, KEY, SEATS)
+    assert "REGISTER" not in cfg and "save(" not in cfg and "lookup(" not in cfg and "{{" not in cfg
+
+
+@pytest.mark.parametrize("seats", [{}, {"1": ('se"at', "secret-123")}, {"1": ("seat 1", "secret-123")},
+                                   {"1": ("seat1", "")}, {"1": ("seat1", "a\nb")},
+                                   {"1": ("seat1", "secret-123"), "2": ("seat1", "secret-456")}])
+def test_bad_seat_credentials_are_refused(seats):
+    with pytest.raises(EdgeSettingsError):
+        render_cfg(load_edge(settings(registrar=True), carriers()), FILES, KEY, seats)
