@@ -65,6 +65,12 @@ class Edge:
     def counts(self) -> dict[str, int]:
         return {n: self.processed(n) for n in self.nodes}
 
+    def rtp_received(self, name: str) -> list[int]:
+        """RTP packets received on each of the node's call channels now (`pjsip show channelstats`)."""
+        out = self.nodes[name].cli("pjsip show channelstats") or ""
+        # "  edge-00000000   00:00:03 alaw   150   0   0  0.000   150 ...": channel, up time, codec, RX count
+        return [int(m.group(1)) for m in re.finditer(r"^\s*(?:\S+\s+)?\S+\s+\d\d:\d\d:\d\d\s+\S+\s+(\d+)\s", out, re.M)]
+
     def state(self, name: str) -> str:
         return self.kamailio.states().get(self.kamailio.edge.node(name).uri, "")
 
@@ -284,6 +290,9 @@ async def test_a_drained_node_gets_no_new_calls_and_its_running_calls_finish(edg
     try:
         await asyncio.to_thread(wait_for, lambda: sum(delta(before, edge.counts()).values()) == 2, 20,
                                 "the two long calls up")
+        # the carrier's media reaches each node directly (Kamailio carries the signalling only)
+        await asyncio.to_thread(wait_for, lambda: all(any(n > 25 for n in edge.rtp_received(name))
+                                                      for name in NODE_IPS), 10, "RTP from the carrier on both nodes")
         edge.kamailio.drain(node1)
         assert edge.state("node1").startswith("D")
         mid = edge.counts()
