@@ -39,6 +39,7 @@ PROBE_S, INVITE_TIMEOUT_MS = 1, 1000
 PIKE_REQUESTS = 10
 
 SEAT_DID, SEAT_USER, SEAT_SECRET, SEAT_IP = "12399", "seat1", "s3cret-seat-1", "127.0.0.3"
+BUSY_DID = "12398"          # node1 refuses it with 503 (congestion); node2 answers it
 ANSWER = f"""; the node's whole dialplan in this test: answer, echo the caller's RTP until they hang up;
 ; {SEAT_DID} rings the seat phone {SEAT_USER} through Kamailio (its registrar)
 [{V.ENTRY}]
@@ -75,7 +76,7 @@ class Edge:
         return self.kamailio.states().get(self.kamailio.edge.node(name).uri, "")
 
 
-def _node(run: Path, ip: str, edge_port: int) -> AsteriskServer:
+def _node(run: Path, ip: str, edge_port: int, busy: bool) -> AsteriskServer:
     trunk_problems: list[str] = []
     edge_trunk = parse_trunks({"edge": {"inbound_from": [f"{EDGE_IP}/32"], "outbound": f"sip:{EDGE_IP}:{edge_port}"}},
                               trunk_problems)
@@ -83,8 +84,9 @@ def _node(run: Path, ip: str, edge_port: int) -> AsteriskServer:
     sip_port = free_ports(1, ip)[0]
     ports = AsteriskPorts(ami=free_ports(1)[0], sip=sip_port, rtp_start=20000 + (sip_port % 40) * 1000)
     ast = AsteriskServer(run, ports=ports, sip_bind=ip)
+    dialplan = ANSWER + (f"exten => {BUSY_DID},1,Hangup(34)\n" if busy else "")
     ast.render({"pjsip_trunks.conf": render_trunks(edge_trunk), "pjsip_seats.conf": "", "pjsip_tls.conf": "",
-                "extensions_hotline.conf": ANSWER, "queues_hotline.conf": ""})
+                "extensions_hotline.conf": dialplan, "queues_hotline.conf": ""})
     return ast
 
 
@@ -92,7 +94,7 @@ def _node(run: Path, ip: str, edge_port: int) -> AsteriskServer:
 def edge(tmp_path_factory):
     base = tmp_path_factory.mktemp("edge")
     edge_port = free_ports(1, EDGE_IP)[0]
-    nodes = {name: _node(base / name, ip, edge_port) for name, ip in NODE_IPS.items()}
+    nodes = {name: _node(base / name, ip, edge_port, busy=name == "node1") for name, ip in NODE_IPS.items()}
     problems: list[str] = []
     trunks = parse_trunks({"carrier": {"inbound_from": [f"{CARRIER_IP}/32"]}}, problems)
     assert not problems
@@ -137,11 +139,11 @@ def routed(xml: str) -> str:
 
 
 def carrier(e: Edge, name: str, *, calls: int, rate: float, talk_ms: int = 2000, limit: int = 0,
-            ip: str = CARRIER_IP) -> sip.Sipp:
+            ip: str = CARRIER_IP, did: str = "12345") -> sip.Sipp:
     rtp = sip.RtpStream().silence(talk_ms / 1000 + 0.5)
     pcap = rtp.pcap(e.folder / f"{name}.pcap")
     host, port = e.kamailio.address
-    return sip.Sipp(e.folder / "sipp", routed(sip.carrier_uac(pcap=pcap, talk_ms=talk_ms)), ip=ip, name=name,
+    return sip.Sipp(e.folder / "sipp", routed(sip.carrier_uac(pcap=pcap, talk_ms=talk_ms, did=did)), ip=ip, name=name,
                     remote=f"{host}:{port}", calls=calls, rate=rate, limit=limit, timeout_s=90)
 
 
@@ -223,6 +225,18 @@ async def test_carrier_calls_are_spread_over_both_nodes_all_answered_topology_hi
         headers = m.split("\n\n")[0]
         assert not any(ip in headers for ip in NODE_IPS.values()), headers
         assert re.search(r"^Record-Route:.*127\.0\.0\.1", headers, re.M | re.I), headers
+
+
+async def test_a_5xx_from_a_node_sends_the_call_to_the_next_node(edge):
+    before = edge.counts()
+    stat = await run_calls(carrier(edge, "busy", calls=6, rate=10, talk_ms=500, did=BUSY_DID))
+    assert stat["SuccessfulCall(C)"] == "6" and stat["FailedCall(C)"] == "0", stat
+    got = delta(before, edge.counts())
+    # round-robin sent half of them to node1 first: refused there (503), answered by node2
+    assert got["node2"] == 6 and got["node1"] >= 1, got
+    assert edge.state("node1") == "AP"          # a 5xx is an answer: the node stays in service
+    log = edge.kamailio.log.read_text(errors="replace")
+    assert log.count(f"goes to the next node sip:{NODE_IPS['node2']}") >= got["node1"]
 
 
 async def test_a_seat_registered_at_kamailio_answers_callers_from_both_nodes(edge):
