@@ -52,7 +52,7 @@ exten => _X.,1,Answer()
 
 
 @dataclass
-class Edge:
+class EdgeStack:
     kamailio: KamailioServer
     nodes: dict[str, AsteriskServer]
     folder: Path
@@ -110,7 +110,7 @@ def edge(tmp_path_factory):
             a.start(timeout=60)
             started.append(a)
         kam.start()
-        e = Edge(kam, nodes, base)
+        e = EdgeStack(kam, nodes, base)
         wait_for(lambda: all(e.state(n) == "AP" for n in nodes), 15, "both nodes active and probed")
         yield e
     finally:
@@ -138,7 +138,7 @@ def routed(xml: str) -> str:
     return out
 
 
-def carrier(e: Edge, name: str, *, calls: int, rate: float, talk_ms: int = 2000, limit: int = 0,
+def carrier(e: EdgeStack, name: str, *, calls: int, rate: float, talk_ms: int = 2000, limit: int = 0,
             ip: str = CARRIER_IP, did: str = "12345") -> sip.Sipp:
     rtp = sip.RtpStream().silence(talk_ms / 1000 + 0.5)
     pcap = rtp.pcap(e.folder / f"{name}.pcap")
@@ -187,7 +187,7 @@ Max-Forwards: 70
 """
 
 
-async def register(e: Edge, name: str, password: str, contact: tuple[str, int], expect: str) -> sip.Sipp:
+async def register(e: EdgeStack, name: str, password: str, contact: tuple[str, int], expect: str) -> sip.Sipp:
     host, port = e.kamailio.address
     p = sip.Sipp(e.folder / "sipp", register_uac(user=SEAT_USER, password=password, contact=contact, expect=expect),
                  ip=SEAT_IP, name=name, remote=f"{host}:{port}", timeout_s=20)
