@@ -37,6 +37,9 @@ EDGE_IP, CARRIER_IP, STRANGER_IP, FLOOD_IP = "127.0.0.1", "127.0.0.2", "127.0.0.
 NODE_IPS = {"node1": "127.0.0.11", "node2": "127.0.0.12"}
 PROBE_S, INVITE_TIMEOUT_MS = 1, 1000
 PIKE_REQUESTS = 10
+# One UDP worker: replies are relayed in the order they came. With several, a node's 180 can be relayed
+# after its 200 (two workers racing); carriers ignore such a late 1xx, SIPp's carrier aborts the call on it.
+WORKERS = 1
 
 SEAT_DID, SEAT_USER, SEAT_SECRET, SEAT_IP = "12399", "seat1", "s3cret-seat-1", "127.0.0.3"
 BUSY_DID = "12398"          # node1 refuses it with 503 (congestion); node2 answers it
@@ -99,7 +102,7 @@ def edge(tmp_path_factory):
     trunks = parse_trunks({"carrier": {"inbound_from": [f"{CARRIER_IP}/32"]}}, problems)
     assert not problems
     settings = {"listen": EDGE_IP, "port": edge_port, "probe_interval_s": PROBE_S, "registrar": {"realm": "hotline"},
-                "invite_timeout_ms": INVITE_TIMEOUT_MS, "children": 2,
+                "invite_timeout_ms": INVITE_TIMEOUT_MS, "children": WORKERS,
                 "pike": {"window_s": 2, "requests": PIKE_REQUESTS, "ban_s": 60},
                 "nodes": {n: {"address": a.sip_bind, "port": a.ports.sip} for n, a in nodes.items()}}
     kam = KamailioServer(base / "kamailio", load_edge(settings, trunks), trunks,
@@ -333,7 +336,7 @@ async def test_a_node_drained_in_the_settings_takes_no_calls_after_a_reload(edge
     original = kam.edge
     nodes = {n.name: {"address": n.address, "port": n.port, "drained": n.name == "node2"} for n in original.nodes}
     settings = {"listen": original.listen, "port": original.port, "probe_interval_s": PROBE_S,
-                "invite_timeout_ms": INVITE_TIMEOUT_MS, "children": 2,
+                "invite_timeout_ms": INVITE_TIMEOUT_MS, "children": WORKERS,
                 "pike": {"window_s": 2, "requests": PIKE_REQUESTS, "ban_s": 60}, "nodes": nodes}
     try:
         kam.reload(load_edge(settings, kam.trunks))
