@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from agents.dialpolicy import DialPolicy
 from agents.model import WaitingCall
+from agents.node_actions import NodeActions
 from agents.outbound import DialLimiter, Outbound
 from agents.service import Router, SeatService
 from agents.store import RoutingStore
@@ -23,7 +24,7 @@ from web.accounts import Role
 from web.app import create_app
 from web.keys import ACCOUNTS
 from web.routes_console import console_routes
-from web.routes_supervise import supervise_routes
+from web.routes_supervise import supervise_handler, supervise_routes
 from web.routes_wallboard import wallboard_routes
 
 
@@ -53,10 +54,12 @@ async def env(redis_client):
     calls = CallRecords(redis_client)
     ami = FakeAMI()
     outbound = Outbound(DialPolicy(per_number_per_hour=2), DialLimiter(redis_client, prefix=f"t{uuid.uuid4().hex}"))
+    actions = NodeActions(redis_client, "node-a")
+    actions.register("supervise", supervise_handler(lambda: ami, outbound=outbound))
     app = create_app(lambda: {}, redis=redis_client, config=CONFIG,
                      routes=[console_routes(seats, router, tickets, calls),
                              wallboard_routes(router, redis_client, tickets=tickets),
-                             supervise_routes(store, lambda: ami, outbound=outbound)])
+                             supervise_routes(store, actions, outbound=outbound)])
     client = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
     await client.start_server()
     accounts = app[ACCOUNTS]
