@@ -57,6 +57,7 @@ ACTIONS: Mapping[str, Mapping[str, tuple[re.Pattern[str], bool]]] = {
     "live_capture": {"call_id": (_CALL, True), "on": (re.compile(r"^[01]$"), True)},
 }
 REPLY_TTL_S = 60
+WAIT_SLICE_S = 1.0       # longest blocking read (well under the Redis client's socket timeout)
 NODE_UNAVAILABLE_MESSAGE = "通话所在节点未响应，请稍后再试"
 
 Handler = Callable[[dict[str, str]], Awaitable[Any]]
@@ -220,10 +221,12 @@ class NodeActions:
             pipe.rpush(self.inbox(node), encode_request(req_id, action, checked, reply_to, deadline))
             pipe.expire(self.inbox(node), REPLY_TTL_S)
             await pipe.execute()
-        got = await self.r.blpop([reply_to], timeout=max(1, round(timeout)))
-        if not got:
-            raise NodeUnavailable(node, action)
-        return decode_reply(got[1])
+        # in slices of at most WAIT_SLICE_S: a blocking read longer than the client's socket timeout fails
+        while (left := deadline - self.clock()) > 0:
+            got = await self.r.blpop([reply_to], timeout=max(0.05, min(WAIT_SLICE_S, left)))
+            if got:
+                return decode_reply(got[1])
+        raise NodeUnavailable(node, action)
 
     async def serve_one(self, raw: str | bytes) -> None:
         try:
@@ -257,7 +260,7 @@ class NodeActions:
         while True:
             raise_if_cancelled()
             try:
-                got = await self.r.blpop([self.inbox(self.node)], timeout=1)
+                got = await self.r.blpop([self.inbox(self.node)], timeout=WAIT_SLICE_S)
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 raise_if_cancelled(exc)
                 await asyncio.sleep(1)

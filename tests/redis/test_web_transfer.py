@@ -173,3 +173,19 @@ async def test_documented_in_openapi(env):
     assert set(paths) == {"/api/console/transfer-targets", "/api/console/transfer", "/api/console/hangup"}
     assert paths["/api/console/transfer"]["post"]["security"] == [{"session": [], "csrf": []}]
     assert paths["/api/console/transfer"]["post"]["x-roles"] == ["operator", "supervisor", "admin"]
+
+
+async def test_a_call_on_a_node_that_does_not_answer_is_a_503_and_nothing_is_done_here(env, redis_client):
+    await redis_client.hset("hotline:call:c1", "node", "node-gone")     # c1's channels are on another node
+    before = list(env.ami.actions)
+    r = await env.req("op1", "POST", "/api/console/hangup", json={})
+    assert r.status == 503
+    data = await r.json()
+    assert_error(data, "node_unavailable")
+    assert data["message"] == "通话所在节点未响应，请稍后再试" and data["details"]["node"] == "node-gone"
+    r = await env.req("op1", "POST", "/api/console/transfer", json={"target": "tax"})
+    assert r.status == 503
+    refused = await env.audit("call.transfer.refused")
+    assert refused[0]["details"]["node"] == "node-gone" and refused[0]["details"]["error"] == "node_unavailable"
+    assert env.ami.actions == before                                     # this node's Asterisk left alone
+    assert await redis_client.llen("hotline:actions:node-gone") == 2     # the requests wait for it (with a TTL)
