@@ -1,13 +1,14 @@
 """Node-aware actions with two real controllers (each `hotline up` with its own Asterisk) on one Redis:
 
-- a call on node A answered at a seat: a supervisor logged in to node B's web app asks to listen; node A
-  originates the spy to the supervisor's phone (a demo seat's phone, on A's Asterisk), seen in A's
-  channels and not in B's; then a hang-up asked on B's web ends the seat's leg on A;
+- a real SIP call (SIPp as the carrier) to node A answered at a SIP seat (baresip registered on A): a
+  supervisor logged in to node B's web app asks to listen; node A originates the spy to the supervisor's
+  phone (another baresip on A's Asterisk: no Kamailio here), seen in A's channels and not in B's; then a
+  hang-up asked on B's web ends the seat's leg on A;
 - node A killed (controller and Asterisk) with callers waiting: node B puts each of them on the callback
   list (漏接回拨, reason 节点故障) once, and their call records say missed.
 
-The calls are simulated ones (AMI Originate into A's entry context, devstack/simcall.py); the seats are
-demo seats (Local channels that answer), both controllers logging in the same ones.
+In the dead-node test the calls are simulated ones (AMI Originate into A's entry context,
+devstack/simcall.py) and nobody answers.
 """
 from __future__ import annotations
 
@@ -22,17 +23,18 @@ import pytest
 import redis.asyncio as aioredis
 
 from agents.config import load_seats
+from agents.secrets import seat_credentials
 from agents.service import SeatService
 from agents.store import RoutingStore
 from bench.routing import _bench_files
 from ivr.calls import CallRecords
+from tests import sip
 from tests.e2e.test_routing_calls import VENV_BIN, _stop_group, new_number, until
 from tests.e2e.test_routing_faults import Hotline, shared_redis  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(180)]
 
 LANES = ("deputy", "enterprise", "general")
-TALK = {"__DEMO_TALK_S": "120", "__DEMO_SAY": "silence/1"}     # the seat stays on the line
 
 
 async def _nodes(tmp_path, redis_url: str, demo: int, **env: str) -> tuple[Hotline, Hotline]:
@@ -59,20 +61,41 @@ async def _login(session: aiohttp.ClientSession, web: str, username: str, passwo
 
 
 async def test_supervise_and_hang_up_from_node_b_act_on_node_a(tmp_path, shared_redis):  # noqa: F811
-    a, b = await _nodes(tmp_path, shared_redis.url, 2)
+    """SIPp as the carrier calls node A; seat 1001 (baresip, registered on A) answers. The supervisor's web
+    request reaches node B; node A rings the supervisor's phone 1002 (baresip on A) and spies."""
+    if sip.SIPP is None or sip.BARESIP is None:
+        pytest.skip("sipp and baresip are needed (scripts/setup)")
+    a, b = await _nodes(tmp_path, shared_redis.url, 0,
+                        HOTLINE__TRUNKS__CARRIER=json.dumps({"inbound_from": ["127.0.0.2/32"]}))
     redis = aioredis.from_url(shared_redis.url, decode_responses=True)
-    call = None
+    voice = tmp_path / "seat.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(voice), "synth", "60", "sine", "440",
+                    "vol", "0.5"], check=True)
+    cfg = load_seats(a.env["HOTLINE__AGENTS__SEATS"], lanes=LANES)
+    creds = seat_credentials(cfg, a.dir / "data")
+    store = RoutingStore(redis, cfg)
+    phones = [sip.Baresip(tmp_path / f"phone-{sid}", *creds[sid], a.info["ports"]["sip"], voice)
+              for sid in ("1001", "1002")]
+    uac = None
     try:
-        store = RoutingStore(redis, load_seats(a.env["HOTLINE__AGENTS__SEATS"], lanes=LANES))
-        await SeatService(store).pause("1002", "小休")            # 1001 answers; 1002 is the supervisor's phone
+        for p in phones:
+            await asyncio.to_thread(p.start)
+
+        async def registered():
+            states = [await a.ami.device_state(f"PJSIP/{sid}") for sid in ("1001", "1002")]
+            return all(st.value == "NOT_INUSE" for st in states)
+        await until(registered, 45, "seats 1001 and 1002 registered on node A", every=0.3)
+        await SeatService(store).login("1001", list(cfg.operators)[0])
         _create_user(b, "--username", "banzhang", "--role", "supervisor", "--seat", "1002",
                      password="banzhang-pass-123")
-        call = asyncio.ensure_future(a.call(hold=150, timeout=170, variables=TALK))
+        uac = sip.Sipp(tmp_path / "sipp", sip.carrier_uac(pcap=None, caller=f"+86{new_number()}", talk_ms=60000),
+                       ip="127.0.0.2", name="carrier", remote=f"127.0.0.1:{a.info['ports']['sip']}", timeout_s=90)
+        await asyncio.to_thread(uac.start)
 
         async def answered():
             st = await store.seat("1001")
             return st.call_id if st.state.value == "on_call" else None
-        call_id = await until(answered, 60, "seat 1001 on the call")
+        call_id = await until(answered, 60, "seat 1001 on the carrier's call")
         assert (await store.call(call_id)).node == "node-a"
 
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as web:
@@ -83,9 +106,10 @@ async def test_supervise_and_hang_up_from_node_b_act_on_node_a(tmp_path, shared_
                 spy = (await resp.json())["spy"]
 
             async def spying():
-                return [c for c in await a.ami.core_show_channels() if c.uniqueid == spy] or None
-            chans = await until(spying, 20, "the spy channel on node A")
-            assert chans[0].channel.startswith("Local/1002@")             # the supervisor's phone, rung by A
+                chans = await a.ami.core_show_channels()
+                return [c for c in chans if c.uniqueid == spy and c.application == "ChanSpy"] or None
+            chans = await until(spying, 20, "the supervisor's phone answered and spying on node A")
+            assert chans[0].channel.startswith("PJSIP/1002-")             # the supervisor's phone, rung by A
             assert not [c for c in await b.ami.core_show_channels() if c.uniqueid == spy]
 
             async with web.post(b.info["web"] + "api/console/hangup", json={"seat": "1001"},
@@ -95,12 +119,14 @@ async def test_supervise_and_hang_up_from_node_b_act_on_node_a(tmp_path, shared_
 
             async def seat_left():
                 return [e for e in a.events if e.name == "Hangup"
-                        and e.get("Channel", "").startswith("Local/1001@hotline-demo-seat")] or None
+                        and e.get("Channel", "").startswith("PJSIP/1001-")] or None
             await until(seat_left, 20, "seat 1001's leg hung up on node A")
             await until(lambda: _phase(store, call_id, "ended"), 30, "the call ended")
     finally:
-        if call is not None:
-            call.cancel()
+        if uac is not None:
+            await asyncio.to_thread(uac.stop)
+        for p in phones:
+            await asyncio.to_thread(p.stop)
         for h in (a, b):
             await h.stop()
         await redis.aclose()
