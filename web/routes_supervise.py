@@ -178,3 +178,32 @@ async def supervise(request: web.Request) -> web.Response:
                         "spy": spy_id})
     return json_ok({"spy": spy_id, "seat": seat_id, "mode": mode, "phone": shown, "external": phone is None,
                     "call_id": st.call_id or None}, status=202)
+
+
+LIVE_CAPTURE_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["seat", "on"], "additionalProperties": False,
+    "properties": {"seat": SUPERVISE_SCHEMA["properties"]["seat"], "on": {"type": "boolean"}},
+}
+LIVE_CAPTURE_RESULT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["call_id", "seat", "live"],
+    "properties": {"call_id": {"type": "string"}, "seat": {"type": "string"}, "live": {"type": "boolean"}},
+}
+
+
+@routes.post("/api/supervise/live-capture", summary="开启 / 停止坐席当前通话的实时转写", role=Role.SUPERVISOR,
+             request=LIVE_CAPTURE_SCHEMA, response=LIVE_CAPTURE_RESULT_SCHEMA, errors=(400, 404, 409, 503),
+             description="在通话所在节点执行（无论请求到达哪个节点）。每次操作写入审计。")
+async def live_capture(request: web.Request) -> web.Response:
+    data = body(request)
+    seat_id, on = data["seat"], bool(data["on"])
+    store = request.app[ROUTING_STORE]
+    if seat_id not in store.config.seats:
+        raise ApiError(404, "unknown_seat", "坐席不存在", {"seat": seat_id})
+    st = await store.seat(seat_id)
+    if st.state is not SeatState.ON_CALL or not st.call_id:
+        raise ApiError(409, "not_on_call", "该坐席当前没有通话", {"seat": seat_id})
+    node = await call_node(store, st.call_id)
+    out = await on_node(request, node, "live_capture", {"call_id": st.call_id, "on": on})
+    await request.app[AUDIT].record(actor(request), "call.live_capture", f"call:{st.call_id}",
+                                    {"seat": seat_id, "on": on, "live": bool(out["live"]), "node": node})
+    return json_ok({"call_id": st.call_id, "seat": seat_id, "live": bool(out["live"])})

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from agents.errors import AgentsError, UnknownSeat
-from agents.node_actions import ActionRefused, NodeActions, NodeUnavailable
+from agents.node_actions import ActionRefused, BadAction, NodeActions, NodeUnavailable
 from agents.store import RoutingStore
 from agents.transfer import Mode, NotOnCall
 from agents.transfer_service import TransferService
@@ -83,6 +83,8 @@ async def on_node(request: web.Request, node: str, action: str, payload: dict[st
         raise ApiError(503, exc.error_id, exc.message, exc.details) from None
     except ActionRefused as exc:
         raise ApiError(exc.status, exc.error_id, exc.message, exc.details) from None
+    except BadAction:                           # not served on that node (e.g. its feature is off)
+        raise ApiError(409, "unsupported", "该节点不支持此操作", {"node": node, "action": action}) from None
 
 
 async def seat_and_call(request: web.Request, data: dict[str, Any]) -> tuple[str, str | None]:

@@ -70,7 +70,7 @@ async def env(redis_client):
     e = Env(client, app, clock, router, seats, tickets, calls)
     for name in PASSWORDS:
         await e.login(name)
-    e.ami = ami
+    e.ami, e.actions = ami, actions
     yield e
     await client.close()
 
@@ -199,3 +199,31 @@ async def test_wallboard_lists_seats_and_todays_top_categories(env):
     assert board["top"]["tickets"] == 1 and board["top"]["districts"] == [["芦淞区", 1]]
     assert board["top"]["categories"][0][1] == 1
     assert "avg_wait_s" in board["all"]["targets"]
+
+
+async def test_live_capture_off_and_on_runs_on_the_calls_node(env):
+    """POST /api/supervise/live-capture: the node holding the call stops its live transcript; starting it
+    again needs that node's spy capture (none here: refused in Chinese); a seat with no call: 409."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from hotline.features.speech import register_live_actions
+
+    running = SimpleNamespace(stop=asyncio.Event())
+    live = SimpleNamespace(active={"c1": running}, capture=None, redis=None)
+    register_live_actions(env.actions, live, env.calls)
+    r = await env.req("sup", "POST", "/api/supervise/live-capture", json={"seat": "1001", "on": False})
+    assert r.status == 409 and (await r.json())["error"] == "not_on_call"
+    await on_call(env)
+    r = await env.req("op1", "POST", "/api/supervise/live-capture", json={"seat": "1001", "on": False})
+    assert r.status == 403
+    r = await env.req("sup", "POST", "/api/supervise/live-capture", json={"seat": "1001", "on": False})
+    assert r.status == 200, await r.text()
+    assert await r.json() == {"call_id": "c1", "seat": "1001", "live": False}
+    assert running.stop.is_set()
+    r = await env.req("sup", "POST", "/api/supervise/live-capture", json={"seat": "1001", "on": True})
+    assert r.status == 409
+    data = await r.json()
+    assert data["error"] == "no_capture" and data["message"] == "无法重新开启该通话的实时转写"
+    audit = await env.audit("call.live_capture")
+    assert [(a["details"]["on"], a["details"]["live"]) for a in audit] == [(False, False)]
