@@ -151,7 +151,7 @@ async def test_a_stuck_page_loses_old_messages_and_is_dropped_without_delaying_o
         for i in range(40):
             sent = time.monotonic()
             await hub.dispatch({"type": "load", "seq": i}, "live")
-            assert time.monotonic() - sent < 0.01          # dispatch never waits on a page
+            assert time.monotonic() - sent < 0.2           # dispatch never waits on a page (its send timeout: 0.5 s)
             msgs = [e for e in events_of((await ws.receive()).data) if e["type"] != "hello"]
             while not msgs:
                 msgs = [e for e in events_of((await ws.receive()).data) if e["type"] != "hello"]
