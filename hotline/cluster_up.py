@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from devstack.procs import free_ports
 from dialplan.kamailio import Edge, load_edge
@@ -66,6 +67,21 @@ def node_settings(settings: Settings, edge: Edge, i: int, n: int, *, redis_url: 
     return out
 
 
+def _shared_database(rt: Runtime, s: Settings) -> str:
+    """The URL further nodes reach the first node's PostgreSQL by: its private server's admin role over
+    its local socket (schema upgrades need it; the socket's local trust ignores the password, which is
+    there because Asterisk's CDR settings refuse a URL without one), or the site's own url."""
+    if rt.records is None:
+        return "none"
+    server = rt.records.server
+    if server is None:
+        return s.database.url
+    from devstack.pg_server import CDR_ROLE, SUPERUSER
+
+    return (f"postgresql://{SUPERUSER}:{quote(server.password(CDR_ROLE), safe='')}@/{server.cdr_dsn_parts['dbname']}"
+            f"?host={quote(str(server.socket_dir), safe='/')}&port={server.port}")
+
+
 @dataclass
 class Cluster:
     settings: Settings
@@ -102,8 +118,7 @@ class Cluster:
             await rt.start()
             if i == 0:
                 redis_url = rt.redis_url
-                database_url = (rt.records.server.admin_dsn if rt.records.server else ns.database.url) \
-                    if rt.records else "none"
+                database_url = _shared_database(rt, ns)
 
     def ready_info(self) -> dict[str, Any]:
         assert self.edge and self.kamailio
