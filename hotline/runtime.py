@@ -200,7 +200,9 @@ class Runtime:
             ports.sip = s.network.sip_port
         sip = s.network.sip
         self.asterisk = AsteriskServer(self.run, ports, sip_bind=sip.sip_bind, rtp_ports=(sip.rtp_start, sip.rtp_end),
-                                       transport_extra=transport_options(sip), install=asterisk_install(s, self.run))
+                                       transport_extra=transport_options(sip), install=asterisk_install(s, self.run),
+                                       # nodes behind one edge share the Redis: their call ids must differ
+                                       system_name=f"hotline-{self.node}" if s.edge and self.node else "hotline")
         self.ami = AMIClient("127.0.0.1", ports.ami, self.asterisk.ami_user, self.asterisk.ami_secret,
                              on_reconnect=self._ami_reconnected if self.load else None, events=self.ami_events)
         if self.load:
