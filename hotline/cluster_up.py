@@ -1,5 +1,6 @@
 """`hotline up --nodes N`: Kamailio at the SIP edge and N nodes (Asterisk + controller) on this machine,
-sharing one Redis and one PostgreSQL; one web app (on the first node). Each node is a Runtime
+sharing one Redis (with ``--sentinel``: a master, a replica and three sentinels from devstack) and one PostgreSQL;
+one web app (on the first node). Each node is a Runtime
 (hotline/app.py compose) with its own node id, its own loopback address for SIP (127.0.0.11, .12, ...)
 and its own AGI/AMI ports; Kamailio listens on 127.0.0.10 and is the seats' registrar, so a caller on
 any node can be answered at any seat. Stopped in reverse: the nodes, then Kamailio.
@@ -62,8 +63,9 @@ def node_settings(settings: Settings, edge: Edge, i: int, n: int, *, redis_url: 
                                   redis_port=s.network.redis_port if i == 0 else 0)
     out = dataclasses.replace(s, network=network, edge=edge, routing=dataclasses.replace(s.routing, node=node.name))
     if i > 0:
-        out = dataclasses.replace(out, redis=dataclasses.replace(s.redis, url=redis_url, sentinels=[]),
-                                  database=dataclasses.replace(s.database, url=database_url))
+        out = dataclasses.replace(out, database=dataclasses.replace(s.database, url=database_url))
+        if redis_url:                  # the first node's private Redis (with sentinels: the same sentinels)
+            out = dataclasses.replace(out, redis=dataclasses.replace(s.redis, url=redis_url, sentinels=[]))
     return out
 
 
@@ -89,7 +91,9 @@ class Cluster:
     n: int
     demo_seats: int = 0
     demo_wrap_up_s: float | None = None
+    sentinel: bool = False                     # Redis Sentinel (devstack SentinelGroup) under the nodes
     edge: Edge | None = None
+    sentinels: Any = None                      # devstack.redis_sentinel.SentinelGroup
     kamailio: Any = None                       # devstack.kamailio_server.KamailioServer
     nodes: list[Runtime] = field(default_factory=list)
 
@@ -101,6 +105,12 @@ class Cluster:
         from hotline.features.base import data_dir
 
         s = self.settings
+        if self.sentinel:
+            from devstack.redis_sentinel import SentinelGroup
+
+            self.sentinels = SentinelGroup(self.run / "redis")
+            await asyncio.to_thread(self.sentinels.start)
+            s = dataclasses.replace(s, redis=dataclasses.replace(s.redis, **self.sentinels.settings))
         self.edge = edge = cluster_edge(s, self.n)
         creds = seat_credentials(load_seats(s.path(s.agents.seats)), data_dir(s))
         self.kamailio = KamailioServer(self.run / "kamailio", edge, tuple(s.trunks), seats=creds)
@@ -117,13 +127,15 @@ class Cluster:
             self.nodes.append(rt)
             await rt.start()
             if i == 0:
-                redis_url = rt.redis_url
+                redis_url = "" if s.redis.sentinels else rt.redis_url
                 database_url = _shared_database(rt, ns)
 
     def ready_info(self) -> dict[str, Any]:
         assert self.edge and self.kamailio
         first = self.nodes[0].ready_info()
         return {"run": str(self.run), "web": first["web"], "redis": first["redis"],
+                "sentinel": {"pids": [p.pid for p in self.sentinels.data + self.sentinels.sentinels]}
+                if self.sentinels is not None else None,
                 "edge": {"sip": f"{self.edge.listen}:{self.edge.port}", "pid": self.kamailio.process.pid
                          if self.kamailio.process else None, "ctl": str(self.kamailio.ctl)},
                 "nodes": [{"node": rt.node, "sip": f"{rt.settings.network.sip_bind}:{rt.asterisk.ports.sip}"
@@ -142,3 +154,5 @@ class Cluster:
                 log.exception("stopping node %s failed", rt.node)
         if self.kamailio is not None:
             await asyncio.to_thread(self.kamailio.stop)
+        if self.sentinels is not None:
+            await asyncio.to_thread(self.sentinels.stop)

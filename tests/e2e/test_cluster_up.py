@@ -1,6 +1,12 @@
-"""`hotline up --nodes 2` (real processes): Kamailio on 127.0.0.10 with both nodes active and probed in its
-dispatcher, each node's Asterisk on its own loopback address ringing the seats through Kamailio, one web
-app; SIGTERM stops all of it. (Calls through it with a seat at Kamailio: not yet here, see docs/deploy.md.)"""
+"""`hotline up --nodes 2` (issue 16), real processes on loopback.
+
+- As a process (with --sentinel): Kamailio on 127.0.0.10 with both nodes active and probed in its dispatcher,
+  each node's Asterisk on its own loopback address ringing the seats through Kamailio, one web app, Redis
+  Sentinel under them; SIGTERM stops all of it.
+- The same composition in-process (hotline/cluster_up.py Cluster): SIPp carrier calls with RTP through
+  Kamailio land on both nodes and one seat phone (SIPp) registered at Kamailio answers them all, never two
+  at once (both Asterisks' channels watched); its 离线 comes from Kamailio's location.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -43,12 +49,13 @@ def short_tmp():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def test_hotline_up_two_nodes_behind_kamailio(short_tmp):
+def test_hotline_up_two_nodes_on_sentinel_behind_kamailio(short_tmp):
     tmp_path = short_tmp
     cfg = tmp_path / "site.yaml"
     cfg.write_text(f"hotline: {{run_root: {tmp_path}/run}}\nstorage: {{data_dir: {tmp_path}/data}}\n"
                    "trunks: {carrier: {inbound_from: [127.0.0.2/32]}}\n", encoding="utf-8")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("hotline")), "up", "--config", str(cfg), "--nodes", "2"],
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("hotline")), "up", "--config", str(cfg), "--nodes", "2",
+                             "--sentinel"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=(tmp_path / "stderr.log").open("w"), text=True,
                             start_new_session=True)
     info = None
@@ -65,6 +72,7 @@ def test_hotline_up_two_nodes_behind_kamailio(short_tmp):
         assert info is not None, f"no READY line (rc {proc.poll()}): " + \
             (tmp_path / "stderr.log").read_text(errors="replace")[-3000:]
         assert info["edge"]["sip"].startswith("127.0.0.10:")
+        assert info["redis"].startswith("redis+sentinel://") and len(info["sentinel"]["pids"]) == 5
         nodes = info["nodes"]
         assert [n["node"] for n in nodes] == ["node1", "node2"]
         assert [n["sip"].split(":")[0] for n in nodes] == ["127.0.0.11", "127.0.0.12"]
@@ -86,7 +94,8 @@ def test_hotline_up_two_nodes_behind_kamailio(short_tmp):
             assert f"@{info['edge']['sip']}" in seats and "type = auth" not in seats
             trunks = Path(n["run"], "etc", "asterisk", "pjsip_trunks.conf").read_text()
             assert "match = 127.0.0.10/32" in trunks
-        pids = [info["edge"]["pid"]] + [p for n in nodes for p in n["pids"].values() if p and p != proc.pid]
+        pids = [info["edge"]["pid"], *info["sentinel"]["pids"]] + [p for n in nodes for p in n["pids"].values()
+                                                                   if p and p != proc.pid]
         assert all(_alive(p) for p in pids)
     finally:
         proc.send_signal(signal.SIGTERM)
