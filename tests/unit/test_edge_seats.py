@@ -108,3 +108,12 @@ def test_cluster_nodes_get_their_own_address_id_ports_and_the_first_nodes_stores
     r1, r2 = n1.network.sip, n2.network.sip
     assert r1.rtp_end < r2.rtp_start, (r1, r2)
     assert n1.edge is edge and n2.edge is edge
+
+
+def test_up_refuses_sentinel_without_nodes_and_too_many_nodes(capsys):
+    from hotline.cli import main
+
+    assert main(["up", "--sentinel"]) == 2
+    assert "--sentinel goes with --nodes" in capsys.readouterr().err
+    assert main(["up", "--nodes", "9"]) == 2
+    assert "--nodes: 1 to 8" in capsys.readouterr().err
