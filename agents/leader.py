@@ -229,7 +229,7 @@ class LeaderDays:
         ticket = None
         waited = 0.0
         while ticket is None and waited < TICKET_WAIT_S:
-            ticket = await self.tickets.get_by_call(call_id)
+            ticket = await self.tickets.get_by_call(call_id, recall=False)     # drafted meanwhile
             if ticket is None:
                 await asyncio.sleep(0.5)
                 waited += 0.5

@@ -17,6 +17,7 @@ from kernel.privacy import mask_number
 MIN_LEVEL, MAX_LEVEL = 1, 10
 NO_ANSWER = "未接"      # system pause reason after a ring with no answer
 OFFLINE = "离线"        # system pause reason: the seat's phone is not registered (resync)
+NODE_FAILED = "节点故障"   # callback-list reason: the node holding the call died with its caller waiting
 LEADER_HOLD = "领导接听"     # system pause reason: the leader's seat kept out of routing in a session (agents/leader.py)
 SYSTEM_PAUSE_REASONS = (NO_ANSWER, OFFLINE, LEADER_HOLD)
 DEFAULT_PAUSE_REASONS = ("小休", "培训", "会议", "用餐")

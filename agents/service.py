@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,7 @@ from agents.errors import (
 )
 from agents.model import (
     NO_ANSWER,
+    NODE_FAILED,
     OFFLINE,
     SYSTEM_PAUSE_REASONS,
     Assignment,
@@ -217,6 +218,7 @@ class ResyncReport:
     callbacks_failed: tuple[str, ...] = ()  # callback attempts whose channels are gone
     calls_elsewhere: tuple[str, ...] = ()   # calls of another live node: left to it
     calls_adopted: tuple[str, ...] = ()     # a dead node's callback calls waiting their turn: now this node's
+    calls_node_failed: tuple[str, ...] = ()  # a dead node's callers waiting or ringing: on the callback list
 
 
 class Router:
@@ -477,9 +479,15 @@ class Router:
                         r["callbacks_failed"].append(cid)
                         continue
                     offline = seat_phone == PBX_UNAVAILABLE
-                    out = await self.store.call_op("drop", cid, reason="lost", seat_to="paused" if offline else "ready",
-                                                   seat_reason=OFFLINE if offline else None)
-                    r["calls_dropped"].append(cid)
+                    seat_to, seat_reason = ("paused", OFFLINE) if offline else ("ready", None)
+                    if who == DEAD and st.phase in (CallPhase.WAITING, CallPhase.RINGING):
+                        out = await self.store.call_op("node_failed", cid, seat_to=seat_to, seat_reason=seat_reason,
+                                                       missed_reason=NODE_FAILED)
+                        r["calls_node_failed"].append(cid)
+                    else:
+                        out = await self.store.call_op("drop", cid, reason="lost", seat_to=seat_to,
+                                                       seat_reason=seat_reason)
+                        r["calls_dropped"].append(cid)
                     if out.get("seat_id"):
                         r["seats_freed"].append(out["seat_id"])
                 elif st.phase == CallPhase.RINGING and pbx.get(st.seat_id) in idle_phone:
@@ -515,7 +523,32 @@ class Router:
         self.poke()
         return report
 
-    async def keep_alive(self, node: str, dead_after_s: float, *, interval_s: float | None = None) -> None:
+    async def take_over(self, node: str, dead: Iterable[str], dead_after_s: float,
+                        on_node_failed: Callable[[tuple[str, ...]], Awaitable[object]] | None = None) -> bool:
+        """Settle the calls of nodes that stopped beating, under a lock so that of the nodes still alive
+        one does it: the callers waiting or ringing there go on the callback list (节点故障), each once
+        (the call script's transition is atomic too). ``on_node_failed`` gets those calls (their call
+        records). False when another node holds the lock."""
+        lock = self.store.key("takeover_lock")
+        if not await self.store.r.set(lock, node, nx=True, ex=max(10, int(dead_after_s * 2))):
+            return False
+        try:
+            report = await self.resync((), {}, node=node, dead_after_s=dead_after_s, dead_only=True)
+            if report.calls_node_failed:
+                log.warning("nodes %s stopped beating: %d callers put on the callback list (节点故障)",
+                            ",".join(sorted(dead)), len(report.calls_node_failed))
+                if on_node_failed is not None:
+                    await on_node_failed(report.calls_node_failed)
+            for n in dead:                       # settled: no need to look at it again
+                await self.store.forget_node(n)
+        finally:
+            held = await self.store.r.get(lock)
+            if (held.decode() if isinstance(held, bytes) else held) == node:
+                await self.store.r.delete(lock)
+        return True
+
+    async def keep_alive(self, node: str, dead_after_s: float, *, interval_s: float | None = None,
+                         on_node_failed: Callable[[tuple[str, ...]], Awaitable[object]] | None = None) -> None:
         """Beat for ``node`` every ``interval_s`` (default a third of ``dead_after_s``), and settle the
         calls of nodes that stopped beating (their Asterisk is gone with them: nobody else would).
 
@@ -531,9 +564,7 @@ class Router:
                 now = self.store.clock()
                 dead = [n for n, t in (await self.store.node_beats()).items() if n != node and now - t > dead_after_s]
                 if dead:
-                    await self.resync((), {}, node=node, dead_after_s=dead_after_s, dead_only=True)
-                    for n in dead:                       # settled: no need to look at it again
-                        await self.store.forget_node(n)
+                    await self.take_over(node, dead, dead_after_s, on_node_failed)
                 warned = False
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 raise_if_cancelled(exc)

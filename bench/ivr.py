@@ -25,12 +25,11 @@ MONDAY_10 = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone(dt.timedelta(hou
 
 async def build(arg: dict):
     """Controller-process builder: the product's IVR handler on the bench's Redis; the walk stops at the queue."""
-    import redis.asyncio as aioredis
-
     from ivr.calls import CallRecords
     from ivr.handler import IvrCallHandler, WalkEnded
     from ivr.trees import TreeSource
     from ivr.versions import VersionStore
+    from kernel.redis import redis_client
     from recordings.prompts import PromptResolver
     from recordings.tts import PromptCache
 
@@ -44,7 +43,7 @@ async def build(arg: dict):
             lanes.append(action.lane)
             raise Queued()
 
-    redis = aioredis.from_url(arg["redis"], decode_responses=True)
+    redis = redis_client(arg["redis"])
     base = REPO / "config"
     versions = VersionStore(redis, TreeSource.validator(base), name="bench")
     resolver = PromptResolver(PromptCache(Path(arg["sounds"])), base)
@@ -132,7 +131,7 @@ async def run(calls: int = 100) -> dict:
         assert controller is not None                                # started before the runtime
         return plain_contexts(greeting, menu, describe, str(run_dir / "rec"), f"agi://127.0.0.1:{controller.port}")
     rt = compose(settings, run_dir, features=False, persistent_redis=False, extra_contexts=contexts)
-    caller: dict[str, Any] = dict(keys="2", wait=key_at, hold=key_at + 15, timeout=key_at + 30)
+    caller: dict[str, Any] = dict(keys="2", wait=key_at, hold=key_at + 30, timeout=key_at + 45)
     try:
         controller = ControllerProcess("bench.ivr:build",
                                        {"redis": redis_server.url, "sounds": str(run_dir / "sounds")})

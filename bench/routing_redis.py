@@ -29,6 +29,7 @@ from agents.model import Operator, Seat, WaitingCall
 from agents.service import Router, SeatService
 from agents.store import RoutingStore
 from ivr.model import Lane, Overflow
+from kernel.redis import redis_client
 
 
 def _pct(xs: list[float], p: float) -> float | None:
@@ -96,7 +97,7 @@ async def run_bench(redis_url: str, callers: int = 1000, lanes: int = 3, seats: 
     """Run both phases; returns JSON-able figures (milliseconds, per second)."""
     rng = random.Random(seed)
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    r = aioredis.from_url(redis_url, decode_responses=True)
+    r = redis_client(redis_url)
     lane_list = bench_lanes(lanes)
     cfg = bench_config(seats, lane_list, rng)
     store = RoutingStore(r, cfg, prefix=prefix)

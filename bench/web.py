@@ -315,12 +315,11 @@ class _Driver:
 
 async def run(clients: int = 200, events: int = 200, rate: float = 50.0, warmup: int = 10,
               scenarios: tuple[str, ...] = ("consoles", "supervisors"), settle_s: float = 60.0) -> dict[str, Any]:
-    import redis.asyncio as aioredis
-
     from agents.config import load_seats
     from agents.service import Router, SeatService
     from agents.store import RoutingStore
     from ivr.model import Lane
+    from kernel.redis import redis_client
     from pbx.ami import AMIClient
 
     folder = Path(tempfile.mkdtemp(prefix="bench-web-"))
@@ -330,7 +329,7 @@ async def run(clients: int = 200, events: int = 200, rate: float = 50.0, warmup:
     redis = reader = ami = follower = driver = None
     try:
         info = await controller.recv(300)
-        redis = aioredis.from_url(info["redis"], decode_responses=True)
+        redis = redis_client(info["redis"])
         cfg = load_seats(seats_file, lanes=["general"])
         store = RoutingStore(redis, cfg)
         await store.load_scripts()
@@ -341,7 +340,7 @@ async def run(clients: int = 200, events: int = 200, rate: float = 50.0, warmup:
         port, user, secret = info["ami"]
         ami = AMIClient("127.0.0.1", port, user, secret)
         await ami.connect()
-        reader = aioredis.from_url(info["redis"], decode_responses=True)
+        reader = redis_client(info["redis"])
         driver = _Driver(info, store, router, ami, reader)
         ami.on_event("*", driver.on_ami)
         follower = asyncio.create_task(driver.follow_stream())

@@ -92,7 +92,7 @@ async def load(deps: Deps, *, demo_seats: int = 0, demo_wrap_up_s: float | None 
 
     recs = recordings.load(deps, trees, busy=transcribing)
     tix = tickets.load(deps, trees, stt.pool, keep=recs.keeper.describe_done, routing=seats)
-    live = await speech.load_live(deps, trees, stt, tix)
+    live = await speech.load_live(deps, trees, stt, tix, seats)
     rv = await revisit.load(deps, trees, seats, tix)
     walk = ivr.load(deps, trees, seats, cbs, xfers, tix, recs)
     return Hotline(routing=seats, callbacks=cbs, transfers=xfers, speech=stt, tickets=tix, live=live,

@@ -28,6 +28,9 @@ from records.spool import Spool
 from records.store import ticket_record
 from records.writer import RecordWriter
 
+# How long a ticket read back from the records waits for the spool (its latest change may still be
+# there); short: the console is waiting, and under steady load the spool is never quite empty.
+RECALL_DRAIN_S = 0.3
 log = logging.getLogger("hotline.records")
 STOP_DRAIN_S = 5.0
 RETENTION_FIRST_S = 60.0
@@ -211,7 +214,7 @@ class RecordsUp:
         unreachable. Asked when Redis no longer has a ticket (Redis lost its data): the tickets
         still in the spool are written first."""
         try:
-            await self.writer.drain(2)
+            await self.writer.drain(RECALL_DRAIN_S)
             async with self.db.pool.acquire(timeout=2) as conn:
                 return await ticket_record(conn, ticket_id, call_id=call_id)
         except Exception as exc:             # PostgreSQL away: the ticket stays missing for now

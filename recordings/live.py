@@ -56,6 +56,7 @@ from recordings.notify import DraftTicket, Transcript
 from recordings.stt.engine import Final, Partial
 from recordings.stt.errors import STTBusyError, STTError
 from tickets.alerts import AlertOnce, alert_event
+from tickets.model import TicketsError
 
 log = logging.getLogger("hotline.recordings.live")
 
@@ -335,9 +336,13 @@ class LiveTranscriber:
                     log.exception("call %s: draft ticket not refreshed", live.call_id)
 
     async def _ticket(self, live: LiveCall, text: str, turn: dict[str, Any]) -> None:
-        ticket = await self.tickets.get_by_call(live.call_id)
+        ticket = await self.tickets.get_by_call(live.call_id, recall=False)     # Redis only: per line
         if ticket is None:
             record = await self.calls.record(live.call_id) if self.calls is not None else None
+            if record is not None and record.ticket:        # linked, but gone from Redis: the records' copy
+                with contextlib.suppress(TicketsError):
+                    ticket = await self.tickets.get(record.ticket)
+        if ticket is None:
             ticket = await self.tickets.create_draft(live.call_id, record.caller or None if record else None, None,
                                                      seat=record.seat or None if record else None)
             if self.calls is not None:

@@ -284,9 +284,11 @@ class TicketStore:
                 raise TicketNotFound(ticket_id)
         return Ticket.from_hash(h)
 
-    async def get_by_call(self, call_id: str) -> Ticket | None:
+    async def get_by_call(self, call_id: str, *, recall: bool = True) -> Ticket | None:
+        """recall=False: Redis only (a new call's draft: asking the records for every new call would
+        put PostgreSQL on the hot path)."""
         ticket_id = text_or_none(await self.r.get(self.keys.call(call_id)))
-        if not ticket_id and self.recall is not None:
+        if not ticket_id and recall and self.recall is not None:
             ticket = await self._recalled(call_id=call_id)
             ticket_id = ticket.id if ticket is not None else None
         return await self.get(ticket_id) if ticket_id else None
@@ -394,7 +396,7 @@ class TicketStore:
         """
         if not call_id:
             raise TicketsError("tickets.call_id_required", "a ticket needs a call id")
-        existing = await self.get_by_call(call_id)
+        existing = await self.get_by_call(call_id, recall=False)
         if existing is not None:
             return existing
         number = normalize_caller(caller)
@@ -432,7 +434,7 @@ class TicketStore:
             try:
                 await pipe.execute()
             except WatchError:
-                return await self.get_by_call(call_id) or await self.create_draft(
+                return await self.get_by_call(call_id, recall=False) or await self.create_draft(
                     call_id, caller, source, seat=seat, recording=recording, channel=channel,
                     received_at=received_at, confidential=confidential)
         log.info("ticket %s drafted for call %s from %s (repeat of %s)", ticket_id, call_id,

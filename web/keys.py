@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from agents.config_files import AgentFiles
+    from agents.node_actions import NodeActions
     from agents.outbound import Outbound
     from agents.service import Router, SeatService
     from agents.store import RoutingStore
@@ -60,6 +61,7 @@ TICKETS: web.AppKey[TicketStore] = web.AppKey("tickets")
 CALLS: web.AppKey[CallRecords] = web.AppKey("calls")
 ROUTING_STORE: web.AppKey[RoutingStore] = web.AppKey("routing_store")
 TRANSFERS: web.AppKey[TransferService] = web.AppKey("transfers")
+NODE_ACTIONS: web.AppKey[NodeActions] = web.AppKey("node_actions")
 AMI: web.AppKey[Callable[[], AMIClient | None]] = web.AppKey("ami")
 DEMO_SEATS: web.AppKey[Collection[str]] = web.AppKey("demo_seats")
 OUTBOUND: web.AppKey[Outbound | None] = web.AppKey("outbound")     # calls out: the dialling policy

@@ -2,12 +2,16 @@
 may transfer to, transferring the call at the seat (blind, attended,
 three-way), and hanging up (the operator's leg, or the transfer target's).
 
-    app = create_app(..., routes=[transfer_routes(transfers, store)])
+    app = create_app(..., routes=[transfer_routes(transfers, store, actions)])
 
 Who may act on which call is decided here: an operator only on the call at
 the seat they are logged in to (the seat and call are looked up server side;
 naming another seat or call is refused); supervisors and admins name a seat
 (or act on their own). Every transfer and hang-up is audited.
+
+The transfer and the hang-up run on the node holding the call (its channels
+are on that node's Asterisk), whichever node's web app the request reached:
+agents/node_actions.py; a node that does not answer is a 503.
 """
 from __future__ import annotations
 
@@ -16,13 +20,14 @@ from typing import Any
 from aiohttp import web
 
 from agents.errors import AgentsError, UnknownSeat
+from agents.node_actions import ActionRefused, BadAction, NodeActions, NodeUnavailable
 from agents.store import RoutingStore
 from agents.transfer import Mode, NotOnCall
 from agents.transfer_service import TransferService
 from web.access import RouteBundle, RouteTable, actor, body, current_user, json_ok
 from web.accounts import Role
 from web.errors import ApiError, forbidden
-from web.keys import AUDIT, ROUTING_STORE, TRANSFERS
+from web.keys import AUDIT, NODE_ACTIONS, ROUTING_STORE, TRANSFERS
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 32, "pattern": r"^[A-Za-z0-9_.-]+$"}
 _CALL_ID = {"type": "string", "minLength": 1, "maxLength": 80, "pattern": r"^[A-Za-z0-9_.;-]+$"}
@@ -59,8 +64,27 @@ HANGUP_SCHEMA = {"type": "object", "required": ["call_id", "leg"],
 routes = RouteTable(tag="console")
 
 
-def transfer_routes(transfers: TransferService, store: RoutingStore) -> RouteBundle:
-    return RouteBundle(routes, {TRANSFERS: transfers, ROUTING_STORE: store})
+def transfer_routes(transfers: TransferService, store: RoutingStore, actions: NodeActions) -> RouteBundle:
+    """``actions``: the node-action channel (the handlers "transfer" and "hangup" registered on every node)."""
+    return RouteBundle(routes, {TRANSFERS: transfers, ROUTING_STORE: store, NODE_ACTIONS: actions})
+
+
+async def call_node(store: RoutingStore, call_id: str | None) -> str:
+    """The node holding the call ("" when none is recorded: this one)."""
+    st = await store.call(call_id) if call_id else None
+    return st.node if st is not None else ""
+
+
+async def on_node(request: web.Request, node: str, action: str, payload: dict[str, Any]) -> Any:
+    """Run a node action for a web request: the owner's refusal as its HTTP error, silence as a 503."""
+    try:
+        return await request.app[NODE_ACTIONS].call(node, action, payload, timeout=5)
+    except NodeUnavailable as exc:
+        raise ApiError(503, exc.error_id, exc.message, exc.details) from None
+    except ActionRefused as exc:
+        raise ApiError(exc.status, exc.error_id, exc.message, exc.details) from None
+    except BadAction:                           # not served on that node (e.g. its feature is off)
+        raise ApiError(409, "unsupported", "该节点不支持此操作", {"node": node, "action": action}) from None
 
 
 async def seat_and_call(request: web.Request, data: dict[str, Any]) -> tuple[str, str | None]:
@@ -104,17 +128,20 @@ async def console_transfer(request: web.Request) -> web.Response:
     user = current_user(request)
     seat_id, call_id = await seat_and_call(request, data)
     by = user.operator_id or user.username
+    node = await call_node(request.app[ROUTING_STORE], call_id)
     try:
-        t = await request.app[TRANSFERS].request(call_id, seat_id, by, data["target"], data.get("mode"))
-    except AgentsError as exc:
+        t = await on_node(request, node, "transfer", {"call_id": call_id, "seat": seat_id, "by": by,
+                                                      "target": data["target"], "mode": data.get("mode")})
+    except (AgentsError, ApiError) as exc:
         await request.app[AUDIT].record(
             actor(request), "call.transfer.refused", f"call:{call_id or ''}",
-            {"seat": seat_id, "target": data["target"], "mode": data.get("mode"), "error": exc.error_id})
+            {"seat": seat_id, "target": data["target"], "mode": data.get("mode"), "error": exc.error_id,
+             "node": node})
         raise
-    await request.app[AUDIT].record(actor(request), "call.transfer", f"call:{t.call_id}",
-                                    {"seat": seat_id, "target": t.target, "mode": t.mode.value,
-                                     "transfer": t.id})
-    return json_ok(t.to_dict())
+    await request.app[AUDIT].record(actor(request), "call.transfer", f"call:{t['call_id']}",
+                                    {"seat": seat_id, "target": t["target"], "mode": t["mode"],
+                                     "transfer": t["id"], "node": node})
+    return json_ok(t)
 
 
 @routes.post("/api/console/hangup", role=Role.OPERATOR, request=HANGUP_BODY, response=HANGUP_SCHEMA,
@@ -125,7 +152,8 @@ async def console_hangup(request: web.Request) -> web.Response:
     data = body(request) or {}
     seat_id, call_id = await seat_and_call(request, data)
     leg = data.get("leg", "seat")
-    out = await request.app[TRANSFERS].hangup(call_id, seat_id, leg)
+    node = await call_node(request.app[ROUTING_STORE], call_id)
+    out = await on_node(request, node, "hangup", {"call_id": call_id, "seat": seat_id, "leg": leg})
     await request.app[AUDIT].record(actor(request), "call.hangup", f"call:{out['call_id']}",
-                                    {"seat": seat_id, "leg": leg, "transfer": out.get("transfer")})
+                                    {"seat": seat_id, "leg": leg, "transfer": out.get("transfer"), "node": node})
     return json_ok(out)

@@ -152,6 +152,16 @@ elseif op == 'callback_failed' then
   missed('callback_failed')
   emit({type = 'callback_failed', call_id = cid, lane = c.lane, attempts = attempts})
   return reply({retry = false, attempts = attempts})
+elseif op == 'node_failed' then
+  -- the node holding this call is gone (its controller and Asterisk): a caller who was waiting or
+  -- ringing goes on the callback list; atomic, so of two survivors only the first one does it
+  if st ~= 'waiting' and st ~= 'ringing' then return fail('call_state') end
+  local sid = release(A.seat_to or 'ready', A.seat_reason)
+  finish('node_failed')
+  count(c.lane, nil, 'lost', 1)
+  missed(A.missed_reason or 'node_failed')
+  emit({type = 'call_lost', call_id = cid, lane = c.lane, seat_id = sid, phase = st, reason = 'node_failed'})
+  return reply({seat_id = sid})
 elseif op == 'drop' then
   local sid = release(A.seat_to or 'ready', A.seat_reason)
   finish(A.reason or 'lost')

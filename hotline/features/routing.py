@@ -13,6 +13,7 @@ from agents.config import SeatsConfig, load_seats
 from agents.delivery import DeliverySettings
 from agents.errors import AgentsError
 from agents.lanes import LaneFollower
+from agents.node_actions import NodeActions
 from agents.outbound import DialLimiter, Outbound
 from agents.phones import PhoneWatch
 from agents.resync import RedisLossWatch, Resync, restored_logins
@@ -26,6 +27,7 @@ from hotline.features.base import Deps, Feature, data_dir
 from hotline.features.ivr import Trees
 from pbx.contract import AGI_SEAT_OUT, seat_interface
 from pbx.events import DeviceStateChange
+from web.error_map import api_error
 
 log = logging.getLogger("hotline.features.routing")
 
@@ -54,6 +56,13 @@ class Routing(Feature):
     redis_lost: RedisLossWatch      # Redis lost its data under us: the live state rebuilt (others add hooks)
     phones: PhoneWatch
     dialplan: SeatDialplan
+    actions: NodeActions            # actions on a call run on its node (others register their handlers)
+
+
+def _refusal(exc: Exception) -> tuple[int, str, str, dict[str, object]] | None:
+    """A node action's refusal as the web would answer it here (None: a fault)."""
+    e = api_error(exc)
+    return (e.status, e.error_id, e.message, e.details) if e is not None else None
 
 
 async def load(deps: Deps, trees: Trees, demo_seats: int = 0, demo_wrap_up_s: float | None = None) -> Routing:
@@ -91,6 +100,16 @@ async def load(deps: Deps, trees: Trees, demo_seats: int = 0, demo_wrap_up_s: fl
         render_pjsip(creds, srtp=s.seats_sip.srtp, qualify_s=s.seats_sip.qualify_s)
     dialplan = SeatDialplan(pjsip=pjsip, seat_out=interfaces, fallback_members=tuple(i for _, i in interfaces),
                             users=tuple((sid, user) for sid, (user, _) in sorted(creds.items()) if sid not in demo))
+
+    actions = NodeActions(deps.redis, node, prefix=store.prefix, error_status=_refusal)
+
+    async def node_failed(call_ids: tuple[str, ...]) -> None:
+        """A dead node's callers put on the callback list: their call records say so."""
+        for cid in call_ids:
+            try:
+                await trees.calls.missed(cid)
+            except Exception:
+                log.exception("call %s: call record not marked missed after its node died", cid)
 
     async def beat() -> None:
         await store.beat(node)       # alive before the resync: others leave our calls alone
@@ -133,11 +152,12 @@ async def load(deps: Deps, trees: Trees, demo_seats: int = 0, demo_wrap_up_s: fl
 
     return Routing(
         config=cfg, store=store, router=router, seats=seats, outbound=outbound, delivery=delivery, demo=demo,
-        lanes=lanes, resync=resync, redis_lost=redis_lost, phones=phones, dialplan=dialplan,
+        lanes=lanes, resync=resync, redis_lost=redis_lost, phones=phones, dialplan=dialplan, actions=actions,
         agi={AGI_SEAT_OUT: SeatOutHandler(outbound, deps.say)},
         ami=[(DeviceStateChange, phones.on_event)],
-        tasks=[("router", router.run), ("heartbeat", lambda: router.keep_alive(node, s.routing.dead_after_s)),
-               ("lanes", lanes.run), ("redis-lost", redis_lost.run)],
+        tasks=[("router", router.run),
+               ("heartbeat", lambda: router.keep_alive(node, s.routing.dead_after_s, on_node_failed=node_failed)),
+               ("lanes", lanes.run), ("redis-lost", redis_lost.run), ("node-actions", actions.run)],
         on_start=[beat, mark],
         # first the resync: a seat left "on call" by a controller that died is freed
         after_start=[resync, demo_login],

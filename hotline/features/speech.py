@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from agents.node_actions import NodeActions
 from devstack.asterisk_server import AsteriskInstall, major_version
 from hotline.features.base import Deps, Feature
 from hotline.features.ivr import Trees
+from hotline.features.routing import Routing
 from hotline.features.tickets import Tickets
 from hotline.settings import Settings
+from ivr.calls import CallRecords
 from pbx.contract import LIVE_SPY
 from pbx.live_audio import LiveAudioServer, SpyCapture, install_script
 from recordings.live import LiveTranscriber
 from recordings.stt.pool import STTPool
+from web.errors import ApiError
 
 log = logging.getLogger("hotline.features.speech")
 
@@ -52,9 +56,36 @@ class Live(Feature):
     transcriber: LiveTranscriber | None      # None: stt off, or stt.live off
 
 
-async def load_live(deps: Deps, trees: Trees, speech: Speech, tickets: Tickets) -> Live:
+def register_live_actions(actions: NodeActions, live: LiveTranscriber | None, calls: CallRecords) -> None:
+    """The node action "live_capture" (on the node holding the call): stop the call's live transcript,
+    or start it again (a spy capture on the caller's and the seat's channels)."""
+
+    async def live_capture(p: dict[str, str]) -> object:
+        call_id, on = p["call_id"], p["on"] == "1"
+        if live is None:
+            raise ApiError(409, "no_live", "未启用实时转写")
+        running = live.active.get(call_id)
+        if not on:
+            if running is not None:
+                running.stop.set()
+            return {"call_id": call_id, "live": False}
+        if running is not None and not running.stop.is_set():
+            return {"call_id": call_id, "live": True}
+        record = await calls.record(call_id)
+        if live.capture is None or record is None or not record.seat_channel:
+            raise ApiError(409, "no_capture", "无法重新开启该通话的实时转写")
+        if live.redis is not None:               # this node takes the call's transcript again
+            await live.redis.delete(f"hotline:live:owner:{call_id}")
+        started = await live.answered(call_id, seat_channel=record.seat_channel)
+        return {"call_id": call_id, "live": started is not None}
+
+    actions.register("live_capture", live_capture)
+
+
+async def load_live(deps: Deps, trees: Trees, speech: Speech, tickets: Tickets, routing: Routing) -> Live:
     s = deps.settings
     if speech.pool is None or not s.stt.live:
+        register_live_actions(routing.actions, None, trees.calls)
         return Live(transcriber=None)
     live_audio = LiveAudioServer(s.stt.live_audio_host or s.network.host)
     await live_audio.start()
@@ -64,4 +95,5 @@ async def load_live(deps: Deps, trees: Trees, speech: Speech, tickets: Tickets) 
                          method=live_capture(deps.settings, deps.asterisk.install))
     live = LiveTranscriber(speech.pool, deps.publish, trees.calls, tickets.store, capture=capture,
                            redis=deps.redis, node=deps.node)
+    register_live_actions(routing.actions, live, trees.calls)
     return Live(transcriber=live, ami=[(live.EVENTS, live.on_ami_event)], closers=[live.close, live_audio.close])

@@ -13,7 +13,7 @@ from web.live import LiveRoutes, live_routes
 from web.routes_admin_config import admin_config_routes
 from web.routes_console import console_routes
 from web.routes_reports import reports_routes
-from web.routes_supervise import supervise_routes
+from web.routes_supervise import supervise_handler, supervise_routes
 from web.routes_vendor import vendor_routes
 from web.routes_wallboard import wallboard_routes
 
@@ -32,9 +32,11 @@ def load(deps: Deps, trees: Trees, routing: Routing, tickets: Tickets) -> Web:
         from records.reports import SqlReportFigures
 
         figures = SqlReportFigures(records.db.pool)
+    # the spy is placed by the node holding the call, whichever node's web the supervisor reached
+    routing.actions.register("supervise", supervise_handler(lambda: ami, routing.demo, routing.outbound))
     return Web(live=live, routes=[
         console_routes(routing.seats, router, tickets.store, trees.calls),
         wallboard_routes(router, redis, tickets=tickets.store), live, vendor_routes(),
-        supervise_routes(routing.store, lambda: ami, routing.demo, routing.outbound),
+        supervise_routes(routing.store, routing.actions, routing.outbound),
         reports_routes(router, tickets.store, redis, figures),
         admin_config_routes(trees.versions, base_dir, s.path(s.agents.seats), base_dir / "transfers.yaml")])

@@ -33,14 +33,20 @@ def _config() -> SeatsConfig:
                        repeat_caller=None, wrap_up_s=0)
 
 
-async def _two_nodes_and_a_dead_one(redis):
+async def _nodes(redis, names: str, logged_in: int):
+    """A store and router per node (first node's store logs the first seats in)."""
     clock = Clock()
-    stores = {n: RoutingStore(redis, _config(), prefix="hl", clock=clock) for n in "ab"}
+    stores = {n: RoutingStore(redis, _config(), prefix="hl", clock=clock) for n in names}
     routers = {n: Router(st, LANES) for n, st in stores.items()}
-    await stores["a"].load_scripts()
-    seats = SeatService(stores["a"])
-    for s in SEATS[:5]:
+    await stores[names[0]].load_scripts()
+    seats = SeatService(stores[names[0]])
+    for s in SEATS[:logged_in]:
         await seats.login(s, f"op{s}")
+    return clock, stores, routers, seats
+
+
+async def _two_nodes_and_a_dead_one(redis):
+    clock, stores, routers, seats = await _nodes(redis, "ab", 5)
     owners = {"a-gone": "a", "a-live": "a", "b-ring": "b", "b-talk": "b", "c-talk": "c",
               "b-wait": "b", "c-wait": "c", "c-cb": "c"}
     for cid, node in owners.items():
@@ -80,7 +86,8 @@ async def test_resync_keeps_a_live_nodes_calls_and_settles_a_dead_nodes(redis_cl
 
     rep = await routers["a"].resync(["a-live"], pbx, node="a", dead_after_s=30)
 
-    assert set(rep.calls_dropped) == {"a-gone", "c-talk", "c-wait"}
+    assert set(rep.calls_dropped) == {"a-gone", "c-talk"}
+    assert rep.calls_node_failed == ("c-wait",)                        # C's waiting caller: to be called back
     assert set(rep.calls_elsewhere) == set(b_calls)
     assert rep.calls_adopted == ("c-cb",)
     assert rep.calls_requeued == rep.calls_ended == rep.seats_offline == ()
@@ -88,7 +95,7 @@ async def test_resync_keeps_a_live_nodes_calls_and_settles_a_dead_nodes(redis_cl
     assert b_before["b-ring"][0] == "ringing" and b_before["b-talk"][0] == "on_call"
     after = await _phases(routers["a"], ("a-gone", "a-live", "c-talk", "c-wait", "c-cb"))
     assert after == {"a-gone": ("ended", "lost", "a"), "a-live": ("on_call", "", "a"),
-                     "c-talk": ("ended", "lost", "c"), "c-wait": ("ended", "lost", "c"),
+                     "c-talk": ("ended", "lost", "c"), "c-wait": ("ended", "node_failed", "c"),
                      "c-cb": ("waiting", "", "a")}                    # the callback keeps its place, now A's
     states = {s.seat_id: s.state for s in await seats.seats()}
     for seat, state in b_seats.items():
@@ -99,6 +106,43 @@ async def test_resync_keeps_a_live_nodes_calls_and_settles_a_dead_nodes(redis_cl
     # the same resync without node ownership (one controller) would have taken B's calls too
     legacy = await routers["a"].resync(["a-live"], pbx)
     assert set(legacy.calls_dropped) == set(b_calls)
+    missed = {m["call_id"]: m["reason"] for m in await stores["a"].missed()}
+    assert missed == {"c-wait": "节点故障"}
+
+
+async def test_two_survivors_put_a_dead_nodes_callers_on_the_callback_list_once(redis_client):
+    """Node C dies with callers ringing and waiting; B and D (both alive) sweep at the same moment:
+    each of C's callers is on the callback list (节点故障) once, and told to one survivor's hook once."""
+    clock, stores, routers, _ = await _nodes(redis_client, "bcd", 2)
+    ids = [f"c-{i}" for i in range(8)]
+    for cid in ids:
+        await routers["c"].enqueue(WaitingCall(cid, "general", "13800001234", clock.t, node="c"))
+        clock.t += 1
+    assert len(await routers["b"].match()) == 2                   # two of them ringing seats (on C's Asterisk)
+    await routers["b"].answered(ids[0])                            # one talking: lost with C, not a callback
+    await stores["b"].beat("b", now=clock.t)
+    await stores["d"].beat("d", now=clock.t)
+    await stores["c"].beat("c", now=clock.t - 100)
+    told: dict[str, list[str]] = {"b": [], "d": []}
+
+    def hook(n: str):
+        async def on_failed(call_ids: tuple[str, ...]) -> None:
+            told[n].extend(call_ids)
+        return on_failed
+
+    done = await asyncio.gather(*(routers[n].take_over(n, ["c"], 30, hook(n)) for n in ("b", "d")))
+    assert sorted(done) == [False, True]                           # one survivor held the lock
+    for n in ("b", "d"):                                           # and a later sweep finds nothing left
+        await routers[n].take_over(n, ["c"], 30, hook(n))
+    assert sorted(told["b"] + told["d"]) == sorted(ids[1:])        # each caller once
+    missed = await stores["b"].missed()
+    assert sorted(m["call_id"] for m in missed) == sorted(ids[1:])
+    assert {m["reason"] for m in missed} == {"节点故障"}
+    phases = await _phases(routers["b"], ids)
+    assert phases[ids[0]] == ("ended", "lost", "c")
+    assert all(phases[c] == ("ended", "node_failed", "c") for c in ids[1:])
+    assert {s.state for s in await stores["b"].seats(SEATS[:2])} == {SeatState.READY}   # the seats they rang: free
+    assert "c" not in await stores["b"].node_beats()
 
 
 async def test_heartbeat_sweep_settles_the_calls_of_a_node_that_stops_beating(redis_client):

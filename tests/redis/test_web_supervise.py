@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from agents.dialpolicy import DialPolicy
 from agents.model import WaitingCall
+from agents.node_actions import NodeActions
 from agents.outbound import DialLimiter, Outbound
 from agents.service import Router, SeatService
 from agents.store import RoutingStore
@@ -23,7 +24,7 @@ from web.accounts import Role
 from web.app import create_app
 from web.keys import ACCOUNTS
 from web.routes_console import console_routes
-from web.routes_supervise import supervise_routes
+from web.routes_supervise import supervise_handler, supervise_routes
 from web.routes_wallboard import wallboard_routes
 
 
@@ -53,10 +54,12 @@ async def env(redis_client):
     calls = CallRecords(redis_client)
     ami = FakeAMI()
     outbound = Outbound(DialPolicy(per_number_per_hour=2), DialLimiter(redis_client, prefix=f"t{uuid.uuid4().hex}"))
+    actions = NodeActions(redis_client, "node-a")
+    actions.register("supervise", supervise_handler(lambda: ami, outbound=outbound))
     app = create_app(lambda: {}, redis=redis_client, config=CONFIG,
                      routes=[console_routes(seats, router, tickets, calls),
                              wallboard_routes(router, redis_client, tickets=tickets),
-                             supervise_routes(store, lambda: ami, outbound=outbound)])
+                             supervise_routes(store, actions, outbound=outbound)])
     client = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
     await client.start_server()
     accounts = app[ACCOUNTS]
@@ -67,7 +70,7 @@ async def env(redis_client):
     e = Env(client, app, clock, router, seats, tickets, calls)
     for name in PASSWORDS:
         await e.login(name)
-    e.ami = ami
+    e.ami, e.actions = ami, actions
     yield e
     await client.close()
 
@@ -196,3 +199,31 @@ async def test_wallboard_lists_seats_and_todays_top_categories(env):
     assert board["top"]["tickets"] == 1 and board["top"]["districts"] == [["芦淞区", 1]]
     assert board["top"]["categories"][0][1] == 1
     assert "avg_wait_s" in board["all"]["targets"]
+
+
+async def test_live_capture_off_and_on_runs_on_the_calls_node(env):
+    """POST /api/supervise/live-capture: the node holding the call stops its live transcript; starting it
+    again needs that node's spy capture (none here: refused in Chinese); a seat with no call: 409."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from hotline.features.speech import register_live_actions
+
+    running = SimpleNamespace(stop=asyncio.Event())
+    live = SimpleNamespace(active={"c1": running}, capture=None, redis=None)
+    register_live_actions(env.actions, live, env.calls)
+    r = await env.req("sup", "POST", "/api/supervise/live-capture", json={"seat": "1001", "on": False})
+    assert r.status == 409 and (await r.json())["error"] == "not_on_call"
+    await on_call(env)
+    r = await env.req("op1", "POST", "/api/supervise/live-capture", json={"seat": "1001", "on": False})
+    assert r.status == 403
+    r = await env.req("sup", "POST", "/api/supervise/live-capture", json={"seat": "1001", "on": False})
+    assert r.status == 200, await r.text()
+    assert await r.json() == {"call_id": "c1", "seat": "1001", "live": False}
+    assert running.stop.is_set()
+    r = await env.req("sup", "POST", "/api/supervise/live-capture", json={"seat": "1001", "on": True})
+    assert r.status == 409
+    data = await r.json()
+    assert data["error"] == "no_capture" and data["message"] == "无法重新开启该通话的实时转写"
+    audit = await env.audit("call.live_capture")
+    assert [(a["details"]["on"], a["details"]["live"]) for a in audit] == [(False, False)]

@@ -8,10 +8,12 @@ import pytest
 from aiohttp import DummyCookieJar
 from aiohttp.test_utils import TestClient, TestServer
 
+from agents.node_actions import NodeActions
 from agents.service import Router, SeatService
 from agents.store import RoutingStore
 from agents.transfer import parse_transfers
 from agents.transfer_service import TransferService
+from hotline.features.transfers import register_actions
 from ivr.calls import CallRecords
 from kernel.notify import LiveEvent
 from tests.redis.test_web_console import CONFIG, LANES, PASSWORDS, Clock, Env, assert_error, seats_config
@@ -59,8 +61,10 @@ async def env(redis_client):
     ami = FakeAMI()
     transfers = TransferService(redis_client, ami, router, calls, parse_transfers(TARGETS),
                                 dial="Local/{number}@hotline-external", publish=publish, clock=clock)
+    actions = NodeActions(redis_client, "node-a")
+    register_actions(actions, transfers)
     app = create_app(lambda: {"redis": {"ok": True}}, redis=redis_client, config=CONFIG,
-                     routes=[transfer_routes(transfers, store)])
+                     routes=[transfer_routes(transfers, store, actions)])
     client = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
     await client.start_server()
     accounts = app[ACCOUNTS]
@@ -164,8 +168,24 @@ async def test_documented_in_openapi(env):
     from web.openapi import build
     from web.routes_transfer import transfer_routes as tr
 
-    doc = build(tr(None, None), title="t", version="1", cookie="s")
+    doc = build(tr(None, None, None), title="t", version="1", cookie="s")
     paths = doc["paths"]
     assert set(paths) == {"/api/console/transfer-targets", "/api/console/transfer", "/api/console/hangup"}
     assert paths["/api/console/transfer"]["post"]["security"] == [{"session": [], "csrf": []}]
     assert paths["/api/console/transfer"]["post"]["x-roles"] == ["operator", "supervisor", "admin"]
+
+
+async def test_a_call_on_a_node_that_does_not_answer_is_a_503_and_nothing_is_done_here(env, redis_client):
+    await redis_client.hset("hotline:call:c1", "node", "node-gone")     # c1's channels are on another node
+    before = list(env.ami.actions)
+    r = await env.req("op1", "POST", "/api/console/hangup", json={})
+    assert r.status == 503
+    data = await r.json()
+    assert_error(data, "node_unavailable")
+    assert data["message"] == "通话所在节点未响应，请稍后再试" and data["details"]["node"] == "node-gone"
+    r = await env.req("op1", "POST", "/api/console/transfer", json={"target": "tax"})
+    assert r.status == 503
+    refused = await env.audit("call.transfer.refused")
+    assert refused[0]["details"]["node"] == "node-gone" and refused[0]["details"]["error"] == "node_unavailable"
+    assert env.ami.actions == before                                     # this node's Asterisk left alone
+    assert await redis_client.llen("hotline:actions:node-gone") == 2     # the requests wait for it (with a TTL)
