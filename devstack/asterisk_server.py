@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -126,6 +127,9 @@ class AsteriskServer:
     rtp_ports: tuple[int, int] | None = None    # None: 1000 ports from ports.rtp_start (tests side by side)
     transport_extra: str = ""                   # NAT lines for the UDP transport (dialplan/trunks.py)
     install: AsteriskInstall = field(default_factory=AsteriskInstall)
+    # the channels' unique ids start with it: distinct per node when several share one Redis (their calls'
+    # ids must not collide)
+    system_name: str = "hotline"
     process: ManagedProcess | None = None
 
     @property
@@ -153,6 +157,7 @@ class AsteriskServer:
             "rtp_start": self.rtp_ports[0] if self.rtp_ports else self.ports.rtp_start,
             "rtp_end": self.rtp_ports[1] if self.rtp_ports else self.ports.rtp_start + 999,
             "transport_extra": self.transport_extra,
+            "system_name": self.system_name if re.fullmatch(r"[a-z][a-z0-9-]{0,40}", self.system_name) else "hotline",
         }
 
     def render(self, generated: Mapping[str, str]) -> None:

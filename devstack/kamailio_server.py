@@ -106,6 +106,8 @@ class KamailioServer:
     def start(self, timeout: float = 30.0) -> None:
         if KAMAILIO is None or KAMCMD is None:
             raise ProcessError("kamailio", "kamailio/kamcmd are not installed (scripts/setup)", "")
+        if len(str(self.ctl)) > 100:             # a unix socket's path is at most 107 bytes
+            raise ProcessError("kamailio", f"run folder too deep for its ctl socket: {self.ctl}", "")
         self.render()
         self.process = ManagedProcess("kamailio", [KAMAILIO, "-f", str(self.cfg), "-DD", "-E", "-Y",
                                                    str(self.run / "ctl"), "-w", str(self.run), "-m", str(self.shm_mb),

@@ -21,15 +21,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--demo-wrap-up", type=float, default=None, metavar="SECONDS",
                    help="the demo seats' wrap-up after each call (default: wrap_up_s of the seats config); "
                         "`hotline seats ready SEAT` ends it early")
+    p.add_argument("--nodes", type=int, default=0, metavar="N",
+                   help="Kamailio at the SIP edge and N nodes (Asterisk + controller) on loopback addresses, "
+                        "one Redis, one PostgreSQL, one web app (hotline/cluster_up.py)")
+    p.add_argument("--sentinel", action="store_true",
+                   help="with --nodes: Redis Sentinel (a master, a replica, three sentinels) under the nodes")
     p.set_defaults(func=run)
 
 
-async def _serve(settings, demo_seats: int, demo_wrap_up_s: float | None = None) -> int:
+async def _serve(settings, demo_seats: int, demo_wrap_up_s: float | None = None, nodes: int = 0,
+                 sentinel: bool = False) -> int:
     from hotline.app import compose
+    from hotline.cluster_up import Cluster
     from hotline.runtime import new_run_dir
 
-    run_dir = new_run_dir(settings)
-    runtime = compose(settings, run_dir, demo_seats=demo_seats, demo_wrap_up_s=demo_wrap_up_s)
+    run_dir = new_run_dir(settings, "cluster" if nodes else "up")
+    runtime = Cluster(settings, run_dir, nodes, demo_seats=demo_seats, demo_wrap_up_s=demo_wrap_up_s,
+                                                sentinel=sentinel) if nodes \
+        else compose(settings, run_dir, demo_seats=demo_seats, demo_wrap_up_s=demo_wrap_up_s)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -71,4 +80,10 @@ def run(args: argparse.Namespace) -> int:
     if args.demo_wrap_up is not None and not 0 <= args.demo_wrap_up <= 3600:
         print("--demo-wrap-up: seconds from 0 to 3600", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(settings, args.demo_seats, args.demo_wrap_up))
+    if args.nodes and not 1 <= args.nodes <= 8:
+        print("--nodes: 1 to 8", file=sys.stderr)
+        return 2
+    if args.sentinel and not args.nodes:
+        print("--sentinel goes with --nodes", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(settings, args.demo_seats, args.demo_wrap_up, args.nodes, args.sentinel))

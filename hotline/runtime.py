@@ -28,6 +28,7 @@ from aiohttp import web
 from devstack.asterisk_server import AsteriskInstall, AsteriskPorts, AsteriskServer
 from devstack.procs import RedisServer, free_port, secret_file, try_lock
 from dialplan import hotline as dp
+from dialplan.kamailio import node_trunk
 from dialplan.model import Context
 from dialplan.outbound import from_trunks
 from dialplan.publish import publish
@@ -97,6 +98,10 @@ class Runtime:
     hotline: Hotline | None = None                  # the features' bundles, once loaded
     tasks: TaskSet = field(default_factory=lambda: TaskSet("runtime"))     # every background task
     handlers: dict[str, Handler] = field(default_factory=dict)  # what the FastAGI server serves (set by start)
+    # Kamailio's ctl socket when it is the seats' registrar (edge.registrar): their phones' state from its
+    # location (agents/edge_phones.py); None: not polled
+    edge_ctl: Path | None = None
+    serve_web: bool = True                          # False: a further node of `hotline up --nodes` (one web app)
     tls_port: int = 0                               # seats' SIP/TLS port (0: TLS off)
     tls_files: tuple[str, str] | None = None        # (certificate, key)
     _lock: Any = None
@@ -164,7 +169,8 @@ class Runtime:
             "extensions_hotline.conf": dp.render(spec),
             "queues_hotline.conf": dp.render_fallback_queue(spec),
             "pjsip_seats.conf": seats.pjsip,
-            "pjsip_trunks.conf": render_trunks(s.trunks),
+            # behind Kamailio (edge:) the carriers' calls come from its address: one more trunk for them
+            "pjsip_trunks.conf": render_trunks(s.trunks + ((node_trunk(s.edge, s.trunks),) if s.edge else ())),
             "pjsip_tls.conf": render_tls_transport(s.network.sip.sip_bind, self.tls_port, *self.tls_files)
             if self.tls_port and self.tls_files else "; seats' SIP/TLS is off (seats_sip.tls)\n",
             **(self.records.asterisk_files() if self.records else {}),     # CDR and CEL into PostgreSQL
@@ -194,7 +200,9 @@ class Runtime:
             ports.sip = s.network.sip_port
         sip = s.network.sip
         self.asterisk = AsteriskServer(self.run, ports, sip_bind=sip.sip_bind, rtp_ports=(sip.rtp_start, sip.rtp_end),
-                                       transport_extra=transport_options(sip), install=asterisk_install(s, self.run))
+                                       transport_extra=transport_options(sip), install=asterisk_install(s, self.run),
+                                       # nodes behind one edge share the Redis: their call ids must differ
+                                       system_name=f"hotline-{self.node}" if s.edge and self.node else "hotline")
         self.ami = AMIClient("127.0.0.1", ports.ami, self.asterisk.ami_user, self.asterisk.ami_secret,
                              on_reconnect=self._ami_reconnected if self.load else None, events=self.ami_events)
         if self.load:
@@ -221,6 +229,12 @@ class Runtime:
         await asyncio.to_thread(self.asterisk.start)
         await self.ami.connect()
 
+        if self.serve_web:
+            await self._start_web()
+        await self._started()
+
+    async def _start_web(self) -> None:
+        s = self.settings
         app = create_app(self.status, redis=self.redis, routes=[t for f in self.features for t in f.routes],
                          config=web_config(s),
                          # the audit trail also into the records database
@@ -230,7 +244,6 @@ class Runtime:
         await self.web_runner.setup()
         self.web_port = s.network.web_port or free_port()
         await web.TCPSite(self.web_runner, s.web.host or s.network.host, self.web_port).start()
-        await self._started()
 
     def agi_handlers(self) -> dict[str, Handler]:
         """The FastAGI handlers by script name, from every feature (a test stack replaces some)."""
@@ -250,6 +263,13 @@ class Runtime:
         for f in self.features:
             for name, factory in f.tasks:
                 self.tasks.spawn(factory(), name=name, loop=True)
+        if self.edge_ctl is not None and self.hotline is not None:
+            from agents.edge_phones import EdgePhones
+            from pbx.kamailio_rpc import EdgeLocation
+
+            phones = EdgePhones(self.hotline.routing.seats, self.hotline.seat_dialplan.users,
+                                EdgeLocation(self.edge_ctl).registered)
+            self.tasks.spawn(phones.run(), name="edge-phones", loop=True)
         for f in self.features:
             for hook in f.after_start:
                 await hook()
@@ -270,7 +290,8 @@ class Runtime:
         assert self.asterisk and self.agi
         return {
             "run": str(self.run),
-            "web": f"http://{self.settings.web.host or self.settings.network.host}:{self.web_port}/",
+            "web": f"http://{self.settings.web.host or self.settings.network.host}:{self.web_port}/"
+            if self.web_runner else None,
             "ports": {"web": self.web_port, "fastagi": self.agi.port, "ami": self.asterisk.ports.ami,
                       "sip": self.asterisk.ports.sip,
                       "redis": self.redis_server.port if self.redis_server else None,

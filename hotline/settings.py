@@ -15,6 +15,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from dialplan.kamailio import Edge, parse_edge
 from dialplan.trunks import Network, parse_network, parse_trunks
 from kernel.errors import HotlineError
 from kernel.redis import RedisUrlError, sentinel_url
@@ -231,6 +232,9 @@ class Settings:
     log: LogSection
     # Carrier SIP trunks by name (dialplan/trunks.py has the shape), parsed and whitelisted.
     trunks: tuple = field(default=(), metadata={"parse": parse_trunks})
+    # Kamailio at the SIP edge in front of the Asterisk nodes (dialplan/kamailio.py has the shape);
+    # None (`edge: null`): no edge. Checked against the trunks by dialplan.kamailio.parse_edge.
+    edge: Edge | None = field(default=None, metadata={"edge": True})
 
     @property
     def recordings_dir(self) -> Path:
@@ -290,6 +294,8 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
             problems.append(f"{sub}: missing")
             continue
         typ, value = hints[f.name], data[f.name]
+        if "edge" in f.metadata:
+            continue                       # after the trunks it is checked against (below)
         if "parse" in f.metadata:
             kwargs[f.name] = f.metadata["parse"](value, problems)
         elif isinstance(typ, type) and is_dataclass(typ):
@@ -321,9 +327,19 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
         problems.append(f"{path}.live_capture: expected auto, eagi or audiosocket, got {data.get('live_capture')!r}")
     if cls is RedisSection and not problems:
         _check_redis(data, path, problems)
+    if cls is Settings and "edge" in data:
+        kwargs["edge"] = _edge(data["edge"], kwargs.get("trunks", ()), problems)
     if cls is RecordingsSection and data.get("compress") not in ("ogg", "flac", "none"):
         problems.append(f"{path}.compress: expected ogg, flac or none, got {data.get('compress')!r}")
     return cls(**kwargs) if not problems else None
+
+
+def _edge(data: Any, trunks: tuple, problems: list[str]) -> Edge | None:
+    """The `edge:` section: null (no edge) or the mapping dialplan.kamailio.parse_edge validates against
+    the trunks, every problem listed."""
+    if data in (None, False):
+        return None
+    return parse_edge(data, trunks, problems)
 
 
 def _check_redis(data: Mapping, path: str, problems: list[str]) -> None:

@@ -21,6 +21,7 @@ from agents.seat_out import SeatOutHandler
 from agents.secrets import seat_credentials
 from agents.service import Router, SeatService
 from agents.store import RoutingStore
+from dialplan.kamailio import render_node_seats
 from dialplan.seats import render_pjsip
 from hotline.features.base import Deps, Feature, data_dir
 from hotline.features.ivr import Trees
@@ -38,6 +39,7 @@ class SeatDialplan:
     pjsip: str = ""                                  # pjsip_seats.conf
     seat_out: tuple[tuple[str, str], ...] = ()       # (seat id, interface) seat phones dial by number
     fallback_members: tuple[str, ...] = ()           # the fallback queue's members
+    users: tuple[tuple[str, str], ...] = ()          # (seat id, SIP username) of the real seats' phones
 
 
 @dataclass(kw_only=True)
@@ -93,8 +95,11 @@ async def load(deps: Deps, trees: Trees, demo_seats: int = 0, demo_wrap_up_s: fl
     lanes = LaneFollower(router, trees.versions, trees.trees, version=trees.pinned.version)
     creds = seat_credentials(cfg, data_dir(s))
     interfaces = tuple((sid, seat_interface(sid, sid in delivery.demo_seats)) for sid in sorted(cfg.seats))
-    dialplan = SeatDialplan(pjsip=render_pjsip(creds, srtp=s.seats_sip.srtp, qualify_s=s.seats_sip.qualify_s),
-                            seat_out=interfaces, fallback_members=tuple(i for _, i in interfaces))
+    # with Kamailio as the seats' registrar (edge.registrar) every node rings a seat through it
+    pjsip = render_node_seats(s.edge, creds) if s.edge is not None and s.edge.registrar is not None else \
+        render_pjsip(creds, srtp=s.seats_sip.srtp, qualify_s=s.seats_sip.qualify_s)
+    dialplan = SeatDialplan(pjsip=pjsip, seat_out=interfaces, fallback_members=tuple(i for _, i in interfaces),
+                            users=tuple((sid, user) for sid, (user, _) in sorted(creds.items()) if sid not in demo))
 
     actions = NodeActions(deps.redis, node, prefix=store.prefix, error_status=_refusal)
 
