@@ -300,7 +300,11 @@ def _emergency(text: str, rules: Rules) -> _Pick:
 
 def _urgency(text: str, rules: Rules) -> _Pick:
     ur = rules.urgency
-    scores, words = _scores(_live(ur.matcher.find(text), text, rules))
+    hits = _live(ur.matcher.find(text), text, rules)
+    if rules.settled.search(text):
+        # as for emergencies: a thank-you tells of a danger that is over unless said to be on now
+        hits = [h for h in hits if "特急" not in {label for label, _ in h.labels} or _said_now(text, h, rules)]
+    scores, words = _scores(hits)
     if "特急" in scores:
         return _Pick("特急", min(0.9, 0.6 + 0.1 * len(words["特急"])), tuple(dict.fromkeys(words["特急"])))
     for level, matcher, groups in ur.combos:

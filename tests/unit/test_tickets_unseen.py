@@ -23,6 +23,8 @@ from tickets.turns import CALLER, split_turns
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 UNSEEN = DATA / "tickets_unseen.jsonl"
+# A development set written later the same way (tests/data/TICKETS.md); its misses are read.
+FRESH2 = DATA / "tickets_fresh2.jsonl"
 TRAINING = (DATA / "tickets_train.jsonl", DATA / "tickets_eval.jsonl", DATA / "tickets_heldout.jsonl",
             DATA / "tickets_written.jsonl",
             ROOT / "scripts" / "gen_tickets_data.py")
@@ -58,15 +60,22 @@ def _runs(text: str) -> set[str]:
     return {text[i:i + RUN] for i in range(len(text) - RUN + 1)}
 
 
-def test_no_unseen_call_shares_a_run_of_words_with_the_training_data() -> None:
+@lru_cache(maxsize=1)
+def _training_runs() -> frozenset[str]:
     seen: set[str] = set()
     for path in TRAINING:
         for line in path.read_text(encoding="utf-8").splitlines():
             if path.suffix == ".jsonl" and line.strip():
                 line = json.loads(line)["transcript"]
             seen |= _runs(_flat(line))
+    return frozenset(seen)
+
+
+@pytest.mark.parametrize("path", [UNSEEN, FRESH2], ids=["unseen", "fresh2"])
+def test_no_unseen_call_shares_a_run_of_words_with_the_training_data(path: Path) -> None:
+    seen = _training_runs()
     shared = {}
-    for case in load_cases(UNSEEN):
+    for case in load_cases(path):
         common = _runs(_flat(_caller_words(case.transcript))) & seen
         if common:
             shared[case.id] = sorted(common)[:2]
@@ -109,3 +118,19 @@ def test_extraction_stays_above_its_floors_on_the_unseen_set(cases, half: str) -
     em = report.emergency
     assert (em.recall or 0.0) >= EMERGENCY_FLOORS[half]["recall"], em.to_dict()
     assert (em.precision or 0.0) >= EMERGENCY_FLOORS[half]["precision"], em.to_dict()
+
+
+# tickets_fresh2.jsonl after its misses were read (tests/data/TICKETS.md), minus about two calls in 127.
+FRESH2_FLOORS = {"appeal_type": 0.90, "category_l1": 0.87, "category_l2": 0.84, "district": 0.97, "urgency": 0.94,
+                 "emergency": 0.98, "callback_number": 0.97, "caller_name": 0.98}
+FRESH2_EMERGENCY_FLOORS = {"recall": 0.98, "precision": 0.97}
+
+
+def test_extraction_stays_above_its_floors_on_fresh2() -> None:
+    report = evaluate(load_cases(FRESH2))
+    accuracy = report.accuracy()
+    low = {f: (accuracy[f], floor) for f, floor in FRESH2_FLOORS.items() if (accuracy[f] or 0.0) < floor}
+    assert not low, f"below the floor on tickets_fresh2.jsonl: {low}"
+    em = report.emergency
+    assert (em.recall or 0.0) >= FRESH2_EMERGENCY_FLOORS["recall"], em.to_dict()
+    assert (em.precision or 0.0) >= FRESH2_EMERGENCY_FLOORS["precision"], em.to_dict()
