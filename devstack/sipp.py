@@ -185,6 +185,24 @@ def free_port(ip: str = "127.0.0.1", kind: int = socket.SOCK_DGRAM) -> int:
         return s.getsockname()[1]
 
 
+def baresip_config(ip: str, sip_port: int, ctrl_port: int, wav: Path | str, extra: str = "") -> str:
+    """A baresip `config`: SIP on ip:sip_port, `wav` as the microphone, nothing played, G.711, the
+    ctrl_tcp socket on ip:ctrl_port (dial, answer, hang up from the test); `extra` lines appended."""
+    return f"""poll_method epoll
+sip_listen {ip}:{sip_port}
+audio_source aufile,{wav}
+audio_player aufile,/dev/null
+module_path /usr/lib/baresip/modules
+module stdio.so
+module g711.so
+module aufile.so
+module_app account.so
+module_app menu.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen {ip}:{ctrl_port}
+""" + extra
+
+
 def free_udp_tcp_port(ip: str = "127.0.0.1") -> int:
     """A port free for both UDP and TCP now."""
     for _ in range(200):
@@ -637,19 +655,7 @@ class Baresip:
         assert BARESIP is not None
         self.sip_port = free_udp_tcp_port(self.ip)
         self.ctrl_port = free_port(self.ip, socket.SOCK_STREAM)
-        (self.folder / "config").write_text(f"""poll_method epoll
-sip_listen {self.ip}:{self.sip_port}
-audio_source aufile,{self.wav}
-audio_player aufile,/dev/null
-module_path /usr/lib/baresip/modules
-module stdio.so
-module g711.so
-module aufile.so
-module_app account.so
-module_app menu.so
-module_app ctrl_tcp.so
-ctrl_tcp_listen {self.ip}:{self.ctrl_port}
-""")
+        (self.folder / "config").write_text(baresip_config(self.ip, self.sip_port, self.ctrl_port, self.wav))
         (self.folder / "accounts").write_text(
             f"<sip:{self.username}@127.0.0.1:{self.registrar_port}>;auth_pass={self.secret};answermode=auto;"
             f"regint=60\n")

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack.sipp import baresip_config, free_udp_tcp_port
+
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 PCAP = "/usr/share/sip-tester/g711a.pcap"
 
@@ -242,32 +244,21 @@ class SeatPhone:
 
     def __init__(self, folder: Path, *, username: str, secret: str, asterisk_sip_port: int, tone: Path,
                  tls_ca: Path | None = None, srtp: bool = False) -> None:
-        from devstack.procs import free_port, free_ports
+        from devstack.procs import free_port
 
         self.folder = Path(folder)
         self.username, self.secret = username, secret
         self.sip = asterisk_sip_port
         self.tone = tone
         self.tls_ca, self.srtp = tls_ca, srtp       # register over TLS (trusting that CA), SRTP mandatory
-        self.sip_port = free_ports(1)[0]
+        self.sip_port = free_udp_tcp_port()          # baresip binds UDP and TCP on it
         self.ctrl_port = free_port()
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> SeatPhone:
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "config").write_text(f"""poll_method epoll
-sip_listen 127.0.0.1:{self.sip_port}
-audio_source aufile,{self.tone}
-audio_player aufile,/dev/null
-module_path /usr/lib/baresip/modules
-module stdio.so
-module g711.so
-module aufile.so
-module_app account.so
-module_app menu.so
-module_app ctrl_tcp.so
-ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}
-""" + (f"sip_cafile {self.tls_ca}\n" if self.tls_ca else "") + ("module srtp.so\n" if self.srtp else ""))
+        extra = (f"sip_cafile {self.tls_ca}\n" if self.tls_ca else "") + ("module srtp.so\n" if self.srtp else "")
+        (self.folder / "config").write_text(baresip_config("127.0.0.1", self.sip_port, self.ctrl_port, self.tone, extra))
         transport = ";transport=tls" if self.tls_ca else ""
         media = ";mediaenc=srtp-mand" if self.srtp else ""
         (self.folder / "accounts").write_text(

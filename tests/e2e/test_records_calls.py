@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from devstack.sipp import baresip_config, free_udp_tcp_port
 from records.reconcile import reconcile
 from records.store import call_with_asterisk
 from tests.e2e.test_routing_calls import (  # noqa: F401  (routing: the fixture)
@@ -62,7 +63,7 @@ async def _records_of(stack, call_id: str, want_cdr: bool = True) -> dict:
 
 def _baresip(tmp_path: Path, stack, seat: str) -> tuple[subprocess.Popen, int, object]:
     from agents.secrets import seat_credentials
-    from devstack.procs import free_port, free_ports
+    from devstack.procs import free_port
     from hotline.app import data_dir
 
     exe = shutil.which("baresip")
@@ -74,20 +75,8 @@ def _baresip(tmp_path: Path, stack, seat: str) -> tuple[subprocess.Popen, int, o
                     "vol", "0.5"], check=True)
     folder = tmp_path / "baresip"
     folder.mkdir()
-    sip_port, ctrl_port = free_ports(1)[0], free_port()
-    (folder / "config").write_text(f"""poll_method epoll
-sip_listen 127.0.0.1:{sip_port}
-audio_source aufile,{tone}
-audio_player aufile,/dev/null
-module_path /usr/lib/baresip/modules
-module stdio.so
-module g711.so
-module aufile.so
-module_app account.so
-module_app menu.so
-module_app ctrl_tcp.so
-ctrl_tcp_listen 127.0.0.1:{ctrl_port}
-""")
+    sip_port, ctrl_port = free_udp_tcp_port(), free_port()
+    (folder / "config").write_text(baresip_config("127.0.0.1", sip_port, ctrl_port, tone))
     (folder / "accounts").write_text(
         f"<sip:{username}@127.0.0.1:{stack.asterisk.ports.sip}>;auth_pass={secret};answermode=auto;regint=60\n")
     log = open(tmp_path / "baresip.log", "wb")

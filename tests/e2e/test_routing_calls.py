@@ -33,6 +33,7 @@ from agents.errors import AgentsError
 from agents.events import events_key, stats_today
 from agents.model import NO_ANSWER, SeatState, SeatStatus
 from devstack.simcall import CallResult, place_call
+from devstack.sipp import baresip_config, free_udp_tcp_port
 from pbx.ami import AMIEvent
 from tests.e2e.helpers import alive, publish
 
@@ -524,7 +525,7 @@ async def netstring(host: str, port: int, payload: dict) -> None:
 
 async def test_baresip_softphone_answers_as_a_seat(routing, tmp_path):
     from agents.secrets import seat_credentials
-    from devstack.procs import free_port, free_ports
+    from devstack.procs import free_port
     from hotline.app import data_dir
 
     stack = routing
@@ -537,21 +538,9 @@ async def test_baresip_softphone_answers_as_a_seat(routing, tmp_path):
                     "vol", "0.5"], check=True)
     folder = tmp_path / "baresip"
     folder.mkdir()
-    sip_port = free_ports(1)[0]
+    sip_port = free_udp_tcp_port()                  # baresip binds UDP and TCP on it
     ctrl_port = free_port()
-    (folder / "config").write_text(f"""poll_method epoll
-sip_listen 127.0.0.1:{sip_port}
-audio_source aufile,{tone}
-audio_player aufile,/dev/null
-module_path /usr/lib/baresip/modules
-module stdio.so
-module g711.so
-module aufile.so
-module_app account.so
-module_app menu.so
-module_app ctrl_tcp.so
-ctrl_tcp_listen 127.0.0.1:{ctrl_port}
-""")
+    (folder / "config").write_text(baresip_config("127.0.0.1", sip_port, ctrl_port, tone))
     (folder / "accounts").write_text(
         f"<sip:{username}@127.0.0.1:{stack.asterisk.ports.sip}>;auth_pass={secret};answermode=auto;regint=60\n")
     log = open(tmp_path / "baresip.log", "wb")
