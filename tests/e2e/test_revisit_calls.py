@@ -137,10 +137,12 @@ def speech(tmp_path_factory) -> bytes:
 
 
 def citizen(tmp_path: Path, port: int, speech: bytes) -> sip.Sipp:
-    """The citizen's phone behind the trunk (SIPp UAS): answers, presses 3 at 4 s, speaks from 6 s on for
-    a while (the apology and the beep come first: the recording hears the later part), then line noise."""
+    """The citizen's phone behind the trunk (SIPp UAS): answers, presses 3 at 4 s, speaks from 6 s on
+    (the apology and the beep come first: the recording hears the later part), then line noise. The
+    speech goes on to 34 s, so a recording that starts up to 20 s late (a loaded machine: the menu
+    prompt's stop and the apology's playback wait on the controller) still hears the reason."""
     rtp = sip.RtpStream().silence(4.0).rfc4733("3", 240).silence(2.0)
-    while rtp.duration < 22.0:
+    while rtp.duration < 34.0:
         rtp.audio(speech)
     rtp.silence(20.0)
     pcap = rtp.pcap(tmp_path / "citizen.pcap")
