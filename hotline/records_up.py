@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack.orphans import scratch_folder
 from devstack.pg_server import APP_ROLE, CDR_ROLE, PostgresServer, _reachable_by
 from devstack.procs import try_lock
 from hotline.settings import Settings
@@ -68,8 +69,7 @@ def _pg_folder(settings: Settings, run: Path, persistent: bool) -> tuple[Path, A
     folder = Path(run) / "postgres"
     if os.geteuid() == 0 and not _reachable_by(folder, "postgres"):
         # the run folder is closed to the postgres OS user (e.g. a test's 0700 temporary folder)
-        scratch = Path(tempfile.mkdtemp(prefix="hotline-pg-"))
-        os.chmod(scratch, 0o711)
+        scratch = scratch_folder()          # (a scratch folder left by a process that died is reaped)
         return scratch / "postgres", None, scratch
     return folder, None, None
 

@@ -32,15 +32,12 @@ def pg_server(tmp_path_factory):
 
     Its folder is outside pytest's 0700 temporary folders: as root, PostgreSQL runs as the
     `postgres` OS user, which must reach it."""
-    import os
     import shutil
-    import tempfile
-    from pathlib import Path
 
+    from devstack.orphans import scratch_folder
     from devstack.pg_server import PostgresServer
 
-    base = Path(tempfile.mkdtemp(prefix="hotline-pg-test-"))
-    os.chmod(base, 0o711)
+    base = scratch_folder("hotline-pg-test-")      # a run killed before its teardown: reaped by the next
     server = PostgresServer(base / "postgres", tmp_path_factory.mktemp("pg-log"))
     server.start()
     yield server
