@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import glob
 import re
-import secrets
 import shutil
 import subprocess
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import redis
 
-from devstack.procs import ManagedProcess, ProcessError, tail
+from devstack.procs import ManagedProcess, ProcessError, secret_file, tail
 from dialplan.kamailio import (
                                LOCATION_TABLE,
                                REDIS_SCHEMA,
@@ -71,9 +70,16 @@ class KamailioServer:
     edge: Edge
     trunks: tuple[Trunk, ...]
     seats: Mapping[str, tuple[str, str]] = field(default_factory=dict)   # id -> (username, secret): registrar
-    mask_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    mask_key: str = ""          # topology hiding's key; "" = the one kept (0600) in the run folder
     shm_mb: int = 64
     process: ManagedProcess | None = None
+
+    def __post_init__(self) -> None:
+        if not self.mask_key:
+            # Kept across restarts: a restarted Kamailio must decode the headers the previous one masked
+            # (the carriers' in-dialog requests of the calls in progress).
+            self.etc.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.mask_key = secret_file(self.etc / "topoh.key")
 
     @property
     def etc(self) -> Path:

@@ -114,6 +114,7 @@ def test_the_generated_config_with_a_redis_location_is_accepted_and_private(stac
     assert kam.edge.registrar and kam.edge.registrar.location
     assert f'"{kam.edge.registrar.location.db_url}"' in cfg        # the password is in it: 0600
     assert kam.cfg.stat().st_mode & 0o077 == 0
+    assert kam.log.stat().st_mode & 0o077 == 0                 # db_redis logs the URL on a connection failure
 
 
 async def test_a_restart_keeps_the_calls_media_and_bye_and_the_seat_reachable(stack):
@@ -138,6 +139,9 @@ async def test_a_restart_keeps_the_calls_media_and_bye_and_the_seat_reachable(st
         assert delta(before, stack.counts()) == {"node1": 1, "node2": 1}
         await asyncio.to_thread(wait_for, lambda: all(any(n > 25 for n in stack.rtp_received(name))
                                                       for name in NODE_IPS), 10, "RTP from the carrier on both nodes")
+        # the topology-hiding key is the one kept in the run folder: any restart of it masks alike
+        assert KamailioServer(kam.run, kam.edge, kam.trunks).mask_key == kam.mask_key
+        assert (kam.etc / "topoh.key").stat().st_mode & 0o077 == 0
         old_pid = kam.process.pid if kam.process else None
         log_at = kam.log.stat().st_size
         t0 = time.monotonic()

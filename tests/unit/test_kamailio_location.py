@@ -118,3 +118,15 @@ def test_the_site_settings_carry_the_location_store(tmp_path):
     with pytest.raises(SettingsError) as err:
         site("redis://:s3cr3t@10.0.0.5:6379/42")
     assert "edge.registrar.location database" in str(err.value) and "s3cr3t" not in str(err.value)
+
+
+def test_the_location_url_can_live_in_its_own_conf_d_file(tmp_path):
+    from hotline.settings import load
+
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text("trunks: {carrier: {inbound_from: [192.0.2.0/28]}}\nedge:\n  listen: 10.0.0.10\n"
+                   "  registrar: {realm: hotline}\n  nodes: {node1: {address: 10.0.0.11}}\n", encoding="utf-8")
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "edge-location.yaml").write_text(f"edge: {{registrar: {{location: '{URL}'}}}}\n")
+    reg = load(cfg, env={}).edge.registrar
+    assert reg.realm == "hotline" and reg.location.password == "Pa55-word_x.y~z"
