@@ -198,6 +198,14 @@ async def test_a_restart_keeps_the_calls_media_and_bye_and_the_seat_reachable(st
     after = kam.log.read_text(errors="replace")[log_at:]
     assert f"rings seat {SEAT_USER} at {contact}" in after
 
+    # The phone's next REGISTER after the restart replaces the one stored contact (no second row).
+    again = await register(stack, "re-register", SEAT_SECRET, (SEAT_IP, phone.port), expect="200")
+    call_id = re.search(r"^Call-ID:\s*(\S+)", again.sent("REGISTER")[-1], re.M | re.I)
+    assert call_id and kam.contacts() == {SEAT_USER: [contact]}
+    with location_redis(store) as db:
+        rows = [db.hgetall(k) for k in db.scan_iter("location:entry::*")]
+    assert [(r["username"], r["contact"], r["callid"]) for r in rows] == [(SEAT_USER, contact, call_id.group(1))], rows
+
 
 def test_without_a_store_a_restart_forgets_the_seats(stack, tmp_path):
     """The contrast: the same registrar with its location in memory loses the seat on a restart."""
