@@ -6,13 +6,16 @@ Never touches /etc/kamailio or /run/kamailio.
 ``rpc(...)`` runs one RPC over the ctl socket (kamcmd): ``reload(edge)`` (new node lists at runtime),
 ``drain(node)`` / ``undrain(node)`` and
 ``states()`` (each node's dispatcher flags, e.g. ``AP`` active+probing, ``IP`` inactive, ``DX`` disabled)
-are built on it.
+and ``contacts()`` (the registrar's location: AoR -> contact URIs) are built on it.
+
+With the seats' location in Redis (``edge.registrar.location``), ``start()`` first writes the version row
+usrloc checks (from the schema file of Debian's kamailio-redis-modules, read where the package installed
+it) into that Redis; the location rows themselves are Kamailio's.
 """
 from __future__ import annotations
 
 import glob
 import re
-import secrets
 import shutil
 import subprocess
 import time
@@ -20,8 +23,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.procs import ManagedProcess, ProcessError, tail
-from dialplan.kamailio import Edge, EdgeFiles, Node, drain_command, render_edge
+import redis
+
+from devstack.procs import ManagedProcess, ProcessError, secret_file, tail
+from dialplan.kamailio import (
+                               LOCATION_TABLE,
+                               REDIS_SCHEMA,
+                               Edge,
+                               EdgeFiles,
+                               LocationStore,
+                               Node,
+                               drain_command,
+                               location_version_row,
+                               render_edge,
+)
 from dialplan.publish import write_atomic
 from dialplan.trunks import Trunk
 
@@ -55,9 +70,16 @@ class KamailioServer:
     edge: Edge
     trunks: tuple[Trunk, ...]
     seats: Mapping[str, tuple[str, str]] = field(default_factory=dict)   # id -> (username, secret): registrar
-    mask_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    mask_key: str = ""          # topology hiding's key; "" = the one kept (0600) in the run folder
     shm_mb: int = 64
     process: ManagedProcess | None = None
+
+    def __post_init__(self) -> None:
+        if not self.mask_key:
+            # Kept across restarts: a restarted Kamailio must decode the headers the previous one masked
+            # (the carriers' in-dialog requests of the calls in progress).
+            self.etc.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.mask_key = secret_file(self.etc / "topoh.key")
 
     @property
     def etc(self) -> Path:
@@ -103,9 +125,27 @@ class KamailioServer:
         if res.returncode != 0 or "config file ok" not in res.stdout + res.stderr:
             raise ProcessError("kamailio", "the generated kamailio.cfg is refused", (res.stdout + res.stderr)[-3000:])
 
+    def prepare_location(self) -> None:
+        """With the location in Redis: db_redis's schema present and usrloc's version row in that Redis."""
+        store = self.edge.registrar.location if self.edge.registrar else None
+        if store is None:
+            return
+        schema = Path(REDIS_SCHEMA, LOCATION_TABLE)
+        if not schema.exists():
+            raise ProcessError("kamailio", f"no db_redis schema at {schema} (scripts/setup installs Debian's "
+                               "kamailio-redis-modules)", "")
+        key, row = location_version_row(schema.read_text())
+        try:
+            with location_redis(store) as client:
+                client.hset(key, mapping=row)
+        except redis.RedisError as exc:
+            raise ProcessError("kamailio", f"the location store {store.host}:{store.port}/{store.db} is not "
+                               f"usable: {type(exc).__name__}", "") from None
+
     def start(self, timeout: float = 30.0) -> None:
         if KAMAILIO is None or KAMCMD is None:
             raise ProcessError("kamailio", "kamailio/kamcmd are not installed (scripts/setup)", "")
+        self.prepare_location()
         if len(str(self.ctl)) > 100:             # a unix socket's path is at most 107 bytes
             raise ProcessError("kamailio", f"run folder too deep for its ctl socket: {self.ctl}", "")
         self.render()
@@ -168,9 +208,38 @@ class KamailioServer:
         out = self.rpc("dispatcher.list") or ""
         return dict(re.findall(r"URI:\s*(\S+)\s+FLAGS:\s*(\S+)", out))
 
+    def contacts(self) -> dict[str, list[str]]:
+        """The registrar's location now (``ul.dump``): AoR -> its contact URIs."""
+        out = self.rpc("ul.dump") or ""
+        found: dict[str, list[str]] = {}
+        aor = ""
+        for line in out.splitlines():
+            m = re.match(r"\s*AoR:\s*(\S+)", line)
+            if m:
+                aor = m.group(1)
+                found.setdefault(aor, [])
+                continue
+            m = re.match(r"\s*Address:\s*(\S+)", line)
+            if m and aor:
+                found[aor].append(m.group(1))
+        return found
+
     def alive(self) -> bool:
         return bool(self.process and self.process.alive())
 
     def stop(self) -> None:
         if self.process:
             self.process.stop()
+
+    def restart(self, timeout: float = 30.0) -> None:
+        """Stop, then start again on the same address and port with the same topology-hiding key (so the
+        carriers' in-dialog requests, masked by the old process, are still understood)."""
+        self.stop()
+        self.start(timeout)
+
+
+def location_redis(store: LocationStore) -> redis.Redis:
+    """A client of the Redis holding the seats' location (the same database Kamailio writes)."""
+    host = store.host.strip("[]")
+    return redis.Redis(host=host, port=store.port, db=store.db, password=store.password or None,
+                       socket_timeout=5, decode_responses=True)

@@ -15,7 +15,10 @@ Settings shape (the ``edge:`` mapping; the carriers come from the same ``trunks:
       pike: {window_s: 2, requests: 16, ban_s: 300}   # per unknown source address; over it: ignored ban_s
       mask_ip: 127.0.0.8           # the address topology hiding puts in the carrier's view (not routed)
       children: 4                  # Kamailio's UDP worker processes
-      registrar: {realm: hotline, max_expires_s: 3600}   # optional: Kamailio is the seat phones' registrar
+      registrar:                   # optional: Kamailio is the seat phones' registrar
+        realm: hotline
+        max_expires_s: 3600
+        location: redis://:PASSWORD@10.0.0.5:6379/5   # where the seats' location lives (default: memory)
 
 What Kamailio does with it:
 - a request from an address no trunk lists (``trunks.*.inbound_from``) and no node is rate-limited with
@@ -26,8 +29,15 @@ What Kamailio does with it:
   silent node is marked inactive and probed; OPTIONS every ``probe_interval_s`` bring it back;
 - the carrier sees no node address (``topoh``; messages towards the nodes are left as they are);
 - with ``registrar``: a seat phone registers here (digest checked against HA1s computed from the seats'
-  secrets, so no secret is in the config; it registers its own username only; location in memory in this
-  slice), and an INVITE from a node to a seat is sent wherever that seat registered (``lookup``);
+  secrets, so no secret is in the config; it registers its own username only), and an INVITE from a node
+  to a seat is sent wherever that seat registered (``lookup``);
+- the seats' location (usrloc) is in memory (``location: memory``, the default: a Kamailio restart forgets
+  every registration until the phones register again) or in Redis through ``db_redis``
+  (``location: redis://[:PASSWORD@]HOST:PORT/DB``): write-through (``db_mode`` 1), lookups from memory,
+  every save, refresh and expiry written to Redis at once and the whole table loaded at start, so a
+  restarted Kamailio still rings every seat that was registered. db_redis reads its table layout from the
+  schema files Debian's ``kamailio-redis-modules`` installs (``EdgeFiles.redis_schema``) and usrloc checks
+  the table's version row (``location_version_row``) at start;
 - a node is drained with ``dispatcher.set_state d 1 sip:ADDR:PORT`` over the ctl socket (``kamcmd``), or
   ``drained: true`` in the settings: no new calls go to it; in-dialog requests follow the Record-Route,
   so its running calls finish.
@@ -53,7 +63,15 @@ MASK_KEY = re.compile(r"[A-Za-z0-9_-]{16,128}")
 _PATH = re.compile(r"/[A-Za-z0-9._/+-]{1,400}")
 EDGE_KEYS = frozenset({"listen", "port", "nodes", "probe_interval_s", "invite_timeout_ms", "pike", "mask_ip",
                        "children", "registrar"})
-REGISTRAR_KEYS = frozenset({"realm", "max_expires_s"})
+REGISTRAR_KEYS = frozenset({"realm", "max_expires_s", "location"})
+# redis://[:PASSWORD@]HOST:PORT/DB: the password's characters are those Kamailio's db URL parser and
+# kamailio.cfg's string take as they are (no '@', ':', '/', '"', '%'); DB is a Redis database number.
+LOCATION_URL = re.compile(r"redis://(?::(?P<password>[A-Za-z0-9._~-]{1,256})@)?(?P<host>[A-Za-z0-9.-]{1,253}|"
+                          r"\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})/(?P<db>[0-9]{1,2})")
+HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
+                      r"[A-Za-z0-9])?)*")
+LOCATION_TABLE = "location"
+REDIS_SCHEMA = "/usr/share/kamailio/db_redis/kamailio"   # installed by Debian's kamailio-redis-modules
 REALM = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
 SEAT_USER = re.compile(r"[A-Za-z0-9._+-]{1,64}")
 NODE_KEYS = frozenset({"address", "port", "drained"})
@@ -98,11 +116,29 @@ class Pike:
 
 
 @dataclass(frozen=True)
+class LocationStore:
+    """The seats' location in Redis (db_redis): host, port, database number and password (a secret: not in
+    repr; the rendered kamailio.cfg holding it is written 0600)."""
+
+    host: str
+    port: int
+    db: int
+    password: str = field(default="", repr=False)
+
+    @property
+    def db_url(self) -> str:
+        """What usrloc's db_url is set to (the password inside)."""
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/{self.db}"
+
+
+@dataclass(frozen=True)
 class Registrar:
     """Kamailio as the registrar for seat phones (digest auth against the seats' secrets, as HA1)."""
 
     realm: str = "hotline"
     max_expires_s: int = 3600
+    location: LocationStore | None = None      # None: in memory (a restart forgets the registrations)
 
 
 @dataclass(frozen=True)
@@ -133,6 +169,7 @@ class EdgeFiles:
     ctl_socket: str
     jsonrpc_fifo: str
     modules: str = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
+    redis_schema: str = REDIS_SCHEMA        # db_redis's table schemas (the package's files, not copied)
 
 
 @dataclass(frozen=True)
@@ -231,7 +268,52 @@ def _registrar(data: Any, problems: list[str]) -> Registrar | None:
         problems.append(f"edge.registrar.realm: lower-case letters, digits, '.', '-' (at most 63), got {realm!r}")
         realm = "hotline"
     expires = _int(data.get("max_expires_s", 3600), "edge.registrar.max_expires_s", 60, 86400, problems)
-    return Registrar(realm=realm, max_expires_s=expires or 3600)
+    location = _location(data.get("location", "memory"), problems)
+    return Registrar(realm=realm, max_expires_s=expires or 3600, location=location)
+
+
+def _redacted(value: str) -> str:
+    """A location URL as an error message may show it: the password masked."""
+    return re.sub(r"//.*@", "//***@", value, flags=re.S)
+
+
+def _location(value: Any, problems: list[str]) -> LocationStore | None:
+    """``memory`` (or nothing): usrloc in memory; ``redis://[:PASSWORD@]HOST:PORT/DB``: in that Redis."""
+    if value in (None, "", "memory"):
+        return None
+    where = "edge.registrar.location"
+    if not isinstance(value, str):
+        problems.append(f"{where}: expected memory or redis://[:PASSWORD@]HOST:PORT/DB, got {type(value).__name__}")
+        return None
+    m = LOCATION_URL.fullmatch(value.strip())
+    if m is None:
+        problems.append(f"{where}: expected memory or redis://[:PASSWORD@]HOST:PORT/DB (the password letters, "
+                        f"digits, '.', '_', '~', '-'), got {_redacted(value)!r}")
+        return None
+    host = m.group("host")
+    start = len(problems)
+    if host.startswith("["):
+        ip = _ip(host[1:-1], f"{where} host", problems)
+        host = f"[{ip}]" if ip is not None and ":" in ip else host
+    elif re.fullmatch(r"[0-9.]+", host):
+        _ip(host, f"{where} host", problems)
+    elif not HOSTNAME.fullmatch(host):
+        problems.append(f"{where}: {host!r} is not a host name or IP address")
+    port = _int(int(m.group("port")), f"{where} port", 1, 65535, problems)
+    db = _int(int(m.group("db")), f"{where} database", 0, 15, problems)
+    if len(problems) > start or port is None or db is None:
+        return None
+    return LocationStore(host=host, port=port, db=db, password=m.group("password") or "")
+
+
+def location_version_row(schema: str) -> tuple[str, dict[str, str]]:
+    """The row usrloc checks at start (table ``version``) for the location table, as db_redis stores it:
+    (key, hash fields). ``schema``: the text of db_redis's schema file for the location table (its second
+    line is the table's version)."""
+    lines = [line.strip() for line in schema.splitlines() if line.strip()]
+    if len(lines) < 2 or not lines[1].isdigit() or "ruid/" not in lines[0]:
+        raise ValueError("not db_redis's schema of the location table")
+    return f"version:entry::{LOCATION_TABLE}", {"table_name": LOCATION_TABLE, "table_version": lines[1]}
 
 
 def seat_ha1(seats: Mapping[str, tuple[str, str]], realm: str) -> tuple[tuple[str, str], ...]:
@@ -379,22 +461,31 @@ def render_cfg(edge: Edge, files: EdgeFiles, mask_key: str,
     text = _CFG
     for k, v in values.items():
         text = text.replace("{{" + k + "}}", v)
-    for k, v in _registrar_blocks(edge, seats or {}, mask_key).items():
+    for k, v in _registrar_blocks(edge, seats or {}, mask_key, files).items():
         text = text.replace("{{" + k + "}}", v)
     if "{{" in text:
         raise ValueError("kamailio.cfg template: a placeholder was left unfilled")
     return text
 
 
-def _registrar_blocks(edge: Edge, seats: Mapping[str, tuple[str, str]], mask_key: str) -> dict[str, str]:
+def _registrar_blocks(edge: Edge, seats: Mapping[str, tuple[str, str]], mask_key: str,
+                      files: EdgeFiles) -> dict[str, str]:
     """The registrar's pieces of kamailio.cfg ("" each when the edge is not the seats' registrar)."""
     reg = edge.registrar
     if reg is None:
         return {"registrar_modules": "", "registrar_dispatch": "", "registrar_routes": ""}
     nonce = hashlib.sha256(f"nonce:{mask_key}".encode()).hexdigest()[:32]
+    if reg.location is None:
+        store = _LOCATION_MEMORY
+    else:
+        url = reg.location.db_url
+        if any(c in url for c in ('"', "\n", "\r", "\x00", "\\", " ")):
+            raise ValueError("refusing the location URL in kamailio.cfg")
+        store = _LOCATION_REDIS.replace("{{schema}}", _path(files.redis_schema)).replace("{{db_url}}", url)
     cases = "".join(f'\t\tcase "{user}":\n\t\t\t$var(ha1) = "{ha1}";\n\t\t\tbreak;\n'
                     for user, ha1 in seat_ha1(seats, reg.realm))
-    modules = _REGISTRAR_MODULES.replace("{{max_expires}}", str(reg.max_expires_s)).replace("{{nonce}}", nonce)
+    modules = (_REGISTRAR_MODULES.replace("{{location}}", store).replace("{{max_expires}}", str(reg.max_expires_s))
+               .replace("{{nonce}}", nonce))
     routes = _REGISTRAR_ROUTES.replace("{{realm}}", reg.realm).replace("{{cases}}", cases)
     return {"registrar_modules": modules, "registrar_dispatch": _REGISTRAR_DISPATCH.replace("{{node}}",
                                                                                           str(GROUP_NODE)),
@@ -655,13 +746,32 @@ event_route[topoh:msg-outgoing] {
 }
 """
 
-_REGISTRAR_MODULES = r"""loadmodule "usrloc.so"
+_LOCATION_MEMORY = r"""loadmodule "usrloc.so"
 loadmodule "registrar.so"
 loadmodule "auth.so"
 
-# Seat phones register here (location in memory in this slice; Redis through db_redis is the next step).
+# Seat phones register here; their location is in memory only (a restart forgets it).
 modparam("usrloc", "db_mode", 0)
-modparam("registrar", "max_expires", {{max_expires}})
+"""
+
+_LOCATION_REDIS = r"""loadmodule "db_redis.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "auth.so"
+
+# Seat phones register here; their location is written through to Redis (every save, refresh and expiry
+# at once) and loaded from it at start, so a restart keeps every registration. Table layouts: the
+# schema files of Debian's kamailio-redis-modules; a contact is location:entry::<ruid>, indexed by AoR.
+modparam("db_redis", "schema_path", "{{schema}}")
+modparam("db_redis", "keys", "version=entry:table_name")
+modparam("db_redis", "keys", "location=entry:ruid&usrdom:username,domain&timer:partition,keepalive")
+modparam("db_redis", "verbosity", 0)
+modparam("usrloc", "db_url", "{{db_url}}")
+modparam("usrloc", "db_mode", 1)
+modparam("usrloc", "db_ops_ruid", 1)
+"""
+
+_REGISTRAR_MODULES = r"""{{location}}modparam("registrar", "max_expires", {{max_expires}})
 modparam("registrar", "default_expires", {{max_expires}})
 modparam("auth", "secret", "{{nonce}}")
 """
