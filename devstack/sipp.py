@@ -430,13 +430,16 @@ def registered_contact(registrar: Sipp) -> tuple[str, int, str] | None:
 
 def seat_uas(*, pcap: Path | None, talk_ms: int = 3000) -> str:
     """A seat phone answering each INVITE (SIPp UAS): 180, 200 with PCMA, talks from ``pcap``, then BYE
-    (answers the hotline's BYE when it comes first)."""
+    (answers the hotline's BYE when it comes first). Its responses copy the INVITE's Record-Route (RFC 3261
+    12.1.1), so behind a proxy (Kamailio, whose topology hiding masks the phone's Contact) the ACK and BYE
+    come back through the proxy."""
     ringing = """SIP/2.0 180 Ringing
 [last_Via:]
 [last_From:]
 [last_To:];tag=[pid]SIPpTag01[call_number]
 [last_Call-ID:]
 [last_CSeq:]
+[last_Record-Route:]
 Contact: <sip:[local_ip]:[local_port];transport=[transport]>
 Content-Length: 0
 """
@@ -446,6 +449,7 @@ Content-Length: 0
 [last_To:];tag=[pid]SIPpTag01[call_number]
 [last_Call-ID:]
 [last_CSeq:]
+[last_Record-Route:]
 Contact: <sip:[local_ip]:[local_port];transport=[transport]>
 Content-Type: application/sdp
 Content-Length: [len]

@@ -48,9 +48,11 @@ def as_wav(path: str | Path, folder: Path) -> Path:
     return out
 
 
-async def kept_account(calls, call_id: str, timeout: float = 60) -> dict:
+async def kept_account(calls, call_id: str, timeout: float = 150) -> dict:
     """The call's record once the caller's account was transcribed and kept (recordings/keep.py:
-    compressed before the draft is filed, so ``ticket`` set means ``describe_recording`` is final)."""
+    compressed before the draft is filed, so ``ticket`` set means ``describe_recording`` is final).
+    The wait is long: one speech worker reads every account of the test's calls, and on a loaded
+    machine it reads a 30 s account in more than 30 s (a CI run on two busy cores took over 60 s)."""
     import asyncio
     import time
 

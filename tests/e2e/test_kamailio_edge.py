@@ -259,6 +259,8 @@ async def test_a_seat_registered_at_kamailio_answers_callers_from_both_nodes(edg
                          ip=CARRIER_IP, name="to-seat", remote=f"{host}:{port}", calls=4, rate=4, timeout_s=60)
         stat = await run_calls(calls)
         assert stat["SuccessfulCall(C)"] == "4", stat
+        # the phone's own side of each call completed too: ACK and BYE reached it through Kamailio
+        assert await asyncio.to_thread(phone.wait, 30) == 0, phone.log_tail()
     finally:
         phone.stop()
     assert len(phone.received("INVITE")) == 4
