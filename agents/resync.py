@@ -12,7 +12,7 @@ from typing import Protocol
 
 from redis.exceptions import RedisError
 
-from agents.service import PBX_UNAVAILABLE, Router, seat_phone_states
+from agents.service import PBX_IDLE, PBX_UNAVAILABLE, Router, seat_phone_states
 from kernel.loops import raise_if_cancelled
 from pbx.ami import AMIError
 from pbx.contract import DEMO_SEAT, seat_interface
@@ -29,8 +29,12 @@ class PbxView(Protocol):
 class Resync:
     def __init__(self, router: Router, ami: PbxView, *, node: str, seat_ids: Iterable[str],
                  demo_seats: Iterable[str], dead_after_s: float,
-                 booted: Callable[[], Awaitable[None]] | None = None) -> None:
+                 booted: Callable[[], Awaitable[None]] | None = None, registrar_here: bool = True) -> None:
         self.router = router
+        # False when the seats register elsewhere (Kamailio, edge.registrar): this node's device states then
+        # say nothing about registration (each node rings a seat through a fixed contact at the edge), so
+        # no seat is claimed as this node's and none is judged 离线 from them (agents/edge_phones.py does)
+        self.registrar_here = registrar_here
         self.ami = ami
         self.node = node
         self.seat_ids = list(seat_ids)
@@ -51,9 +55,12 @@ class Resync:
             return
         live = {c.uniqueid for c in channels} | {c.linkedid for c in channels}
         pbx = seat_phone_states(self.seat_ids, self.demo, devices, [c.channel for c in channels], DEMO_SEAT)
-        registered = [sid for sid in self.seat_ids
-                      if sid not in self.demo and pbx.get(sid) not in (None, PBX_UNAVAILABLE)]
-        await self.router.store.claim_seats(self.node, registered)         # phones registered on our Asterisk
+        if self.registrar_here:
+            registered = [sid for sid in self.seat_ids
+                          if sid not in self.demo and pbx.get(sid) not in (None, PBX_UNAVAILABLE)]
+            await self.router.store.claim_seats(self.node, registered)     # phones registered on our Asterisk
+        else:
+            pbx = {sid: PBX_IDLE if st == PBX_UNAVAILABLE else st for sid, st in pbx.items()}
         report = await self.router.resync(live, pbx, node=self.node, dead_after_s=self.dead_after_s)
         log.info("resync (phones %s): %s", pbx, report)
 

@@ -89,14 +89,17 @@ async def load(deps: Deps, trees: Trees, demo_seats: int = 0, demo_wrap_up_s: fl
         # AMI user has no command class)
         await asyncio.to_thread(asterisk.cli, "core waitfullybooted", 30.0)
 
+    # with Kamailio as the seats' registrar their registration is read from it (agents/edge_phones.py), not
+    # from this node's device states, and no node owns a seat: any node's caller is answered at any seat
+    edge_registrar = s.edge is not None and s.edge.registrar is not None
     resync = Resync(router, deps.ami, node=node, seat_ids=cfg.seats, demo_seats=demo,
-                    dead_after_s=s.routing.dead_after_s, booted=booted)
+                    dead_after_s=s.routing.dead_after_s, booted=booted, registrar_here=not edge_registrar)
     phones = PhoneWatch(seats, node, [sid for sid in cfg.seats if sid not in set(demo)])
     lanes = LaneFollower(router, trees.versions, trees.trees, version=trees.pinned.version)
     creds = seat_credentials(cfg, data_dir(s))
     interfaces = tuple((sid, seat_interface(sid, sid in delivery.demo_seats)) for sid in sorted(cfg.seats))
     # with Kamailio as the seats' registrar (edge.registrar) every node rings a seat through it
-    pjsip = render_node_seats(s.edge, creds) if s.edge is not None and s.edge.registrar is not None else \
+    pjsip = render_node_seats(s.edge, creds) if s.edge is not None and edge_registrar else \
         render_pjsip(creds, srtp=s.seats_sip.srtp, qualify_s=s.seats_sip.qualify_s)
     dialplan = SeatDialplan(pjsip=pjsip, seat_out=interfaces, fallback_members=tuple(i for _, i in interfaces),
                             users=tuple((sid, user) for sid, (user, _) in sorted(creds.items()) if sid not in demo))
@@ -154,7 +157,7 @@ async def load(deps: Deps, trees: Trees, demo_seats: int = 0, demo_wrap_up_s: fl
         config=cfg, store=store, router=router, seats=seats, outbound=outbound, delivery=delivery, demo=demo,
         lanes=lanes, resync=resync, redis_lost=redis_lost, phones=phones, dialplan=dialplan, actions=actions,
         agi={AGI_SEAT_OUT: SeatOutHandler(outbound, deps.say)},
-        ami=[(DeviceStateChange, phones.on_event)],
+        ami=[] if edge_registrar else [(DeviceStateChange, phones.on_event)],
         tasks=[("router", router.run),
                ("heartbeat", lambda: router.keep_alive(node, s.routing.dead_after_s, on_node_failed=node_failed)),
                ("lanes", lanes.run), ("redis-lost", redis_lost.run), ("node-actions", actions.run)],

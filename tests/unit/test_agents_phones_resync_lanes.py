@@ -122,3 +122,14 @@ async def test_lane_follower_takes_a_newer_published_tree(monkeypatch):
     task.cancel()
     assert follower.version == 4 and router.poked == 1
     assert set(built[0]) == {"general", "deputy"}      # a lane the newer tree dropped is kept
+
+
+async def test_with_the_seats_registered_at_the_edge_no_seat_is_claimed_or_judged_offline_here():
+    """edge.registrar: a node's device states come from fixed contacts at Kamailio, not registrations."""
+    router = FakeRouter()
+    await Resync(router, FakePbx(), node="n1", seat_ids=["1001", "1002"], demo_seats=[], dead_after_s=15,
+                 registrar_here=False)()
+    assert router.store.claimed == []
+    ((_, pbx, _, _),) = router.resynced
+    assert pbx["1002"] == PBX_IDLE, "an unavailable device here does not make the seat 离线"
+    assert pbx["1001"] != PBX_IDLE, "a call in progress on this node is still seen"
