@@ -25,6 +25,8 @@ DATA = ROOT / "tests" / "data"
 UNSEEN = DATA / "tickets_unseen.jsonl"
 # A development set written later the same way (tests/data/TICKETS.md); its misses are read.
 FRESH2 = DATA / "tickets_fresh2.jsonl"
+# The third one (2026-12-03, round 7): dialect, elderly, very short and rambling callers.
+FRESH3 = DATA / "tickets_fresh3.jsonl"
 TRAINING = (DATA / "tickets_train.jsonl", DATA / "tickets_eval.jsonl", DATA / "tickets_heldout.jsonl",
             DATA / "tickets_written.jsonl",
             ROOT / "scripts" / "gen_tickets_data.py")
@@ -71,7 +73,7 @@ def _training_runs() -> frozenset[str]:
     return frozenset(seen)
 
 
-@pytest.mark.parametrize("path", [UNSEEN, FRESH2], ids=["unseen", "fresh2"])
+@pytest.mark.parametrize("path", [UNSEEN, FRESH2, FRESH3], ids=["unseen", "fresh2", "fresh3"])
 def test_no_unseen_call_shares_a_run_of_words_with_the_training_data(path: Path) -> None:
     seen = _training_runs()
     shared = {}
