@@ -136,3 +136,18 @@ def test_extraction_stays_above_its_floors_on_fresh2() -> None:
     em = report.emergency
     assert (em.recall or 0.0) >= FRESH2_EMERGENCY_FLOORS["recall"], em.to_dict()
     assert (em.precision or 0.0) >= FRESH2_EMERGENCY_FLOORS["precision"], em.to_dict()
+
+
+def test_fresh3_shares_no_run_of_words_with_the_sets_read_before_it() -> None:
+    """fresh3 measures what the rules learnt from the read sets (fresh, fresh2, half A's misses)
+    and from half B's totals: a call echoing one of them would flatter it."""
+    seen: set[str] = set()
+    for path in (DATA / "tickets_fresh.jsonl", FRESH2, UNSEEN):
+        for case in load_cases(path):
+            seen |= _runs(_flat(_caller_words(case.transcript)))
+    shared = {}
+    for case in load_cases(FRESH3):
+        common = _runs(_flat(_caller_words(case.transcript))) & seen
+        if common:
+            shared[case.id] = sorted(common)[:2]
+    assert not shared, f"fresh3 calls share words with the read sets: {shared}"
