@@ -37,6 +37,7 @@ NEGATION_WINDOW = 3
 CONTEXT_WINDOW = 18
 NOW_WINDOW = 6
 UNHARMED_WINDOW = 16
+URGENT_HELP = 0.6
 
 
 @dataclass(frozen=True)
@@ -363,6 +364,10 @@ def _appeal(text: str, rules: Rules, category: CategoryGuess, emergency: _Pick, 
         words.setdefault("求助", []).extend(emergency.evidence[:1])
     elif urgency.value == "特急":
         scores["求助"] = scores.get("求助", 0.0) + 1.0
+        words.setdefault("求助", []).extend(urgency.evidence[:1])
+    elif urgency.value == "紧急" and urgency.evidence:
+        # a whole building without water for days, an open manhole: the caller needs it fixed now
+        scores["求助"] = scores.get("求助", 0.0) + URGENT_HELP
         words.setdefault("求助", []).extend(urgency.evidence[:1])
     if category.matched and category.category:
         for kind, weight in ar.category_bias.get(category.category[-1], {}).items():
