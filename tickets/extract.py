@@ -34,9 +34,10 @@ DEFAULT = object()
 _NormTurn = tuple[str, str, frozenset[int]]          # (speaker, normalized text, its word boundaries)
 
 NEGATION_WINDOW = 3
-CONTEXT_WINDOW = 12
+CONTEXT_WINDOW = 18
 NOW_WINDOW = 6
 UNHARMED_WINDOW = 16
+URGENT_HELP = 0.6
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,12 @@ def extract(transcript: str | bytes | Sequence[Mapping[str, Any]] | None, rules:
     if learned is not None:
         appeal, category, urgency, emergency, suggestions = learned.combine(
             text, boundaries, appeal, category, urgency, emergency)
+    moved = _emergency_category(category, emergency, rules)
+    if moved is not category:
+        category = moved
+        if "category" in suggestions:
+            suggestions["category"] = [{"value": list(moved.category or ()), "confidence": round(moved.confidence, 2)}] + \
+                [s for s in suggestions["category"] if s["value"][:1] != list(moved.category or ())[:1]][:2]
     summary = _summary(_canonical_places(text, mentions, same_text=not dialogue.labelled), rules, appeal.value,
                        (name, callback) if not dialogue.labelled else ())
     title = _title(text, rules, place.district, category, appeal.value)
@@ -221,7 +228,7 @@ def _live(hits: list[Hit], text: str, rules: Rules) -> list[Hit]:
     past, hypothetical or reported context (上次着火, 万一着火, 新闻里说着火)."""
     out = []
     for h in hits:
-        if rules.negation.search(text[max(0, h.start - NEGATION_WINDOW):h.start]):
+        if _negated(text, h, rules):
             continue
         before = text[max(0, h.start - CONTEXT_WINDOW):h.end]
         if rules.context.search(before) and not _said_now(text, h, rules):
@@ -235,9 +242,27 @@ def _live(hits: list[Hit], text: str, rules: Rules) -> list[Hit]:
 
 
 def _said_now(text: str, h: Hit, rules: Rules) -> bool:
-    """A now-word next to the cue (现在, 刚刚 ...), not one that means "until now" (到现在)."""
-    window = rules.until_now.sub("", text[max(0, h.start - NOW_WINDOW):h.end + NOW_WINDOW])
-    return bool(rules.now.search(window))
+    """A now-word next to the cue (现在, 刚刚 ...), not one that means "until now" (到现在).
+    After the cue only the words that say it goes on count: 着火了现在还在烧 is now, but
+    前两天着火了现在墙都是黑的 tells of the aftermath of a fire that is over."""
+    before = rules.until_now.sub("", text[max(0, h.start - NOW_WINDOW):h.end])
+    after = rules.until_now.sub("", text[h.start:h.end + NOW_WINDOW])
+    return bool(rules.now.search(before)) or bool(rules.now_after.search(after))
+
+
+# A negation followed by one of these is a verb's complement (出不来, 起不来, 坐不住), not a
+# negation of the cue after it: 司机卡在里面出不来满脸是血 is bleeding.
+COMPLEMENTS = frozenset("来去起动开出到住下上进回过")
+
+
+def _negated(text: str, h: Hit, rules: Rules) -> bool:
+    start = max(0, h.start - NEGATION_WINDOW)
+    for m in rules.negation.finditer(text, start, h.start):
+        nxt = m.end()
+        if nxt < h.start and text[nxt] in COMPLEMENTS and m.group(0) in ("不", "没"):
+            continue
+        return True
+    return False
 
 
 def _homophones(text: str, rules: Rules) -> str:
@@ -298,6 +323,15 @@ def _emergency(text: str, rules: Rules) -> _Pick:
     return _Pick(best, confidence, tuple(dict.fromkeys(words[best])))
 
 
+def _emergency_category(category: CategoryGuess, emergency: _Pick, rules: Rules) -> CategoryGuess:
+    """An emergency's ticket falls under the categories of its kind: a house fire told by its
+    smoke is not air pollution, a swallowed battery not a public-order case."""
+    allowed = rules.emergency.categories.get(emergency.value or "")
+    if not allowed or (category.category and category.category[0] in allowed):
+        return category
+    return CategoryGuess((allowed[0],), max(0.5, emergency.confidence), ("emergency",), True)
+
+
 def _urgency(text: str, rules: Rules) -> _Pick:
     ur = rules.urgency
     hits = _live(ur.matcher.find(text), text, rules)
@@ -330,6 +364,10 @@ def _appeal(text: str, rules: Rules, category: CategoryGuess, emergency: _Pick, 
         words.setdefault("求助", []).extend(emergency.evidence[:1])
     elif urgency.value == "特急":
         scores["求助"] = scores.get("求助", 0.0) + 1.0
+        words.setdefault("求助", []).extend(urgency.evidence[:1])
+    elif urgency.value == "紧急" and urgency.evidence:
+        # a whole building without water for days, an open manhole: the caller needs it fixed now
+        scores["求助"] = scores.get("求助", 0.0) + URGENT_HELP
         words.setdefault("求助", []).extend(urgency.evidence[:1])
     if category.matched and category.category:
         for kind, weight in ar.category_bias.get(category.category[-1], {}).items():

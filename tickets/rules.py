@@ -69,6 +69,9 @@ class UrgencyRules:
 class EmergencyRules:
     matcher: PhraseMatcher
     order: tuple[str, ...]
+    # Per kind, the first-level categories a ticket of that emergency falls under; a guess
+    # outside them is replaced by the first (a 119 house fire is not 环境保护 for its smoke).
+    categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class Rules:
     title_objects: tuple[str, ...]
     context: re.Pattern[str] = re.compile("(?!)")        # past / hypothetical / reported: cue does not count
     now: re.Pattern[str] = re.compile("(?!)")            # ... unless said to be happening now
+    now_after: re.Pattern[str] = re.compile("(?!)")      # after the cue, only these say so (还在烧, not 现在墙是黑的)
     until_now: re.Pattern[str] = re.compile("(?!)")      # 到现在: "until now" is not a now-word
     needs_now: frozenset[str] = frozenset()
     needs_now_words: re.Pattern[str] = re.compile("(?!)")
@@ -265,6 +269,7 @@ def _build(folder: Path, doc: Mapping[str, Any], taxonomy: Taxonomy, gazetteer: 
         matcher=PhraseMatcher(_labelled({str(k): v for k, v in (em.get("cues") or {}).items()},
                                         EMERGENCIES, "emergency.cues"), ignore=_words(doc.get("not_urgent"))),
         order=tuple(str(x) for x in em.get("order") or EMERGENCIES),
+        categories={str(k): _words(v) for k, v in (em.get("categories") or {}).items() if str(k) in EMERGENCIES and v},
     )
 
     cn = doc.get("caller_name") or {}
@@ -305,6 +310,7 @@ def _build(folder: Path, doc: Mapping[str, Any], taxonomy: Taxonomy, gazetteer: 
     context = _alternation(_words([*(ctx.get("past") or ()), *(ctx.get("hypothetical") or ()),
                                    *(ctx.get("reported") or ())]))
     now = _alternation(_words(ctx.get("now")))
+    now_after = _alternation(_words(ctx.get("now_after") if "now_after" in ctx else ctx.get("now")))
     until_now = _alternation(_words(ctx.get("until_now")))
     needs_now = frozenset(_words(ctx.get("needs_now")))
     needs_now_words = _alternation(_words(ctx.get("needs_now_words")))
@@ -322,7 +328,7 @@ def _build(folder: Path, doc: Mapping[str, Any], taxonomy: Taxonomy, gazetteer: 
         config_dir=folder, limits=limits, taxonomy=taxonomy, gazetteer=gazetteer, appeal=appeal,
         urgency=urgency, emergency=emergency, names=names, callback=callback, text=text,
         negation=negation, title_objects=title_objects, segmenter_words=segmenter_words,
-        context=context, now=now, until_now=until_now, needs_now=needs_now, needs_now_words=needs_now_words, near_miss=near_miss,
+        context=context, now=now, now_after=now_after, until_now=until_now, needs_now=needs_now, needs_now_words=needs_now_words, near_miss=near_miss,
         unharmed=unharmed, settled=settled, homophones=homophones, homophone_map=homophone_map,
     )
 

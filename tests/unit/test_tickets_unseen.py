@@ -25,6 +25,8 @@ DATA = ROOT / "tests" / "data"
 UNSEEN = DATA / "tickets_unseen.jsonl"
 # A development set written later the same way (tests/data/TICKETS.md); its misses are read.
 FRESH2 = DATA / "tickets_fresh2.jsonl"
+# The third one (2026-12-03, round 7): dialect, elderly, very short and rambling callers.
+FRESH3 = DATA / "tickets_fresh3.jsonl"
 TRAINING = (DATA / "tickets_train.jsonl", DATA / "tickets_eval.jsonl", DATA / "tickets_heldout.jsonl",
             DATA / "tickets_written.jsonl",
             ROOT / "scripts" / "gen_tickets_data.py")
@@ -71,7 +73,7 @@ def _training_runs() -> frozenset[str]:
     return frozenset(seen)
 
 
-@pytest.mark.parametrize("path", [UNSEEN, FRESH2], ids=["unseen", "fresh2"])
+@pytest.mark.parametrize("path", [UNSEEN, FRESH2, FRESH3], ids=["unseen", "fresh2", "fresh3"])
 def test_no_unseen_call_shares_a_run_of_words_with_the_training_data(path: Path) -> None:
     seen = _training_runs()
     shared = {}
@@ -93,10 +95,11 @@ def test_the_unseen_set_has_both_halves_and_all_three_styles() -> None:
 # Measured on each half with the committed rules and the default model (see the README's
 # draft-ticket section and tests/data/TICKETS.md), minus a margin of about two calls in 78.
 # Raised 2026-12-03 after tickets_written.jsonl joined the training set (B: appeal 0.85,
-# L1 0.91, L2 0.85; A: L2 0.88); a floor is never lowered.
+# L1 0.91, L2 0.85; A: L2 0.88); raised again after round 7 (fresh3: B appeal 0.86, urgency 0.92;
+# A appeal 0.99); a floor is never lowered.
 FLOORS = {
-    "A": {"appeal_type": 0.93, "category_l1": 0.93, "category_l2": 0.86, "district": 0.97, "urgency": 0.96, "emergency": 0.97, "callback_number": 0.97, "caller_name": 0.97},
-    "B": {"appeal_type": 0.82, "category_l1": 0.88, "category_l2": 0.82, "district": 0.96, "urgency": 0.88, "emergency": 0.93, "callback_number": 0.96, "caller_name": 0.93},
+    "A": {"appeal_type": 0.96, "category_l1": 0.93, "category_l2": 0.86, "district": 0.97, "urgency": 0.96, "emergency": 0.97, "callback_number": 0.97, "caller_name": 0.97},
+    "B": {"appeal_type": 0.83, "category_l1": 0.88, "category_l2": 0.82, "district": 0.96, "urgency": 0.89, "emergency": 0.93, "callback_number": 0.96, "caller_name": 0.93},
 }
 EMERGENCY_FLOORS = {
     "A": {"recall": 0.97, "precision": 0.97},
@@ -121,16 +124,44 @@ def test_extraction_stays_above_its_floors_on_the_unseen_set(cases, half: str) -
 
 
 # tickets_fresh2.jsonl after its misses were read (tests/data/TICKETS.md), minus about two calls in 127.
-FRESH2_FLOORS = {"appeal_type": 0.90, "category_l1": 0.87, "category_l2": 0.84, "district": 0.97, "urgency": 0.94,
+FRESH2_FLOORS = {"appeal_type": 0.90, "category_l1": 0.88, "category_l2": 0.85, "district": 0.97, "urgency": 0.95,
                  "emergency": 0.98, "callback_number": 0.97, "caller_name": 0.98}
 FRESH2_EMERGENCY_FLOORS = {"recall": 0.98, "precision": 0.97}
 
 
-def test_extraction_stays_above_its_floors_on_fresh2() -> None:
-    report = evaluate(load_cases(FRESH2))
+
+
+def test_fresh3_shares_no_run_of_words_with_the_sets_read_before_it() -> None:
+    """fresh3 measures what the rules learnt from the read sets (fresh, fresh2, half A's misses)
+    and from half B's totals: a call echoing one of them would flatter it."""
+    seen: set[str] = set()
+    for path in (DATA / "tickets_fresh.jsonl", FRESH2, UNSEEN):
+        for case in load_cases(path):
+            seen |= _runs(_flat(_caller_words(case.transcript)))
+    shared = {}
+    for case in load_cases(FRESH3):
+        common = _runs(_flat(_caller_words(case.transcript))) & seen
+        if common:
+            shared[case.id] = sorted(common)[:2]
+    assert not shared, f"fresh3 calls share words with the read sets: {shared}"
+
+
+# tickets_fresh3.jsonl after its misses were read (tests/data/TICKETS.md; before: appeal 0.82, L1 0.85,
+# urgency 0.92, emergency recall 0.80 / precision 0.77), minus about two calls in 123.
+FRESH3_FLOORS = {"appeal_type": 0.91, "category_l1": 0.89, "category_l2": 0.82, "district": 0.98, "urgency": 0.96,
+                 "emergency": 0.97, "callback_number": 0.97, "caller_name": 0.98}
+FRESH3_EMERGENCY_FLOORS = {"recall": 0.98, "precision": 0.93}
+
+
+@pytest.mark.parametrize("path, floors, em_floors", [
+    (FRESH2, FRESH2_FLOORS, FRESH2_EMERGENCY_FLOORS),
+    (FRESH3, FRESH3_FLOORS, FRESH3_EMERGENCY_FLOORS),
+], ids=["fresh2", "fresh3"])
+def test_extraction_stays_above_its_floors_on_the_fresh_sets(path: Path, floors: dict, em_floors: dict) -> None:
+    report = evaluate(load_cases(path))
     accuracy = report.accuracy()
-    low = {f: (accuracy[f], floor) for f, floor in FRESH2_FLOORS.items() if (accuracy[f] or 0.0) < floor}
-    assert not low, f"below the floor on tickets_fresh2.jsonl: {low}"
+    low = {f: (accuracy[f], floor) for f, floor in floors.items() if (accuracy[f] or 0.0) < floor}
+    assert not low, f"below the floor on {path.name}: {low}"
     em = report.emergency
-    assert (em.recall or 0.0) >= FRESH2_EMERGENCY_FLOORS["recall"], em.to_dict()
-    assert (em.precision or 0.0) >= FRESH2_EMERGENCY_FLOORS["precision"], em.to_dict()
+    assert (em.recall or 0.0) >= em_floors["recall"], em.to_dict()
+    assert (em.precision or 0.0) >= em_floors["precision"], em.to_dict()
